@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
+/*
+ * xlb_maps.h — every map of the data plane, and why it exists.
+ * Userspace finds them by name; sizes marked "resized" are set before load.
+ */
+#ifndef XLB_MAPS_H
+#define XLB_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xlb_shared.h"
+
+/* Service lookup: (address, port, protocol, family) -> service. A miss on the exact
+ * address is retried with the all-zero address (port-only service). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, struct xlb_svc_key);
+	__type(value, struct xlb_svc);
+} services SEC(".maps");
+
+/* One inner array per scheduling table (u32 backend ids). Tables of different
+ * lengths share the outer map thanks to BPF_F_INNER_MAP. A service is switched
+ * to a new table by one update of its services entry (slot + length together). */
+struct xlb_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XLB_TABLE_SLOTS);
+	__type(key, __u32);
+	__array(values, struct xlb_table);
+} sched_tables SEC(".maps");
+
+/* Backend slots, indexed by backend id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_backend);
+} backends SEC(".maps");
+
+/* Round-robin cursor per service and CPU: no cross-CPU read-modify-write. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u32);
+} rr_cursor SEC(".maps");
+
+/* Reply translation: the reply's 5-tuple -> the service address it must come from.
+ * LRU, so a full table evicts the coldest flow instead of failing. Resized. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLB_FLOW_ENTRIES);
+	__type(key, struct xlb_flow_key);
+	__type(value, struct xlb_rev_nat);
+} rev_nat SEC(".maps");
+
+/* Two 65,536-bit maps (enum xlb_bitmap) so that packets for ports without a
+ * service or backend skip the hash lookups: the common non-matching case is
+ * two array loads. */
+struct xlb_port_bitmap {
+	__u8 bits[XLB_PORT_BITMAP_BYTES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_BITMAP_COUNT);
+	__type(key, __u32);
+	__type(value, struct xlb_port_bitmap);
+} port_bitmaps SEC(".maps");
+
+/* Counters: per verdict reason, per service id, per backend id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_R_COUNT);
+	__type(key, __u32);
+	__type(value, struct xlb_counter);
+} stats_reason SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct xlb_counter);
+} stats_svc SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_counter);
+} stats_backend SEC(".maps");
+
+#endif /* XLB_MAPS_H */

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Makes this machine ready to build, run and test xlb: installs the Debian packages
+# and npm modules it lacks, builds the BPF object and the TypeScript, mounts bpffs.
+# Idempotent, and silent when everything is already there.
+#
+#   bash scripts/bootstrap.sh            # what `npm start` and `npm test` run first
+#   XLB_APT_EXTRA="nginx" bash scripts/bootstrap.sh   # more packages (benchmarks)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# Debian packages: build (clang, libbpf headers, make), run (libbpf1, iproute2),
+# operate and debug (bpftool, ethtool), try the demo (nc), test (dnsmasq, kdig).
+APT_PKGS=(clang-14 llvm-14 libbpf-dev libbpf1 bpftool iproute2 ethtool make util-linux
+  netcat-openbsd dnsmasq-base knot-dnsutils ${XLB_APT_EXTRA:-})
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  [[ $(id -u) == 0 ]] || die "missing Debian packages: ${missing[*]} — run as root, or: sudo apt-get install ${missing[*]}"
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || die "apt-get update failed (is a Debian mirror reachable?)"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    die "apt-get install ${missing[*]} failed"
+fi
+
+major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+((major >= 20)) || die "Node.js >= 20 is required (found $(node --version 2>/dev/null || echo none))"
+
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  say "installing npm modules (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null || die "npm ci failed"
+fi
+
+make -s -C bpf || die "building the BPF object failed (see above)"
+npx tsc -p . || die "TypeScript build failed (see above)"
+
+if ! mountpoint -q /sys/fs/bpf; then
+  if [[ $(id -u) == 0 ]]; then
+    mount -t bpf bpf /sys/fs/bpf || die "could not mount bpffs on /sys/fs/bpf"
+  else
+    say "note: bpffs is not mounted on /sys/fs/bpf (as root: mount -t bpf bpf /sys/fs/bpf)"
+  fi
+fi

@@ -1,0 +1,57 @@
+// xlb stats: counters of a running instance, read from its pinned maps.
+import { join } from 'node:path';
+import { BpfMap } from '../../kernel/map.js';
+import { instancePaths, pidAlive, readState, stateToPlan } from '../../control/instance.js';
+import { openMaps, type MapName } from '../../control/maps.js';
+import { readStats } from '../../control/stats.js';
+import { intOption, parse, usage, type CommandSpec, type OptionSpec } from '../args.js';
+import { renderStats } from '../render.js';
+
+const spec = {
+  name: 'stats',
+  summary: 'Shows the packet and byte counters of a running xlb: per service, per backend and per verdict.',
+  usage: 'xlb stats [--instance NAME] [--json] [--watch SEC]',
+  options: {
+    instance: { type: 'string', arg: 'NAME', help: 'instance to read', default: 'default' },
+    json: { type: 'boolean', help: 'print JSON instead of a table' },
+    watch: { type: 'string', arg: 'SEC', help: 'print again every SEC seconds, with rates' },
+  },
+} satisfies CommandSpec<Record<string, OptionSpec>>;
+
+export async function statsCommand(argv: string[]): Promise<number> {
+  const { values, help } = parse(spec, argv);
+  if (help) {
+    console.log(usage(spec));
+    return 0;
+  }
+  const name = values.instance ?? 'default';
+  const state = readState(name);
+  if (!state || !pidAlive(state.pid)) {
+    throw new Error(
+      `no running xlb instance '${name}': start one with \`xlb run\` (or pass --instance NAME)`,
+    );
+  }
+  const { pinDir } = instancePaths(name);
+  const opened: BpfMap[] = [];
+  const maps = openMaps((m: MapName) => {
+    const map = BpfMap.fromPin(join(pinDir, m));
+    opened.push(map);
+    return map;
+  });
+  const plan = stateToPlan(state.services);
+  try {
+    let previous = readStats(maps, plan);
+    console.log(values.json ? JSON.stringify(previous) : renderStats(previous));
+    if (values.watch === undefined) return 0;
+    const every = intOption('stats', 'watch', values.watch, 1, 3600);
+    for (;;) {
+      await new Promise((r) => setTimeout(r, every * 1000));
+      if (!pidAlive(state.pid)) return 0;
+      const now = readStats(maps, plan);
+      console.log(values.json ? JSON.stringify(now) : `\n${renderStats(now, previous)}`);
+      previous = now;
+    }
+  } finally {
+    for (const m of opened) m.close();
+  }
+}

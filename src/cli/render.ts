@@ -1,0 +1,61 @@
+// Human output: tables and counters.
+import type { Count, StatsSnapshot } from '../control/stats.js';
+
+export function table(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number'));
+  return cells
+    .map((r) =>
+      r
+        .map((c, i) => (numeric[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+const rate = (now: Count, before: Count | undefined, seconds: number) =>
+  before && seconds > 0 ? Math.round((now.packets - before.packets) / seconds) : 0;
+
+/** Per-service and per-backend counters, with packet rates when `previous` is given. */
+export function renderStats(s: StatsSnapshot, previous?: StatsSnapshot): string {
+  const seconds = previous ? (s.at - previous.at) / 1000 : 0;
+  const rows: (string | number)[][] = [];
+  for (const svc of s.services) {
+    const prevSvc = previous?.services.find((p) => p.id === svc.id);
+    rows.push([
+      svc.name,
+      `${svc.vip}:${svc.port}`,
+      svc.packets,
+      humanBytes(svc.bytes),
+      rate(svc, prevSvc, seconds),
+    ]);
+    for (const b of svc.backends) {
+      const prevB = prevSvc?.backends.find((p) => p.id === b.id);
+      rows.push([
+        `  -> backend`,
+        `${b.address}:${b.port}`,
+        b.packets,
+        humanBytes(b.bytes),
+        rate(b, prevB, seconds),
+      ]);
+    }
+  }
+  const reasons = Object.entries(s.reasons)
+    .filter(([, c]) => c.packets > 0)
+    .map(([r, c]) => `${r}=${c.packets}`)
+    .join(' ');
+  return `${table(['service', 'address', 'packets', 'bytes', 'pps'], rows)}\nverdicts: ${reasons || 'none yet'}`;
+}

@@ -1,0 +1,90 @@
+// A running xlb instance as other processes see it: its maps pinned in bpffs and a
+// small state file (owner pid, plan) under /run/xlb. `xlb stats` reads both; a new
+// `xlb run` refuses to start over a live instance and clears a dead one's leftovers.
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Plan, PlannedService } from '../model/plan.js';
+
+export const bpffsRoot = (): string => process.env.XLB_BPFFS ?? '/sys/fs/bpf';
+export const runDir = (): string => process.env.XLB_RUN_DIR ?? '/run/xlb';
+
+export interface InstancePaths {
+  pinDir: string;
+  stateFile: string;
+}
+
+export function instancePaths(name: string): InstancePaths {
+  if (!/^[a-zA-Z0-9_.-]{1,64}$/.test(name)) {
+    throw new Error(`instance name '${name}' is invalid: use 1-64 letters, digits, '_', '.' or '-'`);
+  }
+  return { pinDir: join(bpffsRoot(), 'xlb', name), stateFile: join(runDir(), `${name}.json`) };
+}
+
+export interface InstanceState {
+  name: string;
+  pid: number;
+  startedAt: string;
+  interfaces: { name: string; mode: string }[];
+  services: PlannedService[];
+}
+
+export function planToState(plan: Plan): PlannedService[] {
+  return plan.services;
+}
+
+/** Rebuilds the parts of a plan that reading stats needs. */
+export function stateToPlan(services: PlannedService[]): Plan {
+  const backends = new Map(services.flatMap((s) => s.backends.map((b) => [b.id, b] as const)));
+  return { services, backends, servicePorts: new Set(), backendPorts: new Set() };
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function readState(name: string): InstanceState | undefined {
+  const { stateFile } = instancePaths(name);
+  if (!existsSync(stateFile)) return undefined;
+  return JSON.parse(readFileSync(stateFile, 'utf8')) as InstanceState;
+}
+
+export function writeState(state: InstanceState): void {
+  const { stateFile } = instancePaths(state.name);
+  mkdirSync(runDir(), { recursive: true });
+  writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n');
+}
+
+/** Removes the pins and the state file of an instance. */
+export function removeInstance(name: string): void {
+  const { pinDir, stateFile } = instancePaths(name);
+  if (existsSync(pinDir)) {
+    for (const f of readdirSync(pinDir)) rmSync(join(pinDir, f));
+    rmdirSync(pinDir);
+  }
+  rmSync(stateFile, { force: true });
+}
+
+/**
+ * Makes way for a new instance `name`: throws if a live process owns it, removes
+ * what a dead one left. Returns the paths to use.
+ */
+export function claimInstance(name: string): InstancePaths {
+  const paths = instancePaths(name);
+  const state = readState(name);
+  if (state && state.pid !== process.pid && pidAlive(state.pid)) {
+    throw new Error(
+      `xlb instance '${name}' is already running (pid ${state.pid}): stop it first, or start another with --instance NAME`,
+    );
+  }
+  removeInstance(name);
+  if (!existsSync(bpffsRoot())) {
+    throw new Error(`${bpffsRoot()} does not exist: mount bpffs (mount -t bpf bpf /sys/fs/bpf)`);
+  }
+  mkdirSync(paths.pinDir, { recursive: true });
+  return paths;
+}

@@ -1,0 +1,35 @@
+// The data plane's maps, typed. Opened from a loaded object or from pins in bpffs:
+// the same names either way.
+import type { BpfMap } from '../kernel/map.js';
+import { TypedMap } from '../kernel/typed-map.js';
+import { backendValue, counter, flowKey, revNat, svcKey, svcValue } from '../model/abi.js';
+import { u32 } from '../model/codec.js';
+
+export const MAP_NAMES = [
+  'services',
+  'sched_tables',
+  'backends',
+  'rr_cursor',
+  'rev_nat',
+  'port_bitmaps',
+  'stats_reason',
+  'stats_svc',
+  'stats_backend',
+] as const;
+export type MapName = (typeof MAP_NAMES)[number];
+
+export function openMaps(get: (name: MapName) => BpfMap) {
+  return {
+    services: new TypedMap(get('services'), svcKey, svcValue),
+    schedTables: new TypedMap(get('sched_tables'), u32, u32),
+    backends: new TypedMap(get('backends'), u32, backendValue),
+    rrCursor: new TypedMap(get('rr_cursor'), u32, u32),
+    revNat: new TypedMap(get('rev_nat'), flowKey, revNat),
+    portBitmaps: get('port_bitmaps'),
+    statsReason: new TypedMap(get('stats_reason'), u32, counter),
+    statsSvc: new TypedMap(get('stats_svc'), u32, counter),
+    statsBackend: new TypedMap(get('stats_backend'), u32, counter),
+  };
+}
+
+export type DataplaneMaps = ReturnType<typeof openMaps>;

@@ -1,0 +1,83 @@
+// One running load balancer: the data plane loaded, configured, pinned for readers
+// and attached; stopped by detaching and removing everything it made.
+import { ifindexOf } from '../kernel/netif.js';
+import type { XdpMode } from '../kernel/xdp.js';
+import type { Config } from '../model/config.js';
+import { Dataplane } from './dataplane.js';
+import { claimInstance, removeInstance, writeState } from './instance.js';
+import type { ApplyReport } from './reconcile.js';
+
+export interface StartOptions {
+  config: Config;
+  /** Overrides config.interfaces. */
+  interfaces?: string[];
+  /** Overrides config.xdpMode. */
+  mode?: XdpMode;
+  force?: boolean;
+  instance?: string;
+  objectPath?: string;
+}
+
+export class RunningInstance {
+  private stopped = false;
+
+  private constructor(
+    readonly name: string,
+    readonly dataplane: Dataplane,
+    readonly interfaces: string[],
+    readonly firstApply: ApplyReport,
+  ) {}
+
+  static start(opts: StartOptions): RunningInstance {
+    const name = opts.instance ?? 'default';
+    const interfaces = opts.interfaces ?? opts.config.interfaces;
+    for (const i of interfaces) ifindexOf(i); // a missing interface fails before anything is loaded
+    const dp = Dataplane.load({ objectPath: opts.objectPath, flowTableSize: opts.config.flowTableSize });
+    let claimed = false;
+    try {
+      const report = dp.apply(opts.config); // configured before the first packet arrives
+      const paths = claimInstance(name);
+      claimed = true;
+      dp.pinMaps(paths.pinDir);
+      dp.attach(interfaces, { mode: opts.mode ?? opts.config.xdpMode, force: opts.force });
+      const inst = new RunningInstance(name, dp, interfaces, report);
+      inst.saveState();
+      return inst;
+    } catch (e) {
+      dp.close();
+      if (claimed) removeInstance(name);
+      throw e;
+    }
+  }
+
+  get attachments(): { name: string; mode: string }[] {
+    return this.dataplane.xdp.map((a) => ({ name: a.ifname, mode: a.mode }));
+  }
+
+  apply(config: Config): ApplyReport {
+    const r = this.dataplane.apply(config);
+    this.saveState();
+    return r;
+  }
+
+  private saveState(): void {
+    writeState({
+      name: this.name,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      interfaces: this.attachments,
+      services: this.dataplane.reconciler.applied.services,
+    });
+  }
+
+  /** Detaches every program and removes the maps' pins and the state file. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    try {
+      this.dataplane.close();
+    } finally {
+      removeInstance(this.name);
+    }
+  }
+}

@@ -1,0 +1,133 @@
+// The kernel layer's errors. Every failure of a kernel operation is a KernelError
+// carrying the operation, errno (number and name) and a hint that says what to do.
+// A rejected program is a VerifierError whose message ends with the useful tail of
+// the verifier log; the whole log stays on the error.
+import { constants } from 'node:os';
+
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(constants.errno)) {
+  if (!errnoNames.has(value)) errnoNames.set(value, name);
+}
+
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}
+
+const E = constants.errno;
+
+/** What to do about an errno, for an operation of the given kind. */
+export function hintFor(op: string, errno: number): string {
+  const uid = process.getuid?.() ?? 0;
+  switch (errno) {
+    case E.EPERM:
+    case E.EACCES:
+      return uid !== 0
+        ? `xlb needs root, or the capabilities CAP_BPF and CAP_NET_ADMIN (you are uid ${uid}): run it with sudo`
+        : 'the kernel refused even root: check kernel.unprivileged_bpf_disabled, lockdown mode and seccomp/LSM policy (containers often block bpf())';
+    case E.ENOSYS:
+      return 'this kernel has no BPF system call (built without CONFIG_BPF_SYSCALL): xlb needs Linux >= 5.15 with BPF enabled';
+    case E.ENOMEM:
+      return 'the kernel could not allocate the map or program: lower flow_table_size, or check the memory cgroup limit';
+    case E.E2BIG:
+      return 'a size is beyond what this kernel accepts (map too large, or program too complex)';
+    case E.EOPNOTSUPP:
+      return op.includes('xdp')
+        ? "this interface's driver has no native XDP: use --mode generic (or auto, which falls back)"
+        : 'this kernel does not support the operation: xlb needs Linux >= 6.6';
+    case E.EBUSY:
+      return 'another program already holds this attach point: see `xlb run --force` or detach it with ip link';
+    case E.ENODEV:
+    case E.ENXIO:
+      return 'no such network interface: `ip link` lists them';
+    case E.EEXIST:
+      return 'the entry or pin already exists: remove it first';
+    case E.ENOENT:
+      return op.includes('pin') || op.includes('obj_get')
+        ? 'nothing is pinned there: is bpffs mounted (mount -t bpf bpf /sys/fs/bpf) and is xlb running?'
+        : 'no such entry';
+    case E.EINVAL:
+      return 'the kernel rejected the arguments: this kernel may be too old for this feature (xlb needs Linux >= 6.6)';
+    default:
+      return '';
+  }
+}
+
+export class KernelError extends Error {
+  override readonly name: string = 'KernelError';
+  readonly code: string;
+  constructor(
+    readonly op: string,
+    readonly errno: number,
+    readonly hint: string = hintFor(op, errno),
+    detail?: string,
+  ) {
+    const code = errnoName(errno);
+    super(`${op}: ${detail ?? code}${detail ? ` (${code})` : ''}${hint ? ` — ${hint}` : ''}`);
+    this.code = code;
+  }
+}
+
+/** Builds a KernelError from a libbpf return value (-errno) or a saved errno. */
+export function kernelError(op: string, rc: number, detail?: string): KernelError {
+  const errno = Math.abs(rc) || E.EINVAL;
+  return new KernelError(op, errno, hintFor(op, errno), detail);
+}
+
+/** Throws unless `rc` is >= 0; returns it otherwise. */
+export function check(op: string, rc: number): number {
+  if (rc < 0) throw kernelError(op, rc);
+  return rc;
+}
+
+export class VerifierError extends KernelError {
+  override readonly name = 'VerifierError';
+  constructor(
+    op: string,
+    errno: number,
+    readonly program: string,
+    readonly log: string,
+  ) {
+    super(
+      op,
+      errno,
+      `the verifier rejected program '${program}'; its log ends with:\n${verifierTail(log)}`,
+      `program '${program}' rejected by the verifier`,
+    );
+  }
+}
+
+/** The last lines of a verifier log that say why (skipping the statistics footer). */
+export function verifierTail(log: string, lines = 12): string {
+  const all = log
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l !== '' && !/^(processed \d+ insns|verification time|stack depth)/.test(l));
+  return all
+    .slice(-lines)
+    .map((l) => `    ${l}`)
+    .join('\n');
+}
+
+/** An interface already carries an XDP program that is not ours. */
+export class XdpBusyError extends Error {
+  override readonly name = 'XdpBusyError';
+  constructor(
+    readonly ifname: string,
+    readonly progId: number,
+    readonly progName: string,
+    readonly mode: string,
+  ) {
+    super(
+      `interface ${ifname} already has XDP program '${progName}' (id ${progId}, ${mode} mode): ` +
+        `detach it (ip link set dev ${ifname} xdp off) or pass --force to replace it`,
+    );
+  }
+}
+
+/** A named network interface does not exist (in this network namespace). */
+export class NoSuchInterfaceError extends Error {
+  override readonly name = 'NoSuchInterfaceError';
+  constructor(readonly ifname: string) {
+    super(`interface '${ifname}' does not exist in this network namespace: \`ip link\` lists the interfaces`);
+  }
+}

@@ -1,0 +1,208 @@
+// BPF maps by file descriptor: raw (Buffer keys and values) and typed (through a
+// codec). A map comes from a loaded object, from a pin in bpffs, or is created here
+// (the inner maps of a map-in-map). Per-CPU maps read and write one value per
+// possible CPU.
+import { check, kernelError } from './errors.js';
+import { libbpf } from './libbpf.js';
+import { constants } from 'node:os';
+
+export const MapType = {
+  HASH: 1,
+  ARRAY: 2,
+  PERCPU_HASH: 5,
+  PERCPU_ARRAY: 6,
+  LRU_HASH: 9,
+  LRU_PERCPU_HASH: 10,
+  ARRAY_OF_MAPS: 12,
+  HASH_OF_MAPS: 13,
+  DEVMAP: 14,
+  DEVMAP_HASH: 25,
+} as const;
+
+const PERCPU_TYPES = new Set<number>([
+  MapType.PERCPU_HASH,
+  MapType.PERCPU_ARRAY,
+  MapType.LRU_PERCPU_HASH,
+  21,
+]);
+
+export const UpdateFlags = { ANY: 0, NOEXIST: 1, EXIST: 2 } as const;
+export const BPF_F_INNER_MAP = 1 << 12;
+
+export interface MapInfo {
+  name: string;
+  type: number;
+  id: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+}
+
+let possibleCpus: number | undefined;
+export function numPossibleCpus(): number {
+  possibleCpus ??= check('libbpf_num_possible_cpus', libbpf().libbpf_num_possible_cpus());
+  return possibleCpus;
+}
+
+/** Reads struct bpf_map_info of a map fd (layout: include/uapi/linux/bpf.h). */
+export function mapInfoByFd(fd: number): MapInfo {
+  const buf = Buffer.alloc(128);
+  const len = [buf.length];
+  check('bpf_obj_get_info_by_fd(map)', libbpf().bpf_obj_get_info_by_fd(fd, buf, len));
+  const nameEnd = buf.indexOf(0, 24);
+  return {
+    type: buf.readUInt32LE(0),
+    id: buf.readUInt32LE(4),
+    keySize: buf.readUInt32LE(8),
+    valueSize: buf.readUInt32LE(12),
+    maxEntries: buf.readUInt32LE(16),
+    flags: buf.readUInt32LE(20),
+    name: buf.toString('latin1', 24, nameEnd < 0 || nameEnd > 40 ? 40 : nameEnd),
+  };
+}
+
+export class BpfMap {
+  readonly perCpu: boolean;
+  /** Bytes of one lookup result: value_size, or value_size rounded to 8 × CPUs. */
+  readonly valueBufferSize: number;
+  private closed = false;
+
+  constructor(
+    readonly fd: number,
+    readonly info: MapInfo,
+    /** Whether close() releases the fd (false for maps owned by a BpfObject). */
+    private readonly ownsFd: boolean,
+  ) {
+    this.perCpu = PERCPU_TYPES.has(info.type);
+    this.valueBufferSize = this.perCpu
+      ? Math.ceil(info.valueSize / 8) * 8 * numPossibleCpus()
+      : info.valueSize;
+  }
+
+  get name(): string {
+    return this.info.name;
+  }
+
+  /** Opens a map pinned in bpffs. */
+  static fromPin(path: string): BpfMap {
+    const fd = libbpf().bpf_obj_get(path);
+    if (fd < 0) throw kernelError(`bpf_obj_get(${path})`, fd);
+    return new BpfMap(fd, mapInfoByFd(fd), true);
+  }
+
+  /** Opens a map by kernel id (e.g. an inner map found in a map-in-map). */
+  static fromId(id: number): BpfMap {
+    const fd = libbpf().bpf_map_get_fd_by_id(id);
+    if (fd < 0) throw kernelError(`bpf_map_get_fd_by_id(${id})`, fd);
+    return new BpfMap(fd, mapInfoByFd(fd), true);
+  }
+
+  /** Creates a map, e.g. an inner array (flags BPF_F_INNER_MAP) of a map-in-map. */
+  static create(
+    type: number,
+    name: string,
+    keySize: number,
+    valueSize: number,
+    maxEntries: number,
+    flags = 0,
+  ): BpfMap {
+    const b = libbpf();
+    const opts = { sz: 48, map_flags: flags };
+    const fd = b.bpf_map_create(type, name, keySize, valueSize, maxEntries, opts);
+    if (fd < 0) throw kernelError(`bpf_map_create(${name}, ${maxEntries} entries)`, fd);
+    return new BpfMap(fd, mapInfoByFd(fd), true);
+  }
+
+  private op(what: string): string {
+    return `${what} on map '${this.info.name}'`;
+  }
+
+  /** The value for `key`, or undefined when there is none. */
+  lookup(key: Uint8Array): Buffer | undefined {
+    this.checkKey(key);
+    const value = Buffer.alloc(this.valueBufferSize);
+    const rc = libbpf().bpf_map_lookup_elem(this.fd, key, value);
+    if (rc === -constants.errno.ENOENT) return undefined;
+    if (rc < 0) throw kernelError(this.op('lookup'), rc);
+    return value;
+  }
+
+  update(key: Uint8Array, value: Uint8Array, flags: number = UpdateFlags.ANY): void {
+    this.checkKey(key);
+    if (value.length !== this.valueBufferSize) {
+      throw new RangeError(
+        `map '${this.info.name}': value is ${value.length} bytes, the map takes ${this.valueBufferSize}`,
+      );
+    }
+    const rc = libbpf().bpf_map_update_elem(this.fd, key, value, flags);
+    if (rc < 0) throw kernelError(this.op('update'), rc);
+  }
+
+  /** Removes `key`; false when it was not there. */
+  delete(key: Uint8Array): boolean {
+    this.checkKey(key);
+    const rc = libbpf().bpf_map_delete_elem(this.fd, key);
+    if (rc === -constants.errno.ENOENT) return false;
+    if (rc < 0) throw kernelError(this.op('delete'), rc);
+    return true;
+  }
+
+  /** Every key, in the kernel's order. Safe while the map changes (may skip or repeat). */
+  *keys(): Generator<Buffer> {
+    const b = libbpf();
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(this.info.keySize);
+      const rc = b.bpf_map_get_next_key(this.fd, prev, next);
+      if (rc === -constants.errno.ENOENT) return;
+      if (rc < 0) throw kernelError(this.op('get_next_key'), rc);
+      yield next;
+      prev = next;
+    }
+  }
+
+  *entries(): Generator<[Buffer, Buffer]> {
+    for (const key of this.keys()) {
+      const value = this.lookup(key);
+      if (value) yield [key, value];
+    }
+  }
+
+  /** Pins the map at `path` in bpffs. */
+  pin(path: string): void {
+    const rc = libbpf().bpf_obj_pin(this.fd, path);
+    if (rc < 0) throw kernelError(`pin map '${this.info.name}' at ${path}`, rc);
+  }
+
+  close(): void {
+    if (this.ownsFd && !this.closed) {
+      libbpf().close(this.fd);
+      this.closed = true;
+    }
+  }
+
+  private checkKey(key: Uint8Array): void {
+    if (key.length !== this.info.keySize) {
+      throw new RangeError(
+        `map '${this.info.name}': key is ${key.length} bytes, the map takes ${this.info.keySize}`,
+      );
+    }
+  }
+}
+
+/** Splits a per-CPU lookup result into one buffer per CPU. */
+export function perCpuValues(map: BpfMap, raw: Buffer): Buffer[] {
+  const stride = Math.ceil(map.info.valueSize / 8) * 8;
+  const out: Buffer[] = [];
+  for (let off = 0; off < raw.length; off += stride) out.push(raw.subarray(off, off + map.info.valueSize));
+  return out;
+}
+
+/** Joins per-CPU values into the buffer the kernel expects for an update. */
+export function perCpuBuffer(map: BpfMap, values: Uint8Array[]): Buffer {
+  const stride = Math.ceil(map.info.valueSize / 8) * 8;
+  const buf = Buffer.alloc(map.valueBufferSize);
+  values.forEach((v, i) => buf.set(v, i * stride));
+  return buf;
+}

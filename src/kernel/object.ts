@@ -1,0 +1,140 @@
+// A BPF object file: opened (the spec: programs, maps, BTF, sizes still changeable),
+// then loaded into the kernel (programs verified, maps created). A failed load is a
+// VerifierError carrying the verifier's log.
+import { existsSync } from 'node:fs';
+import { layoutMismatches, type StructCodec, type StructLayout } from '../model/codec.js';
+import { structLayout } from './btf.js';
+import { KernelError, VerifierError, kernelError } from './errors.js';
+import { lastErrno, libbpf, withLibbpfLog, type Ptr } from './libbpf.js';
+import { BpfMap, mapInfoByFd } from './map.js';
+
+export interface BpfProgram {
+  name: string;
+  fd: number;
+}
+
+export class BpfObject {
+  private loaded = false;
+  private closed = false;
+  private readonly mapCache = new Map<string, BpfMap>();
+
+  private constructor(
+    private readonly obj: Ptr,
+    readonly path: string,
+  ) {}
+
+  /** Opens an object file. Nothing reaches the kernel until load(). */
+  static open(path: string): BpfObject {
+    if (!existsSync(path)) {
+      throw new Error(`BPF object ${path} does not exist: build it with \`make -C bpf\` (npm run build)`);
+    }
+    const log: string[] = [];
+    const obj = withLibbpfLog(
+      (_level, line) => log.push(line),
+      () => libbpf().bpf_object__open_file(path, null),
+    );
+    if (obj === null) {
+      throw new KernelError(
+        `open BPF object ${path}`,
+        lastErrno(),
+        log.join('').trim().split('\n').pop() ?? '',
+      );
+    }
+    return new BpfObject(obj, path);
+  }
+
+  /** Sets a map's size before load (e.g. the flow table from the config). */
+  setMaxEntries(mapName: string, entries: number): void {
+    if (this.loaded) throw new Error(`map '${mapName}': sizes can only change before load`);
+    const rc = libbpf().bpf_map__set_max_entries(this.rawMap(mapName), entries);
+    if (rc < 0) throw kernelError(`set max_entries of map '${mapName}' to ${entries}`, rc);
+  }
+
+  /** Loads every program and creates every map; throws VerifierError on rejection. */
+  load(): void {
+    const log: string[] = [];
+    const rc = withLibbpfLog(
+      (level, line) => {
+        if (level === 0) log.push(line);
+      },
+      () => libbpf().bpf_object__load(this.obj),
+    );
+    if (rc < 0) {
+      const text = log.join('');
+      const m = /prog '([^']+)': -- BEGIN PROG LOAD LOG --\n([\s\S]*?)-- END PROG LOAD LOG --/.exec(text);
+      if (m) throw new VerifierError(`load ${this.path}`, -rc, m[1] ?? '?', m[2] ?? '');
+      const last = text.trim().split('\n').pop();
+      throw kernelError(`load ${this.path}`, rc, last?.replace(/^libbpf: /, ''));
+    }
+    this.loaded = true;
+  }
+
+  program(name: string): BpfProgram {
+    this.mustBeLoaded();
+    const b = libbpf();
+    const prog = b.bpf_object__find_program_by_name(this.obj, name);
+    if (prog === null) throw new Error(`BPF object ${this.path} has no program '${name}'`);
+    return { name, fd: b.bpf_program__fd(prog) };
+  }
+
+  /** A map of the loaded object; its fd belongs to the object. */
+  map(name: string): BpfMap {
+    this.mustBeLoaded();
+    let m = this.mapCache.get(name);
+    if (!m) {
+      const fd = libbpf().bpf_map__fd(this.rawMap(name));
+      m = new BpfMap(fd, mapInfoByFd(fd), false);
+      this.mapCache.set(name, m);
+    }
+    return m;
+  }
+
+  mapNames(): string[] {
+    const b = libbpf();
+    const names: string[] = [];
+    for (let m = b.bpf_object__next_map(this.obj, null); m !== null;) {
+      names.push(b.bpf_map__name(m));
+      m = b.bpf_object__next_map(this.obj, m);
+    }
+    return names;
+  }
+
+  /** The layout of a struct in the object's BTF. */
+  structLayout(name: string): StructLayout | undefined {
+    const btf = libbpf().bpf_object__btf(this.obj);
+    return btf === null ? undefined : structLayout(btf, name);
+  }
+
+  /** Throws unless every codec matches the object's struct of the same name. */
+  checkCodecs(codecs: readonly StructCodec<unknown>[]): void {
+    const problems: string[] = [];
+    for (const c of codecs) {
+      const layout = this.structLayout(c.name);
+      if (!layout) problems.push(`struct ${c.name}: not in the object's BTF`);
+      else problems.push(...layoutMismatches(c, layout).map((p) => `struct ${c.name}: ${p}`));
+    }
+    if (problems.length) {
+      throw new Error(
+        `BPF object ${this.path} does not match this build of xlb (rebuild both: npm run build):\n  ${problems.join('\n  ')}`,
+      );
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.mapCache.clear();
+    libbpf().bpf_object__close(this.obj);
+  }
+
+  private rawMap(name: string): Ptr {
+    const m = libbpf().bpf_object__find_map_by_name(this.obj, name);
+    if (m === null) throw new Error(`BPF object ${this.path} has no map '${name}'`);
+    return m;
+  }
+
+  private mustBeLoaded(): void {
+    if (!this.loaded) throw new Error(`BPF object ${this.path} is not loaded yet`);
+    if (this.closed) throw new Error(`BPF object ${this.path} is closed`);
+  }
+}

@@ -1,0 +1,100 @@
+// The data plane's ABI as TypeScript sees it: the mirror of bpf/xlb_shared.h.
+// Codecs are checked against the BPF object's BTF at load and by
+// test/bpf/layout.test.ts; enums and limits are checked against the object by the
+// same test. Change both sides in one commit.
+import { struct } from './codec.js';
+
+export const ABI_VERSION = 1;
+
+export const Limits = {
+  maxServices: 4096,
+  maxBackends: 65536,
+  tableSlots: 2 * 4096,
+  portBitmapBytes: 8192,
+} as const;
+
+export const Family = { V4: 4, V6: 6 } as const;
+export type FamilyNumber = (typeof Family)[keyof typeof Family];
+
+export const Mode = { local: 0 } as const;
+export type ModeName = keyof typeof Mode;
+
+export const Sched = { 'round-robin': 0 } as const;
+export type SchedName = keyof typeof Sched;
+
+export const Bitmap = { servicePorts: 0, backendPorts: 1 } as const;
+
+/** Verdict reasons, in enum xlb_reason order; the names are the stable metric labels. */
+export const Reasons = [
+  'pass_not_ip',
+  'pass_ipv6',
+  'pass_not_udp',
+  'pass_fragment',
+  'pass_truncated',
+  'pass_malformed',
+  'pass_no_service',
+  'local',
+  'reply',
+  'drop_no_backend',
+  'flow_update_failed',
+] as const;
+export type Reason = (typeof Reasons)[number];
+export const Reason = Object.fromEntries(Reasons.map((r, i) => [r, i])) as { [K in Reason]: number };
+
+export const IPPROTO_UDP = 17;
+
+export const svcKey = struct('xlb_svc_key', {
+  addr: { bytes: 16 },
+  port: 'be16',
+  proto: 'u8',
+  family: 'u8',
+});
+export type SvcKey = ReturnType<typeof svcKey.decode>;
+
+export const svcValue = struct('xlb_svc', {
+  id: 'u32',
+  table_slot: 'u32',
+  table_len: 'u32',
+  mode: 'u8',
+  sched: 'u8',
+  flags: 'u8',
+  pad: 'u8',
+});
+export type SvcValue = ReturnType<typeof svcValue.decode>;
+
+export const backendValue = struct('xlb_backend', {
+  addr: { bytes: 16 },
+  port: 'be16',
+  family: 'u8',
+  flags: 'u8',
+  svc_id: 'u32',
+});
+export type BackendValue = ReturnType<typeof backendValue.decode>;
+
+export const flowKey = struct('xlb_flow_key', {
+  src: { bytes: 16 },
+  dst: { bytes: 16 },
+  sport: 'be16',
+  dport: 'be16',
+  proto: 'u8',
+  family: 'u8',
+  pad: { bytes: 2 },
+});
+export type FlowKey = ReturnType<typeof flowKey.decode>;
+
+export const revNat = struct('xlb_rev_nat', {
+  last_seen_ns: 'u64',
+  vaddr: { bytes: 16 },
+  vport: 'be16',
+  pad: 'u16',
+  svc_id: 'u32',
+  backend_id: 'u32',
+  pad2: 'u32',
+});
+export type RevNat = ReturnType<typeof revNat.decode>;
+
+export const counter = struct('xlb_counter', { packets: 'u64', bytes: 'u64' });
+export type Counter = ReturnType<typeof counter.decode>;
+
+/** Every struct that crosses the boundary, for the layout check. */
+export const abiStructs = [svcKey, svcValue, backendValue, flowKey, revNat, counter] as const;

@@ -1,0 +1,128 @@
+// From the operator's config to the data plane's state: service and backend ids,
+// scheduling tables, port bitmaps. Pure and deterministic; ids are stable across
+// plans (a service keeps its id while its name lives, a backend while its service,
+// address and port do), and an id freed by this plan is not reused by it, because
+// the live tables may still point at it until they are replaced.
+import { addrTo16 } from './addr.js';
+import { Family, IPPROTO_UDP, Limits, Mode, Sched, type FamilyNumber } from './abi.js';
+import type { Config, ServiceConfig } from './config.js';
+
+export interface PlannedBackend {
+  id: number;
+  service: string;
+  address: string;
+  port: number;
+  family: FamilyNumber;
+}
+
+export interface PlannedService {
+  id: number;
+  name: string;
+  /** '*' for any address. */
+  vip: string;
+  port: number;
+  family: FamilyNumber;
+  mode: number;
+  sched: number;
+  /** Backend ids in the order the scheduler walks them. */
+  table: number[];
+  backends: PlannedBackend[];
+}
+
+export interface Plan {
+  services: PlannedService[];
+  backends: Map<number, PlannedBackend>;
+  /** Destination ports that have a service. */
+  servicePorts: Set<number>;
+  /** Source ports of local backends, whose replies are translated. */
+  backendPorts: Set<number>;
+}
+
+export const emptyPlan = (): Plan => ({
+  services: [],
+  backends: new Map(),
+  servicePorts: new Set(),
+  backendPorts: new Set(),
+});
+
+const backendName = (service: string, address: string, port: number): string =>
+  `${service}/${address}:${port}`;
+
+class IdAllocator {
+  private next = 0;
+  constructor(
+    private readonly taken: Set<number>,
+    private readonly limit: number,
+    private readonly what: string,
+  ) {}
+  alloc(): number {
+    while (this.taken.has(this.next)) this.next++;
+    if (this.next >= this.limit) throw new Error(`out of ${this.what} ids (limit ${this.limit})`);
+    this.taken.add(this.next);
+    return this.next;
+  }
+}
+
+/** The table a scheduler walks: round-robin visits backends in config order. */
+export function buildTable(_service: ServiceConfig, backendIds: number[]): number[] {
+  return [...backendIds];
+}
+
+export function plan(config: Config, previous: Plan = emptyPlan()): Plan {
+  const prevSvc = new Map(previous.services.map((s) => [s.name, s.id]));
+  const prevBe = new Map(
+    [...previous.backends.values()].map((b) => [backendName(b.service, b.address, b.port), b.id]),
+  );
+
+  // Ids that survive keep their number; every id of the previous plan stays taken.
+  const svcIds = new IdAllocator(new Set(prevSvc.values()), Limits.maxServices, 'service');
+  const beIds = new IdAllocator(new Set(prevBe.values()), Limits.maxBackends, 'backend');
+
+  const out = emptyPlan();
+  for (const s of config.services) {
+    const id = prevSvc.get(s.name) ?? svcIds.alloc();
+    const family = Family.V4;
+    const backends = s.backends.map((b) => {
+      const pb: PlannedBackend = {
+        id: prevBe.get(backendName(s.name, b.address, b.port)) ?? beIds.alloc(),
+        service: s.name,
+        address: b.address,
+        port: b.port,
+        family,
+      };
+      out.backends.set(pb.id, pb);
+      if (s.mode === 'local') out.backendPorts.add(b.port);
+      return pb;
+    });
+    out.services.push({
+      id,
+      name: s.name,
+      vip: s.vip,
+      port: s.port,
+      family,
+      mode: Mode[s.mode],
+      sched: Sched[s.scheduler],
+      table: buildTable(
+        s,
+        backends.map((b) => b.id),
+      ),
+      backends,
+    });
+    out.servicePorts.add(s.port);
+  }
+  return out;
+}
+
+/** The services-map key of a planned service. */
+export function serviceKey(s: Pick<PlannedService, 'vip' | 'port' | 'family'>) {
+  return {
+    addr: s.vip === '*' ? Buffer.alloc(16) : addrTo16(s.vip),
+    port: s.port,
+    proto: IPPROTO_UDP,
+    family: s.family,
+  };
+}
+
+/** Identity of a service key, for diffs. */
+export const serviceKeyId = (s: Pick<PlannedService, 'vip' | 'port' | 'family'>): string =>
+  `${s.family}/${s.vip}/${s.port}`;
