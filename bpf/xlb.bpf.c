@@ -25,6 +25,9 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
  * version it does not know. Bump on any change to xlb_shared.h. */
 const volatile __u32 xlb_abi_version = 1;
 
+/* Not read by the programs: it carries the enums into BTF (see struct xlb_abi_enums). */
+const volatile struct xlb_abi_enums xlb_abi_enums_anchor;
+
 /* How often a live flow's timestamp is refreshed, in ns (fewer shared writes). */
 #define XLB_FLOW_REFRESH_NS 1000000000ULL
 

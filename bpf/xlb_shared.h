@@ -128,4 +128,14 @@ struct xlb_counter {
 	__u64 bytes;
 };
 
+/* Names every enum above in one type, so that they reach the object's BTF, where
+ * userspace checks its copies of them (test/bpf/layout.test.ts). */
+struct xlb_abi_enums {
+	enum xlb_family family;
+	enum xlb_mode mode;
+	enum xlb_sched sched;
+	enum xlb_bitmap bitmap;
+	enum xlb_reason reason;
+};
+
 #endif /* XLB_SHARED_H */

@@ -27,3 +27,20 @@ export function structLayout(btf: Ptr, name: string): StructLayout | undefined {
   }
   return { name, size, members };
 }
+
+const BTF_KIND_ENUM = 6;
+
+/** The constants of `enum name` in a BTF object, or undefined when it has none. */
+export function enumValues(btf: Ptr, name: string): Map<string, number> | undefined {
+  const b = libbpf();
+  const id = b.btf__find_by_name_kind(btf, name, BTF_KIND_ENUM);
+  if (id < 0) return undefined;
+  const t = b.btf__type_by_id(btf, id);
+  const vlen = readNative(t, 12).readUInt32LE(4) & 0xffff;
+  const raw = readNative(t, 12 + 8 * vlen);
+  const out = new Map<string, number>();
+  for (let i = 0; i < vlen; i++) {
+    out.set(b.btf__name_by_offset(btf, raw.readUInt32LE(12 + 8 * i)), raw.readInt32LE(16 + 8 * i));
+  }
+  return out;
+}

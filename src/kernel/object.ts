@@ -3,7 +3,7 @@
 // VerifierError carrying the verifier's log.
 import { existsSync } from 'node:fs';
 import { layoutMismatches, type StructCodec, type StructLayout } from '../model/codec.js';
-import { structLayout } from './btf.js';
+import { enumValues, structLayout } from './btf.js';
 import { KernelError, VerifierError, kernelError } from './errors.js';
 import { lastErrno, libbpf, withLibbpfLog, type Ptr } from './libbpf.js';
 import { BpfMap, mapInfoByFd } from './map.js';
@@ -103,6 +103,12 @@ export class BpfObject {
   structLayout(name: string): StructLayout | undefined {
     const btf = libbpf().bpf_object__btf(this.obj);
     return btf === null ? undefined : structLayout(btf, name);
+  }
+
+  /** The constants of an enum in the object's BTF. */
+  enumValues(name: string): Map<string, number> | undefined {
+    const btf = libbpf().bpf_object__btf(this.obj);
+    return btf === null ? undefined : enumValues(btf, name);
   }
 
   /** Throws unless every codec matches the object's struct of the same name. */

@@ -102,7 +102,7 @@ export async function serve(inst: RunningInstance, intervalSec: number): Promise
             lastShown = total;
             previous = s;
           } catch (e) {
-            reject(e as Error);
+            reject(e instanceof Error ? e : new Error(String(e)));
           }
         }, intervalSec * 1000);
       }

@@ -1,0 +1,248 @@
+// Table-driven validation toolkit for the configuration model (see config.ts).
+// Rules walk plain JS values, report problems against a structured path and never stop early;
+// a rule returns the checked value, or undefined when it reported a problem.
+
+import { isIPv4, isIPv6 } from 'node:net';
+
+export type PathSegment = string | number;
+export type Path = readonly PathSegment[];
+
+export interface Issue {
+  path: Path;
+  message: string;
+}
+
+/** Collects issues. `literal` (YAML input only) returns the source text of the scalar at a path. */
+export class Checker {
+  readonly issues: Issue[] = [];
+  constructor(readonly literal?: (path: Path) => string | undefined) {}
+  report(path: Path, message: string): void {
+    this.issues.push({ path: [...path], message });
+  }
+}
+
+export type Rule<T> = (value: unknown, path: Path, c: Checker) => T | undefined;
+
+/** One key of a mapping: its rule, and either a message for when it is missing or a default. */
+export interface Field<T> {
+  rule: Rule<T>;
+  required?: string;
+  default?: T;
+}
+export type Fields = Record<string, Field<unknown>>;
+export type Checked<F extends Fields> = {
+  [K in keyof F]: F[K] extends Field<infer T> ? T | undefined : never;
+};
+
+export function field<T>(rule: Rule<T>, opts: { required?: string; default?: T } = {}): Field<T> {
+  return { rule, ...opts };
+}
+
+export function formatPath(path: Path): string {
+  let out = '';
+  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? seg : `.${seg}`;
+  return out;
+}
+
+/** Short human description of a value, for "got ..." parts of messages. */
+export function describe(value: unknown): string {
+  if (value === null || value === undefined) return 'an empty value';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (typeof value === 'number' || typeof value === 'bigint') return `the number ${String(value)}`;
+  if (typeof value === 'boolean') return `the boolean ${String(value)}`;
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `a ${typeof value}`;
+}
+
+export function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Optimal string alignment distance (Levenshtein plus adjacent transpositions). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row: number[] = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const prev = d[i - 1] ?? [];
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        v = Math.min(v, (d[i - 2]?.[j - 2] ?? 0) + 1);
+      row.push(v);
+    }
+    d.push(row);
+  }
+  return d[a.length]?.[b.length] ?? Math.max(a.length, b.length);
+}
+
+/** The closest candidate within edit distance 2 (or equal ignoring case, '_' and '-'), if any. */
+export function suggest(word: string, candidates: readonly string[]): string | undefined {
+  const norm = (s: string): string => s.toLowerCase().replace(/[-_\s]/g, '');
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of candidates) {
+    const dist = norm(word) === norm(candidate) ? 0 : editDistance(word.toLowerCase(), candidate);
+    if (dist < bestDistance && dist < Math.max(word.length, 2)) {
+      best = candidate;
+      bestDistance = dist;
+    }
+  }
+  return best;
+}
+
+const didYouMean = (word: string, candidates: readonly string[]): string => {
+  const s = suggest(word, candidates);
+  return s === undefined ? '' : ` (did you mean '${s}'?)`;
+};
+
+/**
+ * Checks a mapping against a field table: reports unknown keys (with a suggestion), missing required
+ * keys, and runs each field's rule. Returns the checked values (defaults filled in), or undefined
+ * when `value` is not a mapping. `example` shows what a valid mapping looks like.
+ */
+export function checkMapping<F extends Fields>(
+  value: unknown,
+  path: Path,
+  c: Checker,
+  fields: F,
+  what: string,
+  example: string,
+): Checked<F> | undefined {
+  if (!isMapping(value)) {
+    c.report(path, `${what} must be a mapping like ${example}, got ${describe(value)}`);
+    return undefined;
+  }
+  const known = Object.keys(fields);
+  for (const key of Object.keys(value)) {
+    if (!Object.hasOwn(fields, key)) {
+      c.report(
+        [...path, key],
+        `unknown key '${key}' in ${what}${didYouMean(key, known)}; ` +
+          `remove it or use one of: ${known.join(', ')}`,
+      );
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, f] of Object.entries(fields)) {
+    if (!Object.hasOwn(value, key)) {
+      if (f.required !== undefined) c.report([...path, key], `missing required key '${key}'; ${f.required}`);
+      out[key] = f.default;
+    } else {
+      out[key] = f.rule(value[key], [...path, key], c);
+    }
+  }
+  return out as Checked<F>;
+}
+
+export function string(what: string, example: string): Rule<string> {
+  return (value, path, c) => {
+    if (typeof value === 'string') return value;
+    const quote =
+      typeof value === 'number' || typeof value === 'boolean'
+        ? ` (quote it if you meant "${String(value)}")`
+        : '';
+    c.report(path, `${what} must be a string, got ${describe(value)}${quote}; e.g. ${example}`);
+    return undefined;
+  };
+}
+
+/** An integer in [min, max]: rejects booleans, numeric strings and non-integers (also `53.0` in YAML). */
+export function integer(what: string, min: number, max: number, example: number): Rule<number> {
+  const range = `an integer from ${min} to ${max}`;
+  return (value, path, c) => {
+    if (typeof value === 'string' && /^\s*[-+]?\d+\s*$/.test(value)) {
+      c.report(path, `${what} must be ${range}, got ${describe(value)}; remove the quotes: ${value.trim()}`);
+      return undefined;
+    }
+    if (typeof value !== 'number') {
+      c.report(path, `${what} must be ${range}, got ${describe(value)}; e.g. ${example}`);
+      return undefined;
+    }
+    const literal = c.literal?.(path);
+    const intLiteral = literal === undefined || /^[-+]?(?:\d+|0x[0-9a-f]+|0o[0-7]+)$/i.test(literal.trim());
+    if (!Number.isInteger(value) || !intLiteral) {
+      const shown = literal ?? String(value);
+      const hint = Number.isFinite(value) ? `; write a whole number such as ${Math.round(value)}` : '';
+      c.report(path, `${what} must be a whole number (${range}), got ${shown}${hint}`);
+      return undefined;
+    }
+    if (value < min || value > max) {
+      c.report(path, `${what} ${value} is out of range; use ${range}`);
+      return undefined;
+    }
+    return value;
+  };
+}
+
+/** One of `values`; `special` maps known-but-rejected values to a dedicated message. */
+export function oneOf<const V extends string>(
+  what: string,
+  values: readonly V[],
+  special: Readonly<Record<string, string>> = {},
+): Rule<V> {
+  const asString = string(what, `'${values[0] ?? ''}'`);
+  const allowed = values.map((v) => `'${v}'`).join(', ');
+  return (value, path, c) => {
+    const s = asString(value, path, c);
+    if (s === undefined) return undefined;
+    if ((values as readonly string[]).includes(s)) return s as V;
+    const msg = Object.hasOwn(special, s) ? special[s] : undefined;
+    if (msg !== undefined) c.report(path, msg);
+    else c.report(path, `unknown ${what} '${s}'${didYouMean(s, values)}; use ${allowed}`);
+    return undefined;
+  };
+}
+
+/** A list whose items are checked by `item`; more than `max` items is a problem (items still checked). */
+export function list<T>(what: string, item: Rule<T>, max: number, example: string): Rule<(T | undefined)[]> {
+  return (value, path, c) => {
+    if (!Array.isArray(value)) {
+      c.report(path, `${what} must be a list, got ${describe(value)}; e.g. ${example}`);
+      return undefined;
+    }
+    if (value.length > max) {
+      c.report(path, `${value.length} ${what}, more than the limit of ${max}; remove ${value.length - max}`);
+    }
+    return value.map((v, i) => item(v, [...path, i], c));
+  };
+}
+
+/**
+ * Reports every item whose key was already used by an earlier item. `message` receives the key and
+ * the indexes of the first and the repeated item.
+ */
+export function reportDuplicates<T>(
+  items: readonly (T | undefined)[],
+  key: (item: T) => string | undefined,
+  path: (index: number) => Path,
+  message: (key: string, first: number, again: number) => string,
+  c: Checker,
+): void {
+  const seen = new Map<string, number>();
+  items.forEach((item, i) => {
+    const k = item === undefined ? undefined : key(item);
+    if (k === undefined) return;
+    const first = seen.get(k);
+    if (first === undefined) seen.set(k, i);
+    else c.report(path(i), message(k, first, i));
+  });
+}
+
+export type AddressKind = 'any' | 'unspecified' | 'multicast' | 'broadcast' | 'unicast' | 'ipv6' | 'invalid';
+
+/** Classifies an address: '*', IPv4 (unspecified, multicast 224/4, limited broadcast, unicast), IPv6. */
+export function classifyAddress(s: string): AddressKind {
+  if (s === '*') return 'any';
+  if (isIPv6(s)) return 'ipv6';
+  if (!isIPv4(s)) return 'invalid';
+  if (s === '0.0.0.0') return 'unspecified';
+  if (s === '255.255.255.255') return 'broadcast';
+  const first = Number(s.split('.')[0]);
+  return first >= 224 && first <= 239 ? 'multicast' : 'unicast';
+}

@@ -1,0 +1,108 @@
+// The TypeScript codecs and constants agree with what clang laid out in the BPF
+// object (its BTF and its maps): the two sides cannot drift apart silently.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { defaultObjectPath, Dataplane } from '../../src/control/dataplane.js';
+import { MAP_NAMES } from '../../src/control/maps.js';
+import { BpfObject } from '../../src/kernel/object.js';
+import { Bitmap, Family, Limits, Mode, Reasons, Sched, abiStructs } from '../../src/model/abi.js';
+import { layoutMismatches, struct } from '../../src/model/codec.js';
+import { rootSkip } from '../helpers/privileged.js';
+
+describe('ABI layout', () => {
+  it('every codec matches its struct in the object BTF, field by field', () => {
+    const obj = BpfObject.open(defaultObjectPath());
+    try {
+      for (const codec of abiStructs) {
+        const layout = obj.structLayout(codec.name);
+        assert.ok(layout, `struct ${codec.name} is in the BTF`);
+        assert.deepEqual(layoutMismatches(codec, layout), [], `struct ${codec.name}`);
+      }
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('every enum constant has the same value on both sides', () => {
+    const obj = BpfObject.open(defaultObjectPath());
+    // TypeScript names map to C names: 'round-robin' -> ROUND_ROBIN, servicePorts -> SERVICE_PORTS.
+    const cName = (prefix: string, ts: string) =>
+      prefix +
+      ts
+        .replace(/([a-z])([A-Z])/g, '$1_$2')
+        .replace(/-/g, '_')
+        .toUpperCase();
+    const expect = (cEnum: string, prefix: string, ts: Record<string, number>, count?: string) => {
+      const c = obj.enumValues(cEnum);
+      assert.ok(c, `enum ${cEnum} is in the BTF`);
+      const wanted = new Map(Object.entries(ts).map(([k, v]) => [cName(prefix, k), v]));
+      if (count) wanted.set(count, Object.keys(ts).length);
+      assert.deepEqual(c, wanted, `enum ${cEnum}`);
+    };
+    try {
+      expect('xlb_family', 'XLB_FAMILY_', Family);
+      expect('xlb_mode', 'XLB_MODE_', Mode);
+      expect('xlb_sched', 'XLB_SCHED_', Sched);
+      expect('xlb_bitmap', 'XLB_BITMAP_', Bitmap, 'XLB_BITMAP_COUNT');
+      expect('xlb_reason', 'XLB_R_', Object.fromEntries(Reasons.map((r, i) => [r, i])), 'XLB_R_COUNT');
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('a codec that drifted is caught (offset, size, missing and extra fields)', () => {
+    const obj = BpfObject.open(defaultObjectPath());
+    try {
+      const layout = obj.structLayout('xlb_svc_key')!;
+      const drifted = struct('xlb_svc_key', {
+        addr: { bytes: 16 },
+        proto: 'u8',
+        pad: 'u8',
+        port: 'be16',
+        extra: 'u32',
+      });
+      const problems = layoutMismatches(drifted, layout);
+      assert.ok(
+        problems.some((p) => p.startsWith('size')),
+        problems.join('; '),
+      );
+      assert.ok(
+        problems.some((p) => p.includes('field port')),
+        problems.join('; '),
+      );
+      assert.ok(
+        problems.some((p) => p.includes('field family: in the object')),
+        problems.join('; '),
+      );
+      assert.ok(
+        problems.some((p) => p.includes('field extra: in the codec')),
+        problems.join('; '),
+      );
+      assert.throws(() => obj.checkCodecs([drifted]), /does not match this build of xlb/);
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('map names and sizes agree with the TypeScript limits', { skip: rootSkip() }, () => {
+    const dp = Dataplane.load({ flowTableSize: 2048 });
+    try {
+      assert.deepEqual(
+        [...dp.object.mapNames()].filter((n) => !n.includes('.')).sort(),
+        [...MAP_NAMES].sort(),
+      );
+      const size = (n: string) => dp.object.map(n).info.maxEntries;
+      assert.equal(size('services'), Limits.maxServices);
+      assert.equal(size('stats_svc'), Limits.maxServices);
+      assert.equal(size('rr_cursor'), Limits.maxServices);
+      assert.equal(size('backends'), Limits.maxBackends);
+      assert.equal(size('stats_backend'), Limits.maxBackends);
+      assert.equal(size('sched_tables'), Limits.tableSlots);
+      assert.equal(size('stats_reason'), Reasons.length, 'one counter per enum xlb_reason');
+      assert.equal(size('rev_nat'), 2048, 'flow table resized before load');
+      assert.equal(dp.object.map('port_bitmaps').info.valueSize, Limits.portBitmapBytes);
+    } finally {
+      dp.close();
+    }
+  });
+});

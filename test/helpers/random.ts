@@ -1,0 +1,20 @@
+// A small seeded PRNG (mulberry32), so that randomized tests are reproducible: a
+// failure prints its seed, and XLB_SEED=<seed> replays it.
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function testSeed(): number {
+  const env = process.env.XLB_SEED;
+  return env !== undefined ? Number(env) : Math.floor(Math.random() * 2 ** 31);
+}
+
+export const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+export const int = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));

@@ -1,0 +1,542 @@
+// Unit tests for the configuration model: defaults, a valid round trip, and one test per kind of bad
+// input, each checking the problem's path, its line (YAML input) and that the message names the fix.
+
+// node:test tracks the promises that describe() and test() return; nothing here needs awaiting them.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { stringify } from 'yaml';
+import {
+  ConfigError,
+  DEFAULT_CONFIG_YAML,
+  LIMITS,
+  defaultConfig,
+  parseConfig,
+  serviceKeyString,
+  validateConfig,
+} from '../../src/model/config.js';
+import type { Config, ConfigProblem } from '../../src/model/config.js';
+
+const BASE = [
+  'interface: lo', // 1
+  'xdp_mode: auto', // 2
+  'flow_table_size: 65536', // 3
+  'services:', // 4
+  '  - name: dns', // 5
+  '    vip: 192.0.2.1', // 6
+  '    port: 53', // 7
+  '    protocol: udp', // 8
+  '    scheduler: round-robin', // 9
+  '    mode: local', // 10
+  '    backends:', // 11
+  '      - { address: 198.51.100.1, port: 53 }', // 12
+  '      - { address: 198.51.100.2, port: 53 }', // 13
+  '  - name: ntp', // 14
+  "    vip: '*'", // 15
+  '    port: 123', // 16
+  '    backends: []', // 17
+];
+
+/**
+ * BASE with lines replaced, e.g. `{ 7: 'port: 0' }` keeps line 7's indentation and list dash ('    port: 0');
+ * a replacement that starts with a space is used verbatim (it may hold several lines); null deletes the line.
+ */
+function edit(changes: Record<number, string | null>): string {
+  return BASE.map((line, i) => {
+    if (!Object.hasOwn(changes, i + 1)) return line;
+    const repl = changes[i + 1];
+    if (repl === null || repl === undefined || repl.startsWith(' ')) return repl;
+    return `${/^[\s-]*/.exec(line)?.[0] ?? ''}${repl}`;
+  })
+    .filter((l) => l !== null && l !== undefined)
+    .join('\n');
+}
+
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${String(e)}`);
+    return e;
+  }
+  return assert.fail('expected a ConfigError, but the configuration was accepted');
+}
+const problemsOf = (fn: () => unknown): ConfigProblem[] => errorOf(fn).problems;
+
+/** Exactly one problem, at `path` and `line`, whose message matches every pattern. */
+function expectProblem(text: string, path: string, line: number, ...patterns: RegExp[]): ConfigProblem {
+  const problems = problemsOf(() => parseConfig(text, 'test.yaml'));
+  assert.equal(
+    problems.length,
+    1,
+    `expected one problem, got:\n${problems.map((p) => p.message).join('\n')}`,
+  );
+  const p = problems[0]!;
+  assert.deepEqual({ path: p.path, line: p.line }, { path, line });
+  for (const re of patterns) assert.match(p.message, re);
+  return p;
+}
+
+const EXPECTED_DEFAULT: Config = {
+  interfaces: ['lo'],
+  xdpMode: 'auto',
+  flowTableSize: 65536,
+  services: [
+    {
+      name: 'demo',
+      vip: '127.0.0.1',
+      port: 9875,
+      protocol: 'udp',
+      scheduler: 'round-robin',
+      mode: 'local',
+      backends: [
+        { address: '127.0.0.1', port: 9876 },
+        { address: '127.0.0.1', port: 9877 },
+        { address: '127.0.0.1', port: 9878 },
+      ],
+    },
+  ],
+};
+
+describe('default configuration', () => {
+  test('parses to exactly the tutorial setup', () => {
+    assert.deepEqual(defaultConfig(), EXPECTED_DEFAULT);
+    assert.deepEqual(parseConfig(DEFAULT_CONFIG_YAML), EXPECTED_DEFAULT);
+  });
+
+  test('comments every service field', () => {
+    for (const key of ['name', 'vip', 'port', 'protocol', 'scheduler', 'mode', 'backends']) {
+      const line = DEFAULT_CONFIG_YAML.split('\n').find((l) =>
+        l.trimStart().replace(/^- /, '').startsWith(`${key}:`),
+      );
+      assert.match(line ?? '', /#\s*\S/, `field ${key} has no comment`);
+    }
+  });
+
+  test('returns a fresh frozen object each time', () => {
+    const a = defaultConfig();
+    const b = defaultConfig();
+    assert.notEqual(a, b);
+    assert.notEqual(a.services[0], b.services[0]);
+    assert.ok(Object.isFrozen(a.services[0]!.backends[0]));
+    assert.throws(() => a.services.push(a.services[0]!), TypeError);
+  });
+});
+
+describe('valid configurations', () => {
+  test('BASE parses to the expected object', () => {
+    const c = parseConfig(edit({}));
+    assert.deepEqual(c, {
+      interfaces: ['lo'],
+      xdpMode: 'auto',
+      flowTableSize: 65536,
+      services: [
+        {
+          name: 'dns',
+          vip: '192.0.2.1',
+          port: 53,
+          protocol: 'udp',
+          scheduler: 'round-robin',
+          mode: 'local',
+          backends: [
+            { address: '198.51.100.1', port: 53 },
+            { address: '198.51.100.2', port: 53 },
+          ],
+        },
+        {
+          name: 'ntp',
+          vip: '*',
+          port: 123,
+          protocol: 'udp',
+          scheduler: 'round-robin',
+          mode: 'local',
+          backends: [],
+        },
+      ],
+    });
+  });
+
+  test('full config round trip: parse, write back as YAML, parse again', () => {
+    const text = [
+      'interfaces: [eth0, eth1.100, veth-a_b]',
+      'xdp_mode: native',
+      'flow_table_size: 1024',
+      'services:',
+      '  - { name: a.b-c_1, vip: 203.0.113.7, port: 65535, backends: [{ address: 198.51.100.9, port: 1 }] }',
+      "  - {name: '0', vip: '*', port: 1, protocol: udp, scheduler: round-robin, mode: local, backends: []}",
+    ].join('\n');
+    const c = parseConfig(text);
+    assert.deepEqual(c.interfaces, ['eth0', 'eth1.100', 'veth-a_b']);
+    assert.equal(c.xdpMode, 'native');
+    assert.equal(c.flowTableSize, 1024);
+    assert.deepEqual(
+      c.services.map((s) => [s.name, serviceKeyString(s), s.scheduler, s.mode, s.backends]),
+      [
+        ['a.b-c_1', '203.0.113.7:65535/udp', 'round-robin', 'local', [{ address: '198.51.100.9', port: 1 }]],
+        ['0', '*:1/udp', 'round-robin', 'local', []],
+      ],
+    );
+    const back = {
+      interfaces: c.interfaces,
+      xdp_mode: c.xdpMode,
+      flow_table_size: c.flowTableSize,
+      services: c.services,
+    };
+    assert.deepEqual(parseConfig(stringify(back)), c);
+    assert.deepEqual(validateConfig(back), c);
+  });
+
+  test("'*' and an exact vip may share a port", () => {
+    const c = parseConfig(edit({ 15: "vip: '*'", 16: 'port: 53' }));
+    assert.deepEqual(c.services.map(serviceKeyString), ['192.0.2.1:53/udp', '*:53/udp']);
+  });
+
+  test('limits are accepted exactly at the limit', () => {
+    const backends = (n: number, net: string) =>
+      Array.from({ length: n }, (_, i) => ({ address: net, port: i + 1 }));
+    const services = Array.from(
+      { length: LIMITS.maxBackendsTotal / LIMITS.maxBackendsPerService },
+      (_, i) => ({
+        name: `s${i}`,
+        vip: '192.0.2.1',
+        port: i + 1,
+        backends: backends(LIMITS.maxBackendsPerService, `198.51.100.${i + 1}`),
+      }),
+    );
+    const c = validateConfig({ interface: 'lo', services });
+    assert.equal(
+      c.services.reduce((n, s) => n + s.backends.length, 0),
+      LIMITS.maxBackendsTotal,
+    );
+  });
+});
+
+describe('bad YAML input: one problem, right path, right line, names the value and the fix', () => {
+  const S0 = 'services[0]';
+  type Case = [
+    title: string,
+    input: Record<number, string | null> | string,
+    path: string,
+    line: number,
+    fix: RegExp,
+  ];
+  // One row per bad input: a BASE edit (see edit()) or raw text, the expected path and line, and a pattern
+  // that the message must match (the bad value and the fix).
+  // prettier-ignore
+  const cases: Case[] = [
+    ['port 0', { 7: 'port: 0' }, `${S0}.port`, 7, /port 0 is out of range; use an integer from 1 to 65535/],
+    ['port 65536', { 7: 'port: 65536' }, `${S0}.port`, 7,
+      /65536 is out of range; use an integer from 1 to 65535/],
+    ['port as a string', { 7: 'port: "53"' }, `${S0}.port`, 7, /got the string "53"; remove the quotes: 53$/],
+    ['port 53.5', { 7: 'port: 53.5' }, `${S0}.port`, 7, /whole number .* got 53\.5; write a whole number/],
+    ['port 53.0 (float literal)', { 7: 'port: 53.0' }, `${S0}.port`, 7,
+      /got 53\.0; write a whole number such as 53$/],
+    ['port true', { 7: 'port: true' }, `${S0}.port`, 7,
+      /integer from 1 to 65535, got the boolean true; e\.g\./],
+    ['backend port 0', { 13: '{ address: 198.51.100.2, port: 0 }' }, `${S0}.backends[1].port`, 13,
+      /0 is out of range/],
+    ['vip not an IP', { 6: 'vip: 192.0.2.300' }, `${S0}.vip`, 6,
+      /"192\.0\.2\.300" is not an IPv4 .*dotted quad/],
+    ['vip 0.0.0.0', { 6: 'vip: 0.0.0.0' }, `${S0}.vip`, 6, /"0\.0\.0\.0" is not a usable address.*vip: '\*'/],
+    ['vip IPv6', { 6: 'vip: 2001:db8::1' }, `${S0}.vip`, 6,
+      /"2001:db8::1" .*IPv6 services are not supported yet; use/],
+    ['vip multicast', { 6: 'vip: 239.1.2.3' }, `${S0}.vip`, 6,
+      /"239\.1\.2\.3" is a multicast address.*use an IPv4 unicast/],
+    ['vip broadcast', { 6: 'vip: 255.255.255.255' }, `${S0}.vip`, 6,
+      /is the broadcast address; use an IPv4 unicast/],
+    ['vip a number', { 6: 'vip: 5' }, `${S0}.vip`, 6,
+      /must be a string, got the number 5 .*e\.g\. 192\.0\.2\.10/],
+    ['vip: * unquoted', { 15: 'vip: *' }, '', 15,
+      /YAML syntax error.*for 'any address' write vip: '\*' \(quoted\)/],
+    ['duplicate names', { 14: 'name: dns' }, 'services[1].name', 14,
+      /'dns' \(services\[0\] and services\[1\]\); give/],
+    ['duplicate service key', { 15: 'vip: 192.0.2.1', 16: 'port: 53' }, 'services[1]', 14,
+      /\('dns'\) and services\[1\] \('ntp'\) both listen on 192\.0\.2\.1:53\/udp; change the vip or port/],
+    ['duplicate backend', { 13: '{ address: 198.51.100.1, port: 53 }' }, `${S0}.backends[1]`, 13,
+      /198\.51\.100\.1:53 \(same as backends\[0\]\); remove one/],
+    ['unknown key + suggestion', { 8: 'protocl: udp' }, `${S0}.protocl`, 8,
+      /'protocl' .*did you mean 'protocol'\?\); remove it/],
+    ['unknown top-level key', { 3: 'flowtable_size: 1024' }, 'flowtable_size', 3,
+      /did you mean 'flow_table_size'\?\); remove/],
+    ['unknown backend key', { 12: '{ address: 198.51.100.1, port: 53, weight: 2 }' },
+      `${S0}.backends[0].weight`, 12,
+      /'weight'.*one of: address, port$/],
+    ['interface + interfaces', { 2: 'interfaces: [eth0]' }, 'interfaces', 2,
+      /both 'interface' and 'interfaces'.*keep only one/],
+    ['no interface', { 1: null }, 'interface', 1, /no interface given; add 'interface: eth0'/],
+    ['empty interface list', { 1: 'interfaces: []' }, 'interfaces', 1,
+      /is empty; name at least one, e\.g\. interfaces: \[eth0\]/],
+    ['interface name with /', { 1: 'interface: eth0/1' }, 'interface', 1,
+      /"eth0\/1": .*no '\/'.*use a name shown by 'ip link'/],
+    ['interface name too long', { 1: 'interface: abcdefghijklmnop' }, 'interface', 1,
+      /"abcdefghijklmnop": .*1 to 15 bytes/],
+    ['interface a number', { 1: 'interface: 0' }, 'interface', 1,
+      /got the number 0 \(quote it if you meant "0"\)/],
+    ['duplicate interface', { 1: 'interfaces: [eth0, eth1, eth0]' }, 'interfaces[2]', 1,
+      /'eth0' is listed twice.*remove one/],
+    ['tcp', { 8: 'protocol: tcp' }, `${S0}.protocol`, 8, /xlb balances UDP only; set protocol: udp/],
+    ['unknown protocol', { 8: 'protocol: sctp' }, `${S0}.protocol`, 8, /unknown protocol 'sctp'; use 'udp'$/],
+    ['unknown scheduler', { 9: 'scheduler: round_robin' }, `${S0}.scheduler`, 9,
+      /'round_robin' \(did you mean 'round-robin'\?\)/],
+    ['mode dsr', { 10: 'mode: dsr' }, `${S0}.mode`, 10, /mode 'dsr' is not supported yet; use mode: local/],
+    ['mode nat', { 10: 'mode: nat' }, `${S0}.mode`, 10, /mode 'nat' is not supported yet; use mode: local/],
+    ['unknown mode', { 10: 'mode: direct' }, `${S0}.mode`, 10, /unknown mode 'direct'; use 'local'$/],
+    ['unknown xdp_mode', { 2: 'xdp_mode: fast' }, 'xdp_mode', 2,
+      /unknown xdp_mode 'fast'; use 'auto', 'native', 'generic'/],
+    ['missing backends', { 11: null, 12: null, 13: null }, `${S0}.backends`, 5,
+      /missing required key 'backends'; add a list/],
+    ['backends not a list', { 11: 'backends: 198.51.100.1', 12: null, 13: null }, `${S0}.backends`, 11,
+      /must be a list, got the string/],
+    ['backend as a string', { 12: '"198.51.100.1:53"' }, `${S0}.backends[0]`, 12,
+      /write it as \{ address: 198\.51\.100\.1, port: 53 \}/],
+    ['backend address *', { 12: "{ address: '*', port: 53 }" }, `${S0}.backends[0].address`, 12,
+      /only allowed as a service vip; use/],
+    ['backend address 0.0.0.0', { 12: '{ address: 0.0.0.0, port: 53 }' }, `${S0}.backends[0].address`, 12,
+      /not a usable address; use/],
+    ['backend address multicast', { 12: '{ address: 224.0.0.251, port: 53 }' }, `${S0}.backends[0].address`, 12,
+      /"224\.0\.0\.251" is a multicast address .*; use an IPv4 unicast address/],
+    ['backend without port', { 12: '{ address: 198.51.100.1 }' }, `${S0}.backends[0].port`, 12,
+      /missing required key 'port'; add/],
+    ['name missing', { 14: "vip: '*'", 15: null }, 'services[1].name', 14,
+      /missing required key 'name'; give the service/],
+    ['name with capitals', { 5: 'name: DNS' }, `${S0}.name`, 5,
+      /must match \/\^\[a-z0-9\]\[a-z0-9_\.-\]\{0,62\}\$\/.*e\.g\. 'dns'/],
+    ['name too long', { 5: `name: ${'a'.repeat(64)}` }, `${S0}.name`, 5, /then up to 62 of a-z/],
+    ['services missing', 'interface: lo\nxdp_mode: auto', 'services', 1,
+      /missing required key 'services'.*services: \[\]/],
+    ['services not a list', 'interface: lo\nservices: dns', 'services', 2,
+      /must be a list, got the string "dns"; e\.g\./],
+    ['service not a mapping', { 14: 'ntp', 15: null, 16: null, 17: null }, 'services[1]', 14,
+      /must be a mapping like \{ name:/],
+    ['flow_table_size too small', { 3: 'flow_table_size: 1023' }, 'flow_table_size', 3,
+      /1023 is out of range; use .* 1024 to 16777216/],
+    ['flow_table_size too large', { 3: 'flow_table_size: 16777217' }, 'flow_table_size', 3,
+      /out of range; use .* 1024 to 16777216/],
+    ['flow_table_size a string', { 3: 'flow_table_size: 64k' }, 'flow_table_size', 3,
+      /got the string "64k"; e\.g\. 65536/],
+    ['empty document', '', '', 1, /the configuration is empty; write at least 'interface: <name>'/],
+    ['comments only', '# nothing here\n', '', 1, /the configuration is empty; write/],
+    ['not a mapping', '- lo\n', '', 1,
+      /must be a mapping like \{ interface: lo, services: \[\.\.\.\] \}, got a list/],
+    ['YAML syntax error', { 7: '   port: 53' }, '', 7,
+      /YAML syntax error at column 1: .*; fix the YAML syntax there \(\d+ more/],
+    ['duplicate YAML key', { 8: 'port: 54' }, '', 8,
+      /keys must be unique; remove or rename the repeated key/],
+    ['several YAML documents', `${edit({})}\n---\ninterface: lo`, '', 18,
+      /several YAML documents.*remove the extra '---'/],
+    ['alias without anchor', { 7: 'port: *p' }, '', 7,
+      /alias '\*p' has no anchor '&p' before it; define the anchor/],
+  ];
+  for (const [title, input, path, line, fix] of cases) {
+    test(title, () => {
+      expectProblem(typeof input === 'string' ? input : edit(input), path, line, fix);
+    });
+  }
+
+  test('the base input itself is valid (so each case above fails for its own reason)', () => {
+    assert.doesNotThrow(() => parseConfig(edit({})));
+  });
+
+  test('too many backends in one service (YAML): the problem is on the backends key', () => {
+    const many = Array.from(
+      { length: LIMITS.maxBackendsPerService + 1 },
+      (_, i) => `      - { address: 198.51.100.1, port: ${i + 1} }`,
+    );
+    expectProblem(
+      edit({ 12: many.join('\n'), 13: null }),
+      'services[0].backends',
+      11,
+      /4097 backends/,
+      /limit of 4096/,
+      /remove 1\b/,
+    );
+  });
+
+  test('anchors and aliases resolve, and a bad aliased value gets the line of its use', () => {
+    const ok = parseConfig(edit({ 7: 'port: &p 53', 16: 'port: *p' }));
+    assert.deepEqual(
+      ok.services.map((s) => s.port),
+      [53, 53],
+    );
+    const text = edit({ 3: 'flow_table_size: &big 70000', 16: 'port: *big' });
+    expectProblem(text, 'services[1].port', 16, /70000 is out of range/);
+  });
+});
+
+describe('several problems at once', () => {
+  test('all are reported, in line order, and the message lists them one per line', () => {
+    const text = edit({
+      1: 'interfaces: [lo, lo]',
+      2: 'xdp_mode: fast',
+      7: 'port: 0',
+      10: 'mode: dsr',
+      13: '198.51.100.2',
+      14: 'name: dns',
+    });
+    const problems = problemsOf(() => parseConfig(text, 'lb.yaml'));
+    assert.deepEqual(
+      problems.map((p) => [p.line, p.path]),
+      [
+        [1, 'interfaces[1]'],
+        [2, 'xdp_mode'],
+        [7, 'services[0].port'],
+        [10, 'services[0].mode'],
+        [13, 'services[0].backends[1]'],
+        [14, 'services[1].name'],
+      ],
+    );
+    const e = errorOf(() => parseConfig(text, 'lb.yaml'));
+    assert.equal(e.source, 'lb.yaml');
+    const lines = e.message.split('\n');
+    assert.equal(lines.length, 6);
+    assert.equal(lines[2], `lb.yaml:7: services[0].port: ${problems[2]!.message}`);
+    assert.match(lines[5]!, /^lb\.yaml:14: services\[1\]\.name: duplicate service name 'dns'/);
+  });
+});
+
+describe('validateConfig on objects', () => {
+  const valid = () => ({
+    interfaces: ['eth0'],
+    services: [
+      { name: 'dns', vip: '192.0.2.1', port: 53, backends: [{ address: '198.51.100.1', port: 53 }] },
+    ],
+  });
+
+  test('fills in defaults and never shares structure with the input', () => {
+    const input = valid();
+    const c = validateConfig(input);
+    assert.deepEqual(c, {
+      interfaces: ['eth0'],
+      xdpMode: 'auto',
+      flowTableSize: 65536,
+      services: [
+        {
+          name: 'dns',
+          vip: '192.0.2.1',
+          port: 53,
+          protocol: 'udp',
+          scheduler: 'round-robin',
+          mode: 'local',
+          backends: [{ address: '198.51.100.1', port: 53 }],
+        },
+      ],
+    });
+    assert.notEqual(c.interfaces, input.interfaces);
+    assert.notEqual(c.services[0]!.backends[0], input.services[0]!.backends[0]);
+    input.services[0]!.backends[0]!.port = 99;
+    input.interfaces.push('eth1');
+    assert.equal(c.services[0]!.backends[0]!.port, 53);
+    assert.deepEqual(c.interfaces, ['eth0']);
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.services[0]!.backends), 'the result is deep-frozen');
+  });
+
+  test('problems have paths, no lines, and the <object> source', () => {
+    const input = { ...valid(), xdpMode: 'native' };
+    input.services[0]!.port = 53.5;
+    const problems = problemsOf(() => validateConfig(input));
+    assert.deepEqual(
+      problems.map((p) => [p.path, p.line]),
+      [
+        ['xdpMode', undefined],
+        ['services[0].port', undefined],
+      ],
+    );
+    assert.match(problems[0]!.message, /did you mean 'xdp_mode'\?/);
+    assert.throws(() => validateConfig(input), /^ConfigError: <object>: xdpMode: unknown key/);
+  });
+
+  test('numeric strings and booleans are not numbers', () => {
+    const input: Record<string, unknown> = valid();
+    input.flow_table_size = '65536';
+    (input.services as { port: unknown }[])[0]!.port = false;
+    const problems = problemsOf(() => validateConfig(input, 'api'));
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ['flow_table_size', 'services[0].port'],
+    );
+    assert.match(problems[0]!.message, /remove the quotes: 65536/);
+    assert.match(problems[1]!.message, /boolean false/);
+  });
+
+  for (const [what, input] of [
+    ['null', null],
+    ['a string', 'interface: lo'],
+    ['a list', []],
+  ] as const) {
+    test(`rejects ${what} as the whole configuration`, () => {
+      const problems = problemsOf(() => validateConfig(input));
+      assert.deepEqual(
+        problems.map((p) => p.path),
+        [''],
+      );
+      assert.match(problems[0]!.message, /must be a mapping like \{ interface: lo/);
+    });
+  }
+
+  test('too many backends in one service (LIMITS + 1)', () => {
+    const input = valid();
+    input.services[0]!.backends = Array.from({ length: LIMITS.maxBackendsPerService + 1 }, (_, i) => ({
+      address: '198.51.100.1',
+      port: i + 1,
+    }));
+    const problems = problemsOf(() => validateConfig(input));
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ['services[0].backends'],
+    );
+    assert.match(problems[0]!.message, /4097 backends, more than the limit of 4096; remove 1$/);
+  });
+
+  test('too many backends in total (LIMITS + 1)', () => {
+    const perService = LIMITS.maxBackendsPerService;
+    const count = LIMITS.maxBackendsTotal / perService;
+    const services = Array.from({ length: count }, (_, i) => ({
+      name: `s${i}`,
+      vip: '192.0.2.1',
+      port: i + 1,
+      backends: Array.from({ length: perService }, (_, j) => ({
+        address: `198.51.100.${i + 1}`,
+        port: j + 1,
+      })),
+    }));
+    services.push({
+      name: 'last',
+      vip: '192.0.2.2',
+      port: 1,
+      backends: [{ address: '203.0.113.1', port: 1 }],
+    });
+    const problems = problemsOf(() => validateConfig({ interface: 'lo', services }));
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ['services'],
+    );
+    assert.match(problems[0]!.message, /65537 backends in total, more than the limit of 65536/);
+  });
+
+  test('too many services (LIMITS + 1)', () => {
+    const services = Array.from({ length: LIMITS.maxServices + 1 }, (_, i) => ({
+      name: `s${i}`,
+      vip: '*',
+      port: i + 1,
+      backends: [],
+    }));
+    assert.equal(
+      validateConfig({ interface: 'lo', services: services.slice(1) }).services.length,
+      LIMITS.maxServices,
+    );
+    const problems = problemsOf(() => validateConfig({ interface: 'lo', services }));
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ['services'],
+    );
+    assert.match(problems[0]!.message, /4097 services, more than the limit of 4096/);
+  });
+});
+
+test('serviceKeyString and LIMITS', () => {
+  assert.equal(serviceKeyString(EXPECTED_DEFAULT.services[0]!), '127.0.0.1:9875/udp');
+  assert.deepEqual(
+    [LIMITS.maxServices, LIMITS.maxBackendsPerService, LIMITS.maxBackendsTotal],
+    [4096, 4096, 65536],
+  );
+});
