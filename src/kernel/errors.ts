@@ -8,6 +8,9 @@ const errnoNames = new Map<number, string>();
 for (const [name, value] of Object.entries(constants.errno)) {
   if (!errnoNames.has(value)) errnoNames.set(value, name);
 }
+// Where Linux has two names for one number, use the one its BPF code returns.
+errnoNames.set(constants.errno.EOPNOTSUPP, 'EOPNOTSUPP');
+errnoNames.set(constants.errno.EAGAIN, 'EAGAIN');
 
 export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `errno ${errno}`;
@@ -31,7 +34,7 @@ export function hintFor(op: string, errno: number): string {
     case E.E2BIG:
       return 'a size is beyond what this kernel accepts (map too large, or program too complex)';
     case E.EOPNOTSUPP:
-      return op.includes('xdp')
+      return /xdp/i.test(op)
         ? "this interface's driver has no native XDP: use --mode generic (or auto, which falls back)"
         : 'this kernel does not support the operation: xlb needs Linux >= 6.6';
     case E.EBUSY:

@@ -91,9 +91,12 @@ export async function serve(inst: RunningInstance, intervalSec: number): Promise
   let timer: NodeJS.Timeout | undefined;
   try {
     const stopped = new Promise<string>((resolve, reject) => {
+      // Signal listeners do not keep Node's event loop alive; this timer does.
+      timer = setInterval(() => undefined, 1 << 30);
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));
       if (intervalSec > 0) {
+        clearInterval(timer);
         timer = setInterval(() => {
           try {
             const s = inst.dataplane.stats();

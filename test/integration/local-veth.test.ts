@@ -1,0 +1,106 @@
+// Local mode on a real (veth) interface in native XDP mode: a client in its own
+// namespace sends to the service address of the load balancer's namespace; local
+// backends answer, and the TC egress program translates their replies on the way
+// out, so the client sees the service port answer.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { nsSh, sh } from '../../src/lab/exec.js';
+import { createNetns, deleteNetns, netnsName, removeStaleNetns } from '../../src/lab/netns.js';
+import type { RoundTripResult } from '../../src/lab/udp-client.js';
+import { rootSkip } from '../helpers/privileged.js';
+import { CLI, Proc, helperScript } from '../helpers/proc.js';
+
+const PREFIX = 'xlbt-';
+
+describe('local mode on veth, replies translated by TC egress', { skip: rootSkip() }, () => {
+  const client = netnsName(PREFIX, 'vc');
+  const lb = netnsName(PREFIX, 'vl');
+  const procs: Proc[] = [];
+  const instance = `test-veth-${process.pid}`;
+  const tmp = mkdtempSync(join(tmpdir(), 'xlb-veth-'));
+
+  before(async () => {
+    removeStaleNetns(PREFIX);
+    createNetns(client);
+    createNetns(lb);
+    sh('ip', ['link', 'add', 'c0', 'netns', client, 'type', 'veth', 'peer', 'name', 'l0', 'netns', lb]);
+    nsSh(client, 'ip', ['addr', 'add', '192.0.2.2/24', 'dev', 'c0']);
+    nsSh(lb, 'ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'l0']);
+    nsSh(client, 'ip', ['link', 'set', 'c0', 'up']);
+    nsSh(lb, 'ip', ['link', 'set', 'l0', 'up']);
+    // Full checksums on the wire, as a real NIC delivers them (see DESIGN.md).
+    nsSh(client, 'ethtool', ['-K', 'c0', 'tx', 'off']);
+    const echo = Proc.start(lb, process.execPath, [
+      CLI,
+      'echo-server',
+      '--address',
+      '192.0.2.1',
+      '-p',
+      '5301',
+      '-p',
+      '5302',
+      '-p',
+      '5303',
+      '--quiet',
+    ]);
+    procs.push(echo);
+    await echo.waitFor(/^listening/);
+    const config = [
+      'interface: l0',
+      'xdp_mode: native',
+      'services:',
+      '  - name: dns',
+      '    vip: 192.0.2.1',
+      '    port: 5300',
+      '    backends:',
+      ...[5301, 5302, 5303].map((p) => `      - { address: 192.0.2.1, port: ${p} }`),
+      '',
+    ].join('\n');
+    const cfgPath = join(tmp, 'config.yaml');
+    writeFileSync(cfgPath, config);
+    const xlb = Proc.start(lb, process.execPath, [
+      CLI,
+      'run',
+      '--config',
+      cfgPath,
+      '--instance',
+      instance,
+      '--interval',
+      '0',
+    ]);
+    procs.push(xlb);
+    await xlb.waitFor(/^xlb: attached to l0 \(native\)/);
+  });
+
+  after(async () => {
+    for (const p of procs) await p.stop('SIGKILL');
+    deleteNetns(client);
+    deleteNetns(lb);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('balances 600 datagrams from 12 sockets; every reply comes from 192.0.2.1:5300', () => {
+    const r = JSON.parse(
+      nsSh(client, process.execPath, [helperScript('udp-client-cli.js'), '192.0.2.1', '5300', '600', '12']),
+    ) as RoundTripResult;
+    assert.equal(r.lost, 0);
+    assert.deepEqual(r.replySources, { '192.0.2.1:5300': 600 });
+    const stats = JSON.parse(
+      nsSh(lb, process.execPath, [CLI, 'stats', '--instance', instance, '--json']),
+    ) as {
+      services: { backends: { packets: number }[] }[];
+      reasons: Record<string, { packets: number }>;
+    };
+    const counts = stats.services[0]!.backends.map((b) => b.packets);
+    assert.deepEqual(
+      counts.map((c) => Math.abs(c - 200) <= 2),
+      [true, true, true],
+      `spread ${counts.join(' ')}`,
+    );
+    assert.equal(stats.reasons.reply?.packets, 600, 'replies translated by the egress program');
+    assert.match(nsSh(lb, 'ip', ['-details', 'link', 'show', 'l0']), /prog\/xdp id \d+ name xlb_xdp/);
+  });
+});
