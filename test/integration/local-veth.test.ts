@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { LinkType, findLinks } from '../../src/kernel/link.js';
+import { progInfoById } from '../../src/kernel/program.js';
 import { nsSh, sh } from '../../src/lab/exec.js';
 import { createNetns, deleteNetns, netnsName, removeStaleNetns } from '../../src/lab/netns.js';
 import type { RoundTripResult } from '../../src/lab/udp-client.js';
@@ -20,6 +22,7 @@ describe('local mode on veth, replies translated by TC egress', { skip: rootSkip
   const lb = netnsName(PREFIX, 'vl');
   const procs: Proc[] = [];
   const instance = `test-veth-${process.pid}`;
+  let xlb: Proc;
   const tmp = mkdtempSync(join(tmpdir(), 'xlb-veth-'));
 
   before(async () => {
@@ -61,7 +64,7 @@ describe('local mode on veth, replies translated by TC egress', { skip: rootSkip
     ].join('\n');
     const cfgPath = join(tmp, 'config.yaml');
     writeFileSync(cfgPath, config);
-    const xlb = Proc.start(lb, process.execPath, [
+    xlb = Proc.start(lb, process.execPath, [
       CLI,
       'run',
       '--config',
@@ -102,5 +105,17 @@ describe('local mode on veth, replies translated by TC egress', { skip: rootSkip
     );
     assert.equal(stats.reasons.reply?.packets, 600, 'replies translated by the egress program');
     assert.match(nsSh(lb, 'ip', ['-details', 'link', 'show', 'l0']), /prog\/xdp id \d+ name xlb_xdp/);
+  });
+
+  it('Ctrl-C (SIGINT) detaches both the XDP and the TC program', async () => {
+    const egressLinks = () =>
+      findLinks((l) => l.type === LinkType.TCX && progInfoById(l.progId)?.name === 'xlb_egress').map((l) => {
+        l.close();
+        return l.what;
+      });
+    assert.equal(egressLinks().length, 1, 'one tcx egress link while running');
+    assert.equal(await xlb.stop('SIGINT'), 0, xlb.stderr.join('\n'));
+    assert.doesNotMatch(nsSh(lb, 'ip', ['link', 'show', 'l0']), /xdp/);
+    assert.deepEqual(egressLinks(), [], 'the tcx egress link is gone');
   });
 });
