@@ -2,12 +2,16 @@
 /*
  * xlb.bpf.c — the data plane.
  *
- *   xlb_xdp      XDP, on every interface that receives service traffic:
- *                parse -> service lookup -> pick a backend -> rewrite -> verdict;
- *                and on lo, where replies pass the same hook, reply translation.
- *   xlb_egress   TC egress, on interfaces other than lo that have local services:
- *                translates replies of local backends back to the service address.
+ *   xlb_xdp         XDP, on every interface xlb serves: parse -> service lookup ->
+ *                   pick a backend -> rewrite -> verdict (PASS to the local stack,
+ *                   TX, REDIRECT), and the reverse translation of backends' replies.
+ *   xlb_tc_ingress  TC ingress, same interfaces: sends the packets XDP handed over
+ *                   because their next hop's MAC was unknown (bpf_redirect_neigh).
+ *   xlb_egress      TC egress, interfaces other than lo: translates the replies of
+ *                   local-mode backends (on lo they pass the XDP hook themselves).
  *
+ * Forwarding modes (enum xlb_mode): local (rewrite dst, pass to this host), nat
+ * (rewrite dst, route), fullnat (rewrite dst and src, route), dsr (rewrite MACs).
  * No per-packet logging: every verdict is a per-CPU counter (enum xlb_reason).
  */
 #include <linux/bpf.h>
@@ -18,18 +22,18 @@
 #include "xlb_maps.h"
 #include "csum.h"
 #include "parsing.h"
+#include "rewrite.h"
+#include "forward.h"
+#include "flows.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Layout version of the maps and structs; userspace refuses an object whose
  * version it does not know. Bump on any change to xlb_shared.h. */
-const volatile __u32 xlb_abi_version = 1;
+const volatile __u32 xlb_abi_version = 2;
 
-/* Not read by the programs: it carries the enums into BTF (see struct xlb_abi_enums). */
-const volatile struct xlb_abi_enums xlb_abi_enums_anchor;
-
-/* How often a live flow's timestamp is refreshed, in ns (fewer shared writes). */
-#define XLB_FLOW_REFRESH_NS 1000000000ULL
+/* Not read by the programs: it carries types into BTF (see struct xlb_abi_anchor). */
+const volatile struct xlb_abi_anchor xlb_abi_anchor;
 
 static __always_inline void count(void *map, __u32 key, __u64 bytes)
 {
@@ -41,58 +45,42 @@ static __always_inline void count(void *map, __u32 key, __u64 bytes)
 	}
 }
 
+/* Counts the verdict and returns the action. */
+static __always_inline int verdict(int action, int reason, __u64 len)
+{
+	count(&stats_reason, reason, len);
+	return action;
+}
+
 static __always_inline int port_in(__u32 which, __be16 port)
 {
 	struct xlb_port_bitmap *bm = bpf_map_lookup_elem(&port_bitmaps, &which);
-	__u16 p = bpf_ntohs(port);
+	__u16 n = bpf_ntohs(port);
 
 	if (!bm)
 		return 0;
-	return bm->bits[(p >> 3) & (XLB_PORT_BITMAP_BYTES - 1)] & (1 << (p & 7));
+	return bm->bits[(n >> 3) & (XLB_PORT_BITMAP_BYTES - 1)] & (1 << (n & 7));
 }
 
-static __always_inline void addr4_copy(__u8 *dst16, __be32 a)
+static __always_inline const struct xlb_svc *svc_lookup(struct xlb_pkt *p, struct xlb_svc_key *k, const int fam)
 {
-	*(__be32 *)dst16 = a;
+	const struct xlb_svc *svc;
+
+	if (!port_in(XLB_BITMAP_SERVICE_PORTS, p->udp->dest))
+		return NULL;
+	__builtin_memset(k, 0, sizeof(*k));
+	k->port = p->udp->dest;
+	k->proto = IPPROTO_UDP;
+	k->family = fam;
+	addr_load(k->addr, pkt_daddr(p, fam), fam);
+	svc = bpf_map_lookup_elem(&services, k);
+	if (svc)
+		return svc;
+	__builtin_memset(k->addr, 0, sizeof(k->addr));
+	return bpf_map_lookup_elem(&services, k);
 }
 
-/* Remember where the backend's replies must appear to come from. Refreshes an
- * existing entry at most once per XLB_FLOW_REFRESH_NS. */
-static __always_inline void flow_record(struct xlb_pkt *p, const struct xlb_svc_key *vip,
-					const struct xlb_svc *svc, __u32 bid,
-					const struct xlb_backend *be)
-{
-	struct xlb_flow_key k = {};
-	struct xlb_rev_nat *r;
-	__u64 now = bpf_ktime_get_coarse_ns();
-
-	__builtin_memcpy(k.src, be->addr, 16);
-	addr4_copy(k.dst, p->ip4->saddr);
-	k.sport = be->port;
-	k.dport = p->udp->source;
-	k.proto = IPPROTO_UDP;
-	k.family = XLB_FAMILY_V4;
-
-	r = bpf_map_lookup_elem(&rev_nat, &k);
-	if (r && r->svc_id == svc->id && r->backend_id == bid && r->vport == vip->port &&
-	    *(__u32 *)r->vaddr == *(__u32 *)vip->addr) {
-		if (now - r->last_seen_ns > XLB_FLOW_REFRESH_NS)
-			r->last_seen_ns = now;
-		return;
-	}
-
-	struct xlb_rev_nat v = {
-		.last_seen_ns = now,
-		.vport = vip->port,
-		.svc_id = svc->id,
-		.backend_id = bid,
-	};
-	__builtin_memcpy(v.vaddr, vip->addr, 16);
-	if (bpf_map_update_elem(&rev_nat, &k, &v, BPF_ANY))
-		count(&stats_reason, XLB_R_FLOW_UPDATE_FAILED, 0);
-}
-
-/* Pick the backend of a service for this packet; NULL when it has none. */
+/* Picks the backend of a service for this packet; NULL when it has none. */
 static __always_inline const struct xlb_backend *pick(const struct xlb_svc *svc, __u32 *bid_out)
 {
 	__u32 n = svc->table_len, idx, *cur, *bid;
@@ -118,66 +106,259 @@ static __always_inline const struct xlb_backend *pick(const struct xlb_svc *svc,
 	return bpf_map_lookup_elem(&backends, bid);
 }
 
-static __always_inline int balance(struct xlb_pkt *p, const struct xlb_svc_key *vip,
-				   const struct xlb_svc *svc, __u64 len)
+/* A backend that existing flows of `svc_id` may keep using. */
+static __always_inline const struct xlb_backend *backend_live(__u32 bid, __u32 svc_id)
 {
-	const struct xlb_backend *be;
-	__u32 bid = 0, acc;
-	__be32 new_daddr;
+	const struct xlb_backend *be = bpf_map_lookup_elem(&backends, &bid);
 
-	be = pick(svc, &bid);
-	if (!be) {
-		count(&stats_reason, XLB_R_DROP_NO_BACKEND, len);
-		return XDP_DROP;
-	}
-	flow_record(p, vip, svc, bid, be);
-
-	new_daddr = *(__be32 *)be->addr;
-	acc = csum_acc32(0, p->ip4->daddr, new_daddr);
-	p->ip4->check = csum_apply(p->ip4->check, acc);
-	acc = csum_acc16(acc, p->udp->dest, be->port);
-	p->udp->check = csum_apply_udp(p->udp->check, acc);
-	p->ip4->daddr = new_daddr;
-	p->udp->dest = be->port;
-
-	count(&stats_svc, svc->id, len);
-	count(&stats_backend, bid, len);
-	count(&stats_reason, XLB_R_LOCAL, len);
-	return XDP_PASS;
+	if (!be || !(be->flags & XLB_BE_F_ACTIVE) || be->svc_id != svc_id)
+		return NULL;
+	return be;
 }
 
-/* A reply from a local backend: rewrite its source to the service address. */
-static __always_inline struct xlb_rev_nat *reply_lookup(struct xlb_pkt *p)
+static __always_inline void count_balanced(const struct xlb_svc *svc, __u32 bid, __u64 len)
+{
+	count(&stats_svc, svc->id, len);
+	count(&stats_backend, bid, len);
+}
+
+static __always_inline int fwd_local(struct xlb_pkt *p, const struct xlb_svc_key *vip, const struct xlb_svc *svc,
+				     __u64 len, const int fam)
+{
+	const struct xlb_backend *be;
+	struct xlb_rw rw = {};
+	__u32 bid = 0;
+
+	be = pick(svc, &bid);
+	if (!be)
+		return verdict(XDP_DROP, XLB_R_DROP_NO_BACKEND, len);
+	rev_record(p, vip, svc, bid, be, bpf_ktime_get_coarse_ns(), fam);
+	rw_addr(&rw, pkt_daddr(p, fam), be->addr, fam);
+	rw_port(&rw, &p->udp->dest, be->port);
+	rw_finish(&rw, p, fam);
+	count_balanced(svc, bid, len);
+	return verdict(XDP_PASS, XLB_R_LOCAL, len);
+}
+
+static __always_inline int fwd_nat(struct xdp_md *ctx, struct xlb_pkt *p, const struct xlb_svc_key *vip,
+				   const struct xlb_svc *svc, __u64 len, const int fam)
+{
+	struct bpf_fib_lookup fib;
+	const struct xlb_backend *be;
+	struct xlb_rw rw = {};
+	int rc, reason = XLB_R_NAT;
+	__u32 bid = 0;
+
+	be = pick(svc, &bid);
+	if (!be)
+		return verdict(XDP_DROP, XLB_R_DROP_NO_BACKEND, len);
+	rc = fib_route(ctx, &fib, pkt_saddr(p, fam), be->addr, p->l3_len, fam);
+	if (fib_pass_reason(rc))
+		return verdict(XDP_PASS, fib_pass_reason(rc), len);
+	if (!ttl_ok(p, fam))
+		return verdict(XDP_PASS, XLB_R_PASS_TTL, len);
+	rev_record(p, vip, svc, bid, be, bpf_ktime_get_coarse_ns(), fam);
+	rw_addr(&rw, pkt_daddr(p, fam), be->addr, fam);
+	rw_port(&rw, &p->udp->dest, be->port);
+	rw_ttl_dec(&rw, p, fam);
+	rw_finish(&rw, p, fam);
+	count_balanced(svc, bid, len);
+	rc = xmit(ctx, p, &fib, rc, fam, &reason);
+	return verdict(rc, reason, len);
+}
+
+static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, const struct xlb_svc_key *vip,
+				       const struct xlb_svc *svc, __u64 len, const int fam)
+{
+	__u64 now = bpf_ktime_get_coarse_ns();
+	const struct xlb_backend *be = NULL;
+	struct bpf_fib_lookup fib;
+	struct xlb_flow_key fk = {};
+	struct xlb_rw rw = {};
+	struct xlb_fwd *f;
+	int rc, reason = XLB_R_FULLNAT;
+	__be16 port = 0;
+	__u32 bid = 0;
+
+	addr_load(fk.src, pkt_saddr(p, fam), fam);
+	__builtin_memcpy(fk.dst, vip->addr, 16);
+	fk.sport = p->udp->source;
+	fk.dport = vip->port;
+	fk.proto = IPPROTO_UDP;
+	fk.family = fam;
+
+	/* fullnat keeps a flow on its backend: its source port belongs to the flow. */
+	f = bpf_map_lookup_elem(&fwd_flows, &fk);
+	if (f && f->svc_id == svc->id &&
+	    flow_fresh(now, f->last_seen_ns, f->flags, f->timeout_unreplied_s, f->timeout_assured_s))
+		be = backend_live(f->backend_id, svc->id);
+	if (be) {
+		bid = f->backend_id;
+		port = f->snat_port;
+		if (now - f->last_seen_ns > XLB_FLOW_REFRESH_NS) {
+			f->last_seen_ns = now;
+			if (!snat_refresh(f, svc, be, fk.src, fk.sport, now, fam))
+				port = 0;
+		}
+	} else {
+		be = pick(svc, &bid);
+		if (!be)
+			return verdict(XDP_DROP, XLB_R_DROP_NO_BACKEND, len);
+	}
+	if (!port) {
+		struct xlb_rev_nat v = {
+			.last_seen_ns = now,
+			.vport = vip->port,
+			.cport = fk.sport,
+			.svc_id = svc->id,
+			.backend_id = bid,
+			.timeout_unreplied_s = svc->timeout_unreplied_s,
+			.timeout_assured_s = svc->timeout_assured_s,
+			.flags = XLB_FLOW_F_REWRITE_DST,
+			.mode = XLB_MODE_FULLNAT,
+		};
+		__builtin_memcpy(v.vaddr, vip->addr, 16);
+		__builtin_memcpy(v.caddr, fk.src, 16);
+		port = snat_claim(svc, be, &v, now);
+		/* Any port we made up could belong to a live flow, whose replies would
+		 * then reach this client: drop, counted. */
+		if (!port)
+			return verdict(XDP_DROP, XLB_R_SNAT_EXHAUSTED, len);
+		struct xlb_fwd nf = {
+			.last_seen_ns = now,
+			.backend_id = bid,
+			.svc_id = svc->id,
+			.snat_port = port,
+			.timeout_unreplied_s = svc->timeout_unreplied_s,
+			.timeout_assured_s = svc->timeout_assured_s,
+		};
+		if (bpf_map_update_elem(&fwd_flows, &fk, &nf, BPF_ANY))
+			count(&stats_reason, XLB_R_FLOW_UPDATE_FAILED, 0);
+	}
+
+	rc = fib_route(ctx, &fib, svc->snat_addr, be->addr, p->l3_len, fam);
+	if (fib_pass_reason(rc))
+		return verdict(XDP_PASS, fib_pass_reason(rc), len);
+	if (!ttl_ok(p, fam))
+		return verdict(XDP_PASS, XLB_R_PASS_TTL, len);
+	rw_addr(&rw, pkt_saddr(p, fam), svc->snat_addr, fam);
+	rw_addr(&rw, pkt_daddr(p, fam), be->addr, fam);
+	rw_port(&rw, &p->udp->source, port);
+	rw_port(&rw, &p->udp->dest, be->port);
+	rw_ttl_dec(&rw, p, fam);
+	rw_finish(&rw, p, fam);
+	count_balanced(svc, bid, len);
+	rc = xmit(ctx, p, &fib, rc, fam, &reason);
+	return verdict(rc, reason, len);
+}
+
+static __always_inline int fwd_dsr(struct xdp_md *ctx, struct xlb_pkt *p, const struct xlb_svc *svc, __u64 len,
+				   const int fam)
+{
+	struct bpf_fib_lookup fib;
+	const struct xlb_backend *be;
+	int rc, reason = XLB_R_DSR;
+	__u32 bid = 0;
+
+	be = pick(svc, &bid);
+	if (!be)
+		return verdict(XDP_DROP, XLB_R_DROP_NO_BACKEND, len);
+	/* Only the next hop changes: route towards the backend's own address. */
+	rc = fib_route(ctx, &fib, pkt_saddr(p, fam), be->addr, p->l3_len, fam);
+	if (fib_pass_reason(rc))
+		return verdict(XDP_PASS, fib_pass_reason(rc), len);
+	count_balanced(svc, bid, len);
+	rc = xmit(ctx, p, &fib, rc, fam, &reason);
+	return verdict(rc, reason, len);
+}
+
+/* The reply-translation entry for a packet coming from a backend port, if any. */
+static __always_inline struct xlb_rev_nat *reply_lookup(struct xlb_pkt *p, const int fam)
 {
 	struct xlb_flow_key k = {};
 
 	if (!port_in(XLB_BITMAP_BACKEND_PORTS, p->udp->source))
 		return NULL;
-	addr4_copy(k.src, p->ip4->saddr);
-	addr4_copy(k.dst, p->ip4->daddr);
+	addr_load(k.src, pkt_saddr(p, fam), fam);
+	addr_load(k.dst, pkt_daddr(p, fam), fam);
 	k.sport = p->udp->source;
 	k.dport = p->udp->dest;
 	k.proto = IPPROTO_UDP;
-	k.family = XLB_FAMILY_V4;
+	k.family = fam;
 	return bpf_map_lookup_elem(&rev_nat, &k);
 }
 
-static __always_inline const struct xlb_svc *svc_lookup(struct xlb_pkt *p, struct xlb_svc_key *k)
+/* A reply was seen: the flow is assured, and alive. */
+static __always_inline void reply_seen(struct xlb_rev_nat *r, __u64 now)
+{
+	if (!(r->flags & XLB_FLOW_F_REPLIED))
+		r->flags |= XLB_FLOW_F_REPLIED;
+	if (now - r->last_seen_ns > XLB_FLOW_REFRESH_NS)
+		r->last_seen_ns = now;
+}
+
+static __always_inline int reply(struct xdp_md *ctx, struct xlb_pkt *p, struct xlb_rev_nat *r, __u64 len,
+				 const int fam)
+{
+	__u64 now = bpf_ktime_get_coarse_ns();
+	int rewrite_dst = r->flags & XLB_FLOW_F_REWRITE_DST;
+	struct bpf_fib_lookup fib;
+	struct xlb_rw rw = {};
+	int rc, reason = XLB_R_REPLY;
+
+	if (!rev_fresh(r, now))
+		return verdict(XDP_PASS, XLB_R_PASS_FLOW_EXPIRED, len);
+	if (r->mode == XLB_MODE_LOCAL) {
+		rw_addr(&rw, pkt_saddr(p, fam), r->vaddr, fam);
+		rw_port(&rw, &p->udp->source, r->vport);
+		rw_finish(&rw, p, fam);
+		reply_seen(r, now);
+		return verdict(XDP_PASS, XLB_R_REPLY, len);
+	}
+	rc = fib_route(ctx, &fib, r->vaddr, rewrite_dst ? r->caddr : pkt_daddr(p, fam), p->l3_len, fam);
+	if (fib_pass_reason(rc))
+		return verdict(XDP_PASS, fib_pass_reason(rc), len);
+	if (!ttl_ok(p, fam))
+		return verdict(XDP_PASS, XLB_R_PASS_TTL, len);
+	rw_addr(&rw, pkt_saddr(p, fam), r->vaddr, fam);
+	rw_port(&rw, &p->udp->source, r->vport);
+	if (rewrite_dst) {
+		rw_addr(&rw, pkt_daddr(p, fam), r->caddr, fam);
+		rw_port(&rw, &p->udp->dest, r->cport);
+	}
+	rw_ttl_dec(&rw, p, fam);
+	rw_finish(&rw, p, fam);
+	reply_seen(r, now);
+	rc = xmit(ctx, p, &fib, rc, fam, &reason);
+	return verdict(rc, reason, len);
+}
+
+static __always_inline int process(struct xdp_md *ctx, struct xlb_pkt *p, __u64 len, const int fam)
 {
 	const struct xlb_svc *svc;
+	struct xlb_rev_nat *r;
+	struct xlb_svc_key k;
 
-	if (!port_in(XLB_BITMAP_SERVICE_PORTS, p->udp->dest))
-		return NULL;
-	__builtin_memset(k, 0, sizeof(*k));
-	k->port = p->udp->dest;
-	k->proto = IPPROTO_UDP;
-	k->family = XLB_FAMILY_V4;
-	addr4_copy(k->addr, p->ip4->daddr);
-	svc = bpf_map_lookup_elem(&services, k);
-	if (svc)
-		return svc;
-	*(__u32 *)k->addr = 0;
-	return bpf_map_lookup_elem(&services, k);
+	svc = svc_lookup(p, &k, fam);
+	if (svc) {
+		/* The hit may have been on the wildcard: replies must come from the
+		 * address the client used, not from the all-zero key. */
+		addr_load(k.addr, pkt_daddr(p, fam), fam);
+		switch (svc->mode) {
+		case XLB_MODE_NAT:
+			return fwd_nat(ctx, p, &k, svc, len, fam);
+		case XLB_MODE_FULLNAT:
+			return fwd_fullnat(ctx, p, &k, svc, len, fam);
+		case XLB_MODE_DSR:
+			return fwd_dsr(ctx, p, svc, len, fam);
+		default:
+			return fwd_local(p, &k, svc, len, fam);
+		}
+	}
+	r = reply_lookup(p, fam);
+	if (r)
+		return reply(ctx, p, r, len, fam);
+	return verdict(XDP_PASS, XLB_R_PASS_NO_SERVICE, len);
 }
 
 SEC("xdp")
@@ -186,81 +367,90 @@ int xlb_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 len = data_end - data;
-	const struct xlb_svc *svc;
-	struct xlb_rev_nat *r;
-	struct xlb_svc_key k;
 	struct xlb_pkt p;
-	__u32 acc;
 	int rc;
 
 	rc = xlb_parse(data, data_end, &p);
-	if (rc != XLB_PARSE_OK) {
-		count(&stats_reason, rc, len);
-		return XDP_PASS;
+	if (rc != XLB_PARSE_OK)
+		return verdict(XDP_PASS, rc, len);
+	if (p.family == XLB_FAMILY_V4)
+		return process(ctx, &p, len, 4);
+	return process(ctx, &p, len, 6);
+}
+
+/* Sends what xlb_xdp handed over for neighbour resolution (see forward.h). */
+SEC("tc")
+int xlb_tc_ingress(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	struct xlb_meta *m = (void *)(long)skb->data_meta;
+	struct bpf_redir_neigh nh = {};
+
+	if ((void *)(m + 1) > data || m->magic != XLB_META_MAGIC)
+		return TC_ACT_OK;
+	if (m->family == XLB_FAMILY_V4) {
+		nh.nh_family = XLB_AF_INET;
+		nh.ipv4_nh = *(__be32 *)m->nexthop;
+	} else {
+		nh.nh_family = XLB_AF_INET6;
+		__builtin_memcpy(nh.ipv6_nh, m->nexthop, 16);
 	}
-
-	svc = svc_lookup(&p, &k);
-	if (svc) {
-		/* The hit may have been on the wildcard: the reply must come from the
-		 * address the client used, not from the all-zero key. */
-		addr4_copy(k.addr, p.ip4->daddr);
-		return balance(&p, &k, svc, len);
-	}
-
-	r = reply_lookup(&p);
-	if (r) {
-		__be32 vaddr = *(__be32 *)r->vaddr;
-
-		acc = csum_acc32(0, p.ip4->saddr, vaddr);
-		p.ip4->check = csum_apply(p.ip4->check, acc);
-		acc = csum_acc16(acc, p.udp->source, r->vport);
-		p.udp->check = csum_apply_udp(p.udp->check, acc);
-		p.ip4->saddr = vaddr;
-		p.udp->source = r->vport;
-		count(&stats_reason, XLB_R_REPLY, len);
-		return XDP_PASS;
-	}
-
-	count(&stats_reason, XLB_R_PASS_NO_SERVICE, len);
-	return XDP_PASS;
+	return bpf_redirect_neigh(m->ifindex, &nh, sizeof(nh), 0);
 }
 
 /* Flags for an address inside the UDP pseudo-header. */
 #define L4_CSUM_FLAGS(size) (BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | (size))
+
+static __always_inline int egress_reply(struct __sk_buff *skb, struct xlb_pkt *p, void *data, const int fam)
+{
+	struct xlb_rev_nat *r = reply_lookup(p, fam);
+	__u64 now = bpf_ktime_get_coarse_ns();
+	__u32 ip_off, udp_off, csum_off;
+	__u8 old_saddr[16], vaddr[16];
+	__be16 old_sport, vport;
+
+	if (!r || r->mode != XLB_MODE_LOCAL || !rev_fresh(r, now))
+		return TC_ACT_OK;
+	ip_off = fam == 4 ? (void *)p->ip4 - data : (void *)p->ip6 - data;
+	udp_off = (void *)p->udp - data;
+	csum_off = udp_off + offsetof(struct udphdr, check);
+	addr_load(old_saddr, pkt_saddr(p, fam), fam);
+	__builtin_memcpy(vaddr, r->vaddr, 16);
+	old_sport = p->udp->source;
+	vport = r->vport;
+	reply_seen(r, now);
+
+	/* The helpers keep CHECKSUM_PARTIAL skbs (local senders) correct, and with
+	 * BPF_F_MARK_MANGLED_0 leave a zero ("no checksum") UDP field alone. */
+	if (fam == 4) {
+		__be32 from = *(__be32 *)old_saddr, to = *(__be32 *)vaddr;
+
+		bpf_l4_csum_replace(skb, csum_off, from, to, L4_CSUM_FLAGS(4));
+		bpf_l3_csum_replace(skb, ip_off + offsetof(struct iphdr, check), from, to, 4);
+		bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, saddr), &to, 4, 0);
+	} else {
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			bpf_l4_csum_replace(skb, csum_off, ((__be32 *)old_saddr)[i], ((__be32 *)vaddr)[i],
+					    L4_CSUM_FLAGS(4));
+		bpf_skb_store_bytes(skb, ip_off + offsetof(struct ipv6hdr, saddr), vaddr, 16, 0);
+	}
+	bpf_l4_csum_replace(skb, csum_off, old_sport, vport, BPF_F_MARK_MANGLED_0 | 2);
+	bpf_skb_store_bytes(skb, udp_off + offsetof(struct udphdr, source), &vport, 2, 0);
+	count(&stats_reason, XLB_R_REPLY, skb->len);
+	return TC_ACT_OK;
+}
 
 SEC("tc")
 int xlb_egress(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	struct xlb_rev_nat *r;
 	struct xlb_pkt p;
-	__u32 ip_off, udp_off;
-	__be32 old_saddr, vaddr;
-	__be16 old_sport, vport;
 
 	if (xlb_parse(data, data_end, &p) != XLB_PARSE_OK)
 		return TC_ACT_OK;
-	r = reply_lookup(&p);
-	if (!r)
-		return TC_ACT_OK;
-
-	ip_off = (void *)p.ip4 - data;
-	udp_off = (void *)p.udp - data;
-	old_saddr = p.ip4->saddr;
-	old_sport = p.udp->source;
-	vaddr = *(__be32 *)r->vaddr;
-	vport = r->vport;
-
-	/* The helpers keep CHECKSUM_PARTIAL skbs (local senders) correct, and with
-	 * BPF_F_MARK_MANGLED_0 leave a zero ("no checksum") UDP field alone. */
-	bpf_l4_csum_replace(skb, udp_off + offsetof(struct udphdr, check), old_saddr, vaddr,
-			    L4_CSUM_FLAGS(4));
-	bpf_l4_csum_replace(skb, udp_off + offsetof(struct udphdr, check), old_sport, vport,
-			    BPF_F_MARK_MANGLED_0 | 2);
-	bpf_l3_csum_replace(skb, ip_off + offsetof(struct iphdr, check), old_saddr, vaddr, 4);
-	bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, saddr), &vaddr, 4, 0);
-	bpf_skb_store_bytes(skb, udp_off + offsetof(struct udphdr, source), &vport, 2, 0);
-	count(&stats_reason, XLB_R_REPLY, skb->len);
-	return TC_ACT_OK;
+	if (p.family == XLB_FAMILY_V4)
+		return egress_reply(skb, &p, data, 4);
+	return egress_reply(skb, &p, data, 6);
 }

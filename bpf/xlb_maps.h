@@ -62,6 +62,23 @@ struct {
 	__type(value, struct xlb_rev_nat);
 } rev_nat SEC(".maps");
 
+/* Forward flow state: client 5-tuple -> backend (and fullnat source port), for flows
+ * that must stay on their backend. LRU; resized. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLB_FLOW_ENTRIES);
+	__type(key, struct xlb_flow_key);
+	__type(value, struct xlb_fwd);
+} fwd_flows SEC(".maps");
+
+/* Interfaces XDP may redirect to (ifindex -> ifindex): the ones xlb is attached to. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, XLB_MAX_INTERFACES);
+	__type(key, __u32);
+	__type(value, __u32);
+} tx_ports SEC(".maps");
+
 /* Two 65,536-bit maps (enum xlb_bitmap) so that packets for ports without a
  * service or backend skip the hash lookups: the common non-matching case is
  * two array loads. */

@@ -29,6 +29,12 @@
 #define XLB_FLOW_ENTRIES 65536 /* default; resized by userspace before load */
 #endif
 #define XLB_PORT_BITMAP_BYTES 8192 /* one bit per UDP port */
+#ifndef XLB_MAX_INTERFACES
+#define XLB_MAX_INTERFACES 64 /* interfaces xlb may transmit on (tx_ports) */
+#endif
+#ifndef XLB_SNAT_TRIES
+#define XLB_SNAT_TRIES 8 /* random source ports tried per new fullnat flow */
+#endif
 
 /* Address families as stored in keys (not AF_* values, which differ by OS). */
 enum xlb_family {
@@ -38,7 +44,10 @@ enum xlb_family {
 
 /* How a service forwards a packet to its backend. */
 enum xlb_mode {
-	XLB_MODE_LOCAL = 0, /* rewrite dst addr/port, hand to this host's stack */
+	XLB_MODE_LOCAL = 0,   /* rewrite dst addr/port, hand to this host's stack */
+	XLB_MODE_NAT = 1,     /* rewrite dst addr/port, route to the backend; replies come back through us */
+	XLB_MODE_FULLNAT = 2, /* rewrite dst and src (snat addr, allocated port), route; replies come to us */
+	XLB_MODE_DSR = 3,     /* rewrite the destination MAC only; backends answer the client directly */
 };
 
 /* How a backend is picked from a service's table. */
@@ -55,22 +64,42 @@ enum xlb_bitmap {
 
 /*
  * Why a packet got the verdict it got. One per-CPU counter each (stats_reason).
- * Values are stable: append only, never renumber (dashboards depend on them).
+ * Values are stable once released: append only (dashboards depend on them).
  */
 enum xlb_reason {
-	XLB_R_PASS_NOT_IP = 0,     /* ethertype is not IPv4 (ARP, ...) after at most one VLAN tag */
-	XLB_R_PASS_IPV6 = 1,       /* IPv6: not balanced yet */
-	XLB_R_PASS_NOT_UDP = 2,    /* IPv4 but not UDP (TCP, ICMP, ...) */
-	XLB_R_PASS_FRAGMENT = 3,   /* IPv4 fragment (MF set or offset > 0) */
-	XLB_R_PASS_TRUNCATED = 4,  /* frame ends inside a header or before IPv4 total length */
-	XLB_R_PASS_MALFORMED = 5,  /* bad IPv4 version/IHL/total length or UDP length */
-	XLB_R_PASS_NO_SERVICE = 6, /* UDP with no service for its address and port */
-	XLB_R_LOCAL = 7,           /* balanced to a local backend, passed to the stack */
-	XLB_R_REPLY = 8,           /* backend reply translated back to the service address */
-	XLB_R_DROP_NO_BACKEND = 9, /* service has no backend in its table */
-	XLB_R_FLOW_UPDATE_FAILED = 10, /* could not record the flow; balanced anyway */
-	XLB_R_COUNT = 11,
+	XLB_R_PASS_NOT_IP = 0,         /* not IPv4/IPv6 (ARP, ...) after at most one VLAN tag */
+	XLB_R_PASS_IPV6_EXT = 1,       /* IPv6 with extension headers (incl. fragments) */
+	XLB_R_PASS_NOT_UDP = 2,        /* IP but not UDP (TCP, ICMP, ...) */
+	XLB_R_PASS_FRAGMENT = 3,       /* IPv4 fragment (MF set or offset > 0) */
+	XLB_R_PASS_TRUNCATED = 4,      /* frame ends inside a header or before the IP length */
+	XLB_R_PASS_MALFORMED = 5,      /* bad version/IHL/lengths, or IPv6 UDP without checksum */
+	XLB_R_PASS_NO_SERVICE = 6,     /* UDP with no service for its address and port */
+	XLB_R_LOCAL = 7,               /* balanced to a local backend, passed to the stack */
+	XLB_R_REPLY = 8,               /* backend reply translated back to the service address */
+	XLB_R_DROP_NO_BACKEND = 9,     /* service has no backend in its table */
+	XLB_R_FLOW_UPDATE_FAILED = 10, /* could not record the flow; forwarded anyway */
+	XLB_R_NAT = 11,                /* balanced in nat mode (routed to the backend) */
+	XLB_R_FULLNAT = 12,            /* balanced in fullnat mode */
+	XLB_R_DSR = 13,                /* balanced in dsr mode (MAC rewrite) */
+	XLB_R_NEIGH_RESOLVE = 14,      /* next hop's MAC unknown: handed to TC, the kernel resolves it */
+	XLB_R_PASS_NO_ROUTE = 15,      /* no route / forwarding disabled on the interface: passed untouched */
+	XLB_R_PASS_FRAG_NEEDED = 16,   /* larger than the egress MTU: passed untouched */
+	XLB_R_PASS_TTL = 17,           /* TTL / hop limit would expire: passed untouched */
+	XLB_R_PASS_FLOW_EXPIRED = 18,  /* reply to a flow that timed out: passed untouched */
+	XLB_R_SNAT_EXHAUSTED = 19,     /* fullnat found no free source port for a new flow: dropped */
+	XLB_R_PASS_EGRESS_NOT_XLB = 20, /* egress interface not in tx_ports: the stack forwards */
+	XLB_R_COUNT = 21,
 };
+
+/* Service flags. */
+#define XLB_SVC_F_NONE 0
+
+/* Backend flags. */
+#define XLB_BE_F_ACTIVE (1 << 0) /* slot holds a live backend (flows to it stay valid) */
+
+/* Flow flags. */
+#define XLB_FLOW_F_REPLIED (1 << 0)    /* a reply was seen: the assured timeout applies */
+#define XLB_FLOW_F_REWRITE_DST (1 << 1) /* fullnat: the reply's destination is rewritten too */
 
 /* Key of the services map. */
 struct xlb_svc_key {
@@ -87,8 +116,13 @@ struct xlb_svc {
 	__u32 table_len;  /* entries in that table; 0 = no backend */
 	__u8 mode;        /* enum xlb_mode */
 	__u8 sched;       /* enum xlb_sched */
-	__u8 flags;       /* reserved, zero */
-	__u8 pad;
+	__u8 flags;       /* XLB_SVC_F_* */
+	__u8 family;      /* enum xlb_family */
+	__u16 timeout_unreplied_s; /* idle timeout of a flow without reply, seconds */
+	__u16 timeout_assured_s;   /* idle timeout of a flow that saw a reply, seconds */
+	__u16 snat_port_min;       /* fullnat source ports, host order, inclusive */
+	__u16 snat_port_max;
+	__u8 snat_addr[16];        /* fullnat source address */
 };
 
 /* A backend; slots are immutable while any table refers to them. */
@@ -96,11 +130,11 @@ struct xlb_backend {
 	__u8 addr[16];
 	__be16 port;
 	__u8 family; /* enum xlb_family */
-	__u8 flags;  /* reserved, zero */
+	__u8 flags;  /* XLB_BE_F_* */
 	__u32 svc_id;
 };
 
-/* A flow as seen on the wire: the key of the reverse-translation table. */
+/* A flow as seen on the wire: the key of both flow tables. */
 struct xlb_flow_key {
 	__u8 src[16];
 	__u8 dst[16];
@@ -111,15 +145,33 @@ struct xlb_flow_key {
 	__u8 pad[2];
 };
 
+/* Forward flow state (client tuple -> backend), for flows that must stay on one
+ * backend: fullnat (its source port belongs to the flow). */
+struct xlb_fwd {
+	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns() of the last packet */
+	__u32 backend_id;
+	__u32 svc_id;
+	__be16 snat_port;
+	__u8 flags; /* XLB_FLOW_F_* */
+	__u8 pad;
+	__u16 timeout_unreplied_s;
+	__u16 timeout_assured_s;
+};
+
 /* What a backend's reply must be rewritten to, so it appears to come from the service. */
 struct xlb_rev_nat {
-	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns() of the last forward packet */
-	__u8 vaddr[16];     /* service address: the reply's new source address */
-	__be16 vport;       /* service port: the reply's new source port */
-	__u16 pad;
+	__u64 last_seen_ns;    /* last forward or reply packet */
+	__u8 vaddr[16];        /* service address: the reply's new source address */
+	__u8 caddr[16];        /* client address: the reply's new destination (fullnat) */
+	__be16 vport;          /* service port: the reply's new source port */
+	__be16 cport;          /* client port: the reply's new destination port (fullnat) */
 	__u32 svc_id;
 	__u32 backend_id;
-	__u32 pad2;
+	__u16 timeout_unreplied_s;
+	__u16 timeout_assured_s;
+	__u8 flags; /* XLB_FLOW_F_* */
+	__u8 mode;  /* enum xlb_mode of the service */
+	__u8 pad[6];
 };
 
 /* Packets and bytes; per-CPU, summed by userspace. */
@@ -128,9 +180,21 @@ struct xlb_counter {
 	__u64 bytes;
 };
 
-/* Names every enum above in one type, so that they reach the object's BTF, where
- * userspace checks its copies of them (test/bpf/layout.test.ts). */
-struct xlb_abi_enums {
+/* Handed from XDP to the TC ingress program in the packet's metadata when the next
+ * hop's MAC is unknown: TC asks the kernel to resolve it (bpf_redirect_neigh). */
+#define XLB_META_MAGIC 0x786c6231 /* "xlb1" */
+struct xlb_meta {
+	__u32 magic;
+	__u32 ifindex; /* egress interface */
+	__u8 nexthop[16];
+	__u32 family; /* enum xlb_family */
+};
+
+/* Names every enum above, and the structs only the programs use, in one type, so
+ * that they reach the object's BTF, where userspace checks its copies of them
+ * (test/bpf/layout.test.ts). */
+struct xlb_abi_anchor {
+	struct xlb_meta meta;
 	enum xlb_family family;
 	enum xlb_mode mode;
 	enum xlb_sched sched;

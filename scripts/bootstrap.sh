@@ -14,7 +14,7 @@ die() { say "error: $*"; exit 1; }
 # Debian packages: build (clang, libbpf headers, make), run (libbpf1, iproute2),
 # operate and debug (bpftool, ethtool), try the demo (nc), test (dnsmasq, kdig).
 APT_PKGS=(clang-14 llvm-14 libbpf-dev libbpf1 bpftool iproute2 ethtool make util-linux
-  netcat-openbsd dnsmasq-base knot-dnsutils ${XLB_APT_EXTRA:-})
+  netcat-openbsd iputils-ping dnsmasq-base knot-dnsutils ${XLB_APT_EXTRA:-})
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -15,6 +15,7 @@ const commands: Record<string, { summary: string; run: (argv: string[]) => numbe
   'echo-server': { summary: 'UDP echo backends that print what they receive', run: echoServerCommand },
   stats: { summary: 'counters of a running instance', run: statsCommand },
   validate: { summary: 'check a config file without applying it', run: validateCommand },
+  lab: (await import('./commands/lab.js')).labEntry,
 };
 
 function version(): string {

@@ -43,7 +43,10 @@ export class Dataplane {
   static load(opts: DataplaneOptions = {}): Dataplane {
     const obj = BpfObject.open(opts.objectPath ?? defaultObjectPath());
     try {
-      if (opts.flowTableSize !== undefined) obj.setMaxEntries('rev_nat', opts.flowTableSize);
+      if (opts.flowTableSize !== undefined) {
+        obj.setMaxEntries('rev_nat', opts.flowTableSize);
+        obj.setMaxEntries('fwd_flows', opts.flowTableSize);
+      }
       obj.checkCodecs(abiStructs);
       obj.load();
       return new Dataplane(obj);
@@ -61,15 +64,25 @@ export class Dataplane {
     return this.object.program('xlb_egress');
   }
 
+  get tcIngressProgram(): BpfProgram {
+    return this.object.program('xlb_tc_ingress');
+  }
+
   /**
-   * Attaches XDP to every interface, and the egress translator to those other than
-   * lo (on lo, replies pass the XDP hook themselves). All or nothing.
+   * Attaches XDP to every interface and makes each a transmit target (tx_ports). On
+   * interfaces other than lo also attaches the TC ingress program (sends packets
+   * whose next hop needs resolving) and the egress translator of local replies (on
+   * lo, replies pass the XDP hook themselves). All or nothing.
    */
   attach(interfaces: string[], opts: AttachOptions): void {
     try {
       for (const ifname of interfaces) {
-        this.xdp.push(attachXdp(this.xdpProgram.fd, ifname, opts));
-        if (ifname !== 'lo') this.tc.push(attachTcx(this.egressProgram.fd, ifname, 'egress'));
+        const a = attachXdp(this.xdpProgram.fd, ifname, opts);
+        this.xdp.push(a);
+        this.maps.txPorts.set(a.ifindex, a.ifindex);
+        if (ifname === 'lo') continue;
+        this.tc.push(attachTcx(this.tcIngressProgram.fd, ifname, 'ingress'));
+        this.tc.push(attachTcx(this.egressProgram.fd, ifname, 'egress'));
       }
     } catch (e) {
       this.detach();
@@ -78,6 +91,7 @@ export class Dataplane {
   }
 
   detach(): void {
+    for (const a of this.xdp) this.maps.txPorts.delete(a.ifindex);
     for (const a of [...this.xdp.splice(0), ...this.tc.splice(0)]) a.link.close();
   }
 

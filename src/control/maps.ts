@@ -2,7 +2,7 @@
 // the same names either way.
 import type { BpfMap } from '../kernel/map.js';
 import { TypedMap } from '../kernel/typed-map.js';
-import { backendValue, counter, flowKey, revNat, svcKey, svcValue } from '../model/abi.js';
+import { backendValue, counter, flowKey, fwdFlow, revNat, svcKey, svcValue } from '../model/abi.js';
 import { u32 } from '../model/codec.js';
 
 export const MAP_NAMES = [
@@ -11,6 +11,8 @@ export const MAP_NAMES = [
   'backends',
   'rr_cursor',
   'rev_nat',
+  'fwd_flows',
+  'tx_ports',
   'port_bitmaps',
   'stats_reason',
   'stats_svc',
@@ -25,6 +27,8 @@ export function openMaps(get: (name: MapName) => BpfMap) {
     backends: new TypedMap(get('backends'), u32, backendValue),
     rrCursor: new TypedMap(get('rr_cursor'), u32, u32),
     revNat: new TypedMap(get('rev_nat'), flowKey, revNat),
+    fwdFlows: new TypedMap(get('fwd_flows'), flowKey, fwdFlow),
+    txPorts: new TypedMap(get('tx_ports'), u32, u32),
     portBitmaps: get('port_bitmaps'),
     statsReason: new TypedMap(get('stats_reason'), u32, counter),
     statsSvc: new TypedMap(get('stats_svc'), u32, counter),

@@ -6,9 +6,9 @@
 //   3. port bitmaps (after services exist, before removed ones go);
 //   4. removed services, then the spare slots they no longer need.
 import { BPF_F_INNER_MAP, BpfMap, MapType } from '../kernel/map.js';
-import { Bitmap, Family, Limits } from '../model/abi.js';
+import { BackendFlags, Bitmap, Family, Limits, backendValue, svcKey, svcValue } from '../model/abi.js';
 import { addrTo16 } from '../model/addr.js';
-import { emptyPlan, serviceKey, serviceKeyId, type Plan } from '../model/plan.js';
+import { emptyPlan, serviceKey, serviceKeyId, type Plan, type PlannedService } from '../model/plan.js';
 import type { DataplaneMaps } from './maps.js';
 
 export interface ApplyReport {
@@ -28,6 +28,39 @@ export function portBitmap(ports: Iterable<number>): Buffer {
   return b;
 }
 
+/** The services-map value of a planned service whose table lives in `slot`. */
+export function serviceValue(s: PlannedService, slot: number) {
+  return {
+    id: s.id,
+    table_slot: slot,
+    table_len: s.table.length,
+    mode: s.mode,
+    sched: s.sched,
+    flags: 0,
+    family: s.family,
+    timeout_unreplied_s: s.timeouts.unreplied,
+    timeout_assured_s: s.timeouts.assured,
+    snat_port_min: s.snat?.portMin ?? 0,
+    snat_port_max: s.snat?.portMax ?? 0,
+    snat_addr: s.snat ? addrTo16(s.snat.address) : Buffer.alloc(16),
+  };
+}
+
+/** Encodes every value a plan will write, so that encoding errors come before any write. */
+function encodeAll(plan: Plan): void {
+  for (const s of plan.services) {
+    svcKey.encode(serviceKey(s));
+    svcValue.encode(serviceValue(s, 0));
+  }
+  for (const b of plan.backends.values()) {
+    backendValue.encode({ addr: addrTo16(b.address), port: b.port, family: b.family, flags: 0, svc_id: 0 });
+  }
+}
+
+/** Everything of a service's value but its table, for change detection. */
+const serviceValueId = (s: PlannedService) =>
+  JSON.stringify([s.mode, s.sched, s.family, s.timeouts, s.snat ?? null]);
+
 const sameTable = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 export class Reconciler {
@@ -42,6 +75,7 @@ export class Reconciler {
   }
 
   apply(next: Plan): ApplyReport {
+    encodeAll(next); // anything that cannot be encoded fails here, before the first write
     const m = this.maps;
     const r: ApplyReport = {
       writes: 0,
@@ -64,7 +98,7 @@ export class Reconciler {
         addr: addrTo16(b.address),
         port: b.port,
         family: b.family,
-        flags: 0,
+        flags: BackendFlags.active,
         svc_id: next.services.find((s) => s.name === b.service)?.id ?? 0,
       });
       r.writes += 2;
@@ -89,15 +123,8 @@ export class Reconciler {
         r.writes += this.writeTable(slot, s.table);
       }
       const keyChanged = !old || serviceKeyId(old) !== serviceKeyId(s);
-      if (keyChanged || tableChanged || old.mode !== s.mode || old.sched !== s.sched) {
-        m.services.set(serviceKey(s), {
-          id: s.id,
-          table_slot: slot,
-          table_len: s.table.length,
-          mode: s.mode,
-          sched: s.sched,
-          flags: 0,
-        });
+      if (keyChanged || tableChanged || serviceValueId(old) !== serviceValueId(s)) {
+        m.services.set(serviceKey(s), serviceValue(s, slot));
         r.writes++;
         if (old) r.servicesChanged++;
       }

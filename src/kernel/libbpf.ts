@@ -251,6 +251,7 @@ function bind() {
       'int vsnprintf(_Out_ uint8_t *buf, size_t n, const char *fmt, void *ap)',
     ),
     close: fn<(fd: number) => number>(libc, 'int close(int fd)'),
+    setns: fn<(fd: number, nstype: number) => number>(libc, 'int setns(int fd, int nstype)'),
     if_nametoindex: fn<(name: string) => number>(libc, 'uint32_t if_nametoindex(const char *name)'),
     if_indextoname: fn<(index: number, buf: Uint8Array) => string | null>(
       libc,

@@ -148,7 +148,11 @@ export class BpfMap {
     return true;
   }
 
-  /** Every key, in the kernel's order. Safe while the map changes (may skip or repeat). */
+  /**
+   * Every key, in the kernel's order. While the map changes keys may be skipped or
+   * repeated — and updating keys of a hash map while walking it may revisit them
+   * endlessly: collect first, then write.
+   */
   *keys(): Generator<Buffer> {
     const b = libbpf();
     let prev: Buffer | null = null;

@@ -85,9 +85,13 @@ export function testRun(progFd: number, input: TestRunInput): TestRunResult {
   return { retval: opts.retval, data: out.subarray(0, opts.data_size_out), durationNs: opts.duration };
 }
 
-/** A struct xdp_md context that sets the ingress interface (for live frames). */
-export function xdpContext(ingressIfindex: number, rxQueue = 0): Buffer {
+/**
+ * A struct xdp_md for a test run that arrives on an interface: data 0, data_end the
+ * frame's length (the kernel insists), the ingress interface and queue.
+ */
+export function xdpContext(frameLength: number, ingressIfindex: number, rxQueue = 0): Buffer {
   const ctx = Buffer.alloc(24); // data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+  ctx.writeUInt32LE(frameLength, 4);
   ctx.writeUInt32LE(ingressIfindex, 12);
   ctx.writeUInt32LE(rxQueue, 16);
   return ctx;

@@ -7,7 +7,7 @@ import { isIPv6 } from 'node:net';
 export interface RoundTripOptions {
   host: string;
   port: number;
-  /** Datagrams in all, spread over the sockets. */
+  /** Datagrams in all, spread evenly over the sockets (each sends its share). */
   count: number;
   sockets: number;
   /** Source ports to bind (one per socket); default: ephemeral. */
@@ -61,7 +61,7 @@ export async function udpRoundTrips(o: RoundTripOptions): Promise<RoundTripResul
       sockets.push(s);
       await bindSocket(s, o.sourcePorts?.[i], o.bindAddress);
     }
-    let next = 0;
+    const share = (i: number) => Math.floor(o.count / o.sockets) + (i < o.count % o.sockets ? 1 : 0);
     await Promise.all(
       sockets.map(async (s, i) => {
         let pending: ((msg: Buffer | undefined, from?: string) => void) | undefined;
@@ -70,8 +70,7 @@ export async function udpRoundTrips(o: RoundTripOptions): Promise<RoundTripResul
             rinfo.family === 'IPv6' ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`;
           pending?.(msg, from);
         });
-        while (next < o.count && Date.now() < deadline) {
-          const seq = next++;
+        for (let seq = 0; seq < share(i) && Date.now() < deadline; seq++) {
           const payload = Buffer.from(`xlb ${i} ${seq}`);
           const reply = new Promise<[Buffer | undefined, string | undefined]>((resolve) => {
             const timer = setTimeout(() => resolve([undefined, undefined]), timeoutMs);

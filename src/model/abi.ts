@@ -4,19 +4,20 @@
 // same test. Change both sides in one commit.
 import { struct } from './codec.js';
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 export const Limits = {
   maxServices: 4096,
   maxBackends: 65536,
   tableSlots: 2 * 4096,
   portBitmapBytes: 8192,
+  maxInterfaces: 64,
 } as const;
 
 export const Family = { V4: 4, V6: 6 } as const;
 export type FamilyNumber = (typeof Family)[keyof typeof Family];
 
-export const Mode = { local: 0 } as const;
+export const Mode = { local: 0, nat: 1, fullnat: 2, dsr: 3 } as const;
 export type ModeName = keyof typeof Mode;
 
 export const Sched = { 'round-robin': 0 } as const;
@@ -27,7 +28,7 @@ export const Bitmap = { servicePorts: 0, backendPorts: 1 } as const;
 /** Verdict reasons, in enum xlb_reason order; the names are the stable metric labels. */
 export const Reasons = [
   'pass_not_ip',
-  'pass_ipv6',
+  'pass_ipv6_ext',
   'pass_not_udp',
   'pass_fragment',
   'pass_truncated',
@@ -37,7 +38,20 @@ export const Reasons = [
   'reply',
   'drop_no_backend',
   'flow_update_failed',
+  'nat',
+  'fullnat',
+  'dsr',
+  'neigh_resolve',
+  'pass_no_route',
+  'pass_frag_needed',
+  'pass_ttl',
+  'pass_flow_expired',
+  'snat_exhausted',
+  'pass_egress_not_xlb',
 ] as const;
+
+/** Reasons that count events on packets also counted under their verdict. */
+export const EventReasons: readonly Reason[] = ['flow_update_failed'];
 export type Reason = (typeof Reasons)[number];
 export const Reason = Object.fromEntries(Reasons.map((r, i) => [r, i])) as { [K in Reason]: number };
 
@@ -58,7 +72,12 @@ export const svcValue = struct('xlb_svc', {
   mode: 'u8',
   sched: 'u8',
   flags: 'u8',
-  pad: 'u8',
+  family: 'u8',
+  timeout_unreplied_s: 'u16',
+  timeout_assured_s: 'u16',
+  snat_port_min: 'u16',
+  snat_port_max: 'u16',
+  snat_addr: { bytes: 16 },
 });
 export type SvcValue = ReturnType<typeof svcValue.decode>;
 
@@ -82,14 +101,36 @@ export const flowKey = struct('xlb_flow_key', {
 });
 export type FlowKey = ReturnType<typeof flowKey.decode>;
 
+/** Backend flags. */
+export const BackendFlags = { active: 1 } as const;
+/** Flow flags. */
+export const FlowFlags = { replied: 1, rewriteDst: 2 } as const;
+
+export const fwdFlow = struct('xlb_fwd', {
+  last_seen_ns: 'u64',
+  backend_id: 'u32',
+  svc_id: 'u32',
+  snat_port: 'be16',
+  flags: 'u8',
+  pad: 'u8',
+  timeout_unreplied_s: 'u16',
+  timeout_assured_s: 'u16',
+});
+export type FwdFlow = ReturnType<typeof fwdFlow.decode>;
+
 export const revNat = struct('xlb_rev_nat', {
   last_seen_ns: 'u64',
   vaddr: { bytes: 16 },
+  caddr: { bytes: 16 },
   vport: 'be16',
-  pad: 'u16',
+  cport: 'be16',
   svc_id: 'u32',
   backend_id: 'u32',
-  pad2: 'u32',
+  timeout_unreplied_s: 'u16',
+  timeout_assured_s: 'u16',
+  flags: 'u8',
+  mode: 'u8',
+  pad: { bytes: 6 },
 });
 export type RevNat = ReturnType<typeof revNat.decode>;
 
@@ -97,4 +138,21 @@ export const counter = struct('xlb_counter', { packets: 'u64', bytes: 'u64' });
 export type Counter = ReturnType<typeof counter.decode>;
 
 /** Every struct that crosses the boundary, for the layout check. */
-export const abiStructs = [svcKey, svcValue, backendValue, flowKey, revNat, counter] as const;
+export const xdpMeta = struct('xlb_meta', {
+  magic: 'u32',
+  ifindex: 'u32',
+  nexthop: { bytes: 16 },
+  family: 'u32',
+});
+export const META_MAGIC = 0x786c6231;
+
+export const abiStructs = [
+  svcKey,
+  svcValue,
+  backendValue,
+  flowKey,
+  fwdFlow,
+  revNat,
+  counter,
+  xdpMeta,
+] as const;

@@ -2,7 +2,7 @@
 // Rules walk plain JS values, report problems against a structured path and never stop early;
 // a rule returns the checked value, or undefined when it reported a problem.
 
-import { isIPv4, isIPv6 } from 'node:net';
+import { formatIP, parseIP } from './addr.js';
 
 export type PathSegment = string | number;
 export type Path = readonly PathSegment[];
@@ -234,15 +234,50 @@ export function reportDuplicates<T>(
   });
 }
 
-export type AddressKind = 'any' | 'unspecified' | 'multicast' | 'broadcast' | 'unicast' | 'ipv6' | 'invalid';
+export type AddressKind =
+  'any' | 'unspecified' | 'multicast' | 'broadcast' | 'v4mapped' | 'unicast' | 'invalid';
 
-/** Classifies an address: '*', IPv4 (unspecified, multicast 224/4, limited broadcast, unicast), IPv6. */
-export function classifyAddress(s: string): AddressKind {
-  if (s === '*') return 'any';
-  if (isIPv6(s)) return 'ipv6';
-  if (!isIPv4(s)) return 'invalid';
-  if (s === '0.0.0.0') return 'unspecified';
-  if (s === '255.255.255.255') return 'broadcast';
-  const first = Number(s.split('.')[0]);
-  return first >= 224 && first <= 239 ? 'multicast' : 'unicast';
+export interface AddressInfo {
+  kind: AddressKind;
+  /** Set for every kind but 'any' and 'invalid'. */
+  family?: 4 | 6;
+  /** Canonical text (dotted quad, or RFC 5952 IPv6); set with `family`. */
+  canonical?: string;
 }
+
+/**
+ * Classifies an address with the strict parser of addr.ts: '*'; IPv4 unspecified, multicast (224/4),
+ * limited broadcast, unicast; IPv6 unspecified (::), multicast (ff00::/8), IPv4-mapped (::ffff:0:0/96),
+ * unicast.
+ */
+export function classifyAddress(s: string): AddressInfo {
+  if (s === '*') return { kind: 'any' };
+  let ip: { family: 4 | 6; bytes: Buffer };
+  try {
+    ip = parseIP(s);
+  } catch {
+    return { kind: 'invalid' };
+  }
+  const b = ip.bytes;
+  const canonical = formatIP(b);
+  const allZero = b.every((x) => x === 0);
+  let kind: AddressKind;
+  if (ip.family === 4) {
+    const first = b[0] ?? 0;
+    if (allZero) kind = 'unspecified';
+    else if (b.every((x) => x === 255)) kind = 'broadcast';
+    else kind = first >= 224 && first <= 239 ? 'multicast' : 'unicast';
+  } else if (allZero) {
+    kind = 'unspecified';
+  } else if (b[0] === 0xff) {
+    kind = 'multicast';
+  } else if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+    kind = 'v4mapped';
+  } else {
+    kind = 'unicast';
+  }
+  return { kind, family: ip.family, canonical };
+}
+
+/** The family of a canonical address (as returned by classifyAddress). */
+export const familyOf = (canonical: string): 4 | 6 => (canonical.includes(':') ? 6 : 4);

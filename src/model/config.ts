@@ -7,29 +7,56 @@ import {
   Checker,
   checkMapping,
   classifyAddress,
+  describe,
+  familyOf,
   field,
   formatPath,
   integer,
+  isMapping,
   list,
   oneOf,
   reportDuplicates,
   string,
 } from './config-schema.js';
-import type { Checked, Path, Rule } from './config-schema.js';
+import type { AddressInfo, Checked, Path, Rule } from './config-schema.js';
 
 export type XdpMode = 'auto' | 'native' | 'generic';
+/**
+ * How packets reach a backend: local (to a socket on this host), nat (destination rewritten),
+ * fullnat (destination and source rewritten, see snat) or dsr (only the MAC address rewritten).
+ */
+export type ForwardingMode = 'local' | 'nat' | 'fullnat' | 'dsr';
 export interface BackendConfig {
+  /** Canonical address, of the service's family. */
   address: string;
+  /** For mode dsr always the service port. */
   port: number;
+}
+/** The source that fullnat gives to packets sent to backends. */
+export interface SnatConfig {
+  /** Canonical address of this load balancer, of the service's family. */
+  address: string;
+  portMin: number;
+  portMax: number;
+}
+/** Seconds an idle flow is kept: before the backend has replied, and once it has. */
+export interface FlowTimeouts {
+  unreplied: number;
+  assured: number;
 }
 export interface ServiceConfig {
   name: string;
-  /** '*' (any address: port-only service) or an IPv4 address. */
+  /** '*' (any address: port-only service) or an IPv4/IPv6 address in canonical form (RFC 5952 for IPv6). */
   vip: string;
   port: number;
   protocol: 'udp';
   scheduler: 'round-robin';
-  mode: 'local';
+  mode: ForwardingMode;
+  /** The vip's family; for vip '*' that of the backends (or of snat without backends), else 4. */
+  family: 4 | 6;
+  /** Present exactly when mode is 'fullnat'. */
+  snat?: SnatConfig;
+  flowTimeouts: FlowTimeouts;
   backends: BackendConfig[];
 }
 export interface Config {
@@ -62,7 +89,18 @@ export const DEFAULTS = {
   protocol: 'udp',
   scheduler: 'round-robin',
   mode: 'local',
+  /** Like conntrack's UDP timeouts (nf_conntrack_udp_timeout and _stream). */
+  flowTimeouts: { unreplied: 30, assured: 120 },
+  snatPorts: { portMin: 20000, portMax: 60000 },
 } as const;
+
+/** Flow timeouts are 1 second to 1 day. */
+/** The data plane stores timeouts in 16 bits: about 18 hours. */
+const MAX_FLOW_TIMEOUT = 65535;
+/** SNAT ports stay out of the privileged range. */
+const MIN_SNAT_PORT = 1024;
+/** Fewest SNAT ports: one is taken per flow. */
+const MIN_SNAT_PORTS = 16;
 
 export function formatProblem(source: string, p: ConfigProblem): string {
   const where = p.line === undefined ? source : `${source}:${p.line}`;
@@ -80,9 +118,20 @@ export class ConfigError extends Error {
   }
 }
 
-export function serviceKeyString(s: Pick<ServiceConfig, 'vip' | 'port' | 'protocol'>): string {
-  return `${s.vip}:${s.port}/${s.protocol}`;
+/**
+ * 'vip:port/protocol', with an IPv6 vip in brackets: '192.0.2.1:53/udp', '[2001:db8::1]:53/udp'.
+ * Vip '*' reads '*:53/udp' for an IPv4 service and '[*]:53/udp' for an IPv6 one (family 6).
+ */
+export function serviceKeyString(
+  s: Pick<ServiceConfig, 'vip' | 'port' | 'protocol'> & { family?: 4 | 6 | undefined },
+): string {
+  const v6 = s.vip === '*' ? s.family === 6 : familyOf(s.vip) === 6;
+  return `${v6 ? `[${s.vip}]` : s.vip}:${s.port}/${s.protocol}`;
 }
+
+/** 'address:port' with an IPv6 address in brackets. */
+const hostPort = (address: string, port: number): string =>
+  familyOf(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 
 // ---- field rules -------------------------------------------------------------------------------
 
@@ -123,60 +172,124 @@ const serviceName: Rule<string> = (value, path, c) => {
 
 const port = (what: string): Rule<number> => integer(what, 1, 65535, 9875);
 
-/** A service VIP: '*' or an IPv4 unicast address. */
-const vip: Rule<string> = (value, path, c) => {
-  const s = string('the vip', "192.0.2.10 or '*'")(value, path, c);
-  if (s === undefined) return undefined;
-  const kind = classifyAddress(s);
-  if (kind === 'any' || kind === 'unicast') return s;
-  c.report(path, addressProblem(`vip ${JSON.stringify(s)}`, kind, true));
-  return undefined;
+type AddressRole = 'vip' | 'backend' | 'snat';
+const ROLES: Record<AddressRole, { what: string; example: string }> = {
+  vip: { what: 'vip', example: "192.0.2.10, '2001:db8::10' or '*'" },
+  backend: { what: 'backend address', example: '192.0.2.10' },
+  snat: { what: 'snat address', example: '192.0.2.1' },
 };
 
-/** A backend address: IPv4 unicast only. */
-const backendAddress: Rule<string> = (value, path, c) => {
-  const s = string('the backend address', '192.0.2.10')(value, path, c);
-  if (s === undefined) return undefined;
-  const kind = classifyAddress(s);
-  if (kind === 'unicast') return s;
-  c.report(path, addressProblem(`backend address ${JSON.stringify(s)}`, kind, false));
-  return undefined;
+/** A unicast IPv4 or IPv6 address (for the vip also '*'), returned in canonical form. */
+const address = (role: AddressRole): Rule<string> => {
+  const { what, example } = ROLES[role];
+  const asString = string(`the ${what}`, example);
+  return (value, path, c) => {
+    const s = asString(value, path, c);
+    if (s === undefined) return undefined;
+    const a = classifyAddress(s);
+    if (a.kind === 'any' && role === 'vip') return '*';
+    if (a.kind === 'unicast' && a.canonical !== undefined) return a.canonical;
+    c.report(path, addressProblem(`${what} ${JSON.stringify(s)}`, a, role));
+    return undefined;
+  };
 };
 
-function addressProblem(what: string, kind: ReturnType<typeof classifyAddress>, isVip: boolean): string {
-  const fix = `use an IPv4 unicast address such as 192.0.2.10${isVip ? ", or '*' for any address" : ''}`;
-  switch (kind) {
+function addressProblem(what: string, a: AddressInfo, role: AddressRole): string {
+  const v6 = a.family === 6;
+  const star = role === 'vip' ? ", or '*' for any address" : '';
+  const fix = `use ${v6 ? 'an IPv6 unicast address such as 2001:db8::10' : 'an IPv4 unicast address such as 192.0.2.10'}${star}`;
+  switch (a.kind) {
     case 'any':
-      return `${what}: '*' (any address) is only allowed as a service vip; ${fix}`;
+      return `${what}: '*' (any address) is only allowed as a service vip; use a unicast address such as 192.0.2.10 or 2001:db8::10`;
     case 'unspecified':
-      return isVip
-        ? `${what} is not a usable address; to accept packets to any address write vip: '*' (quoted)`
+      return role === 'vip'
+        ? `${what} is not a usable address; to accept packets to any ${v6 ? 'IPv6 ' : ''}address write vip: '*' (quoted)`
         : `${what} is not a usable address; ${fix}`;
-    case 'ipv6':
-      return `${what} is IPv6: IPv6 services are not supported yet; ${fix}`;
     case 'multicast':
-      return `${what} is a multicast address (224.0.0.0/4); ${fix}`;
+      return `${what} is a multicast address (${v6 ? 'ff00::/8' : '224.0.0.0/4'}); ${fix}`;
     case 'broadcast':
       return `${what} is the broadcast address; ${fix}`;
+    case 'v4mapped':
+      return (
+        `${what} is an IPv4-mapped IPv6 address (::ffff:0:0/96), which xlb does not translate; ` +
+        `write the plain IPv4 form: ${(a.canonical ?? '').slice('::ffff:'.length)}`
+      );
     case 'invalid':
     case 'unicast':
-      return `${what} is not an IPv4 address; write a dotted quad: ${fix}`;
+      return (
+        `${what} is not an IPv4 or IPv6 address; write a dotted quad such as 192.0.2.10 ` +
+        `or an IPv6 address such as 2001:db8::10${star}`
+      );
   }
 }
+
+/** snat ports: one port (an integer) or 'LO-HI' with 1024 <= LO <= HI <= 65535, at least 16 ports. */
+const snatPorts: Rule<{ portMin: number; portMax: number }> = (value, path, c) => {
+  const example = `${DEFAULTS.snatPorts.portMin}-${DEFAULTS.snatPorts.portMax}`;
+  let lo: number;
+  let hi: number;
+  if (typeof value === 'number') {
+    const p = integer('the snat port', MIN_SNAT_PORT, 65535, DEFAULTS.snatPorts.portMin)(value, path, c);
+    if (p === undefined) return undefined;
+    lo = hi = p;
+  } else {
+    const m = typeof value === 'string' ? /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(value) : null;
+    if (m === null) {
+      c.report(
+        path,
+        `snat ports must be a range LO-HI (${MIN_SNAT_PORT} <= LO <= HI <= 65535), ` +
+          `got ${describe(value)}; e.g. ports: ${example}`,
+      );
+      return undefined;
+    }
+    lo = Number(m[1]);
+    hi = Number(m[2] ?? m[1]);
+  }
+  const shown = lo === hi ? String(lo) : `${lo}-${hi}`;
+  if (lo < MIN_SNAT_PORT || hi > 65535 || lo > 65535) {
+    c.report(
+      path,
+      `snat ports ${shown} are out of range: use ports from ${MIN_SNAT_PORT} to 65535 ` +
+        `(lower ports are reserved for system services), e.g. ports: ${example}`,
+    );
+    return undefined;
+  }
+  if (lo > hi) {
+    c.report(path, `snat ports ${shown}: the first port is above the last; write ports: ${hi}-${lo}`);
+    return undefined;
+  }
+  const count = hi - lo + 1;
+  if (count < MIN_SNAT_PORTS) {
+    const from = Math.min(lo, 65536 - MIN_SNAT_PORTS);
+    c.report(
+      path,
+      `snat ports ${shown} hold ${count} port${count === 1 ? '' : 's'}, fewer than ${MIN_SNAT_PORTS}: ` +
+        'fullnat allocates one source port per flow, so the range bounds the flows per backend; ' +
+        `write a wider range such as ports: ${from}-${from + MIN_SNAT_PORTS - 1} (default ${example})`,
+    );
+    return undefined;
+  }
+  return { portMin: lo, portMax: hi };
+};
 
 // ---- tables: one per mapping level (add new fields here) --------------------------------------
 
 const backendFields = {
-  address: field(backendAddress, {
-    required: 'add the IPv4 address of the backend, e.g. address: 192.0.2.10',
+  address: field(address('backend'), {
+    required: 'add the address of the backend, e.g. address: 192.0.2.10',
   }),
-  port: field(port('the backend port'), { required: 'add the UDP port of the backend, e.g. port: 9876' }),
+  // Required except in mode dsr: checked with the service (see checkModeFields).
+  port: field(port('the backend port')),
 };
 const BACKEND_EXAMPLE = '{ address: 192.0.2.10, port: 9876 }';
 const backend: Rule<Checked<typeof backendFields>> = (value, path, c) => {
-  const m = typeof value === 'string' ? /^\s*([^\s]+):(\d+)\s*$/.exec(value) : null;
+  const m =
+    typeof value === 'string'
+      ? (/^\s*\[([^\]\s]+)\]:(\d+)\s*$/.exec(value) ?? /^\s*([^\s:[\]]+):(\d+)\s*$/.exec(value))
+      : null;
   if (m) {
-    const fix = `{ address: ${m[1] ?? ''}, port: ${m[2] ?? ''} }`;
+    const addr = m[1] ?? '';
+    const fix = `{ address: ${addr.includes(':') ? JSON.stringify(addr) : addr}, port: ${m[2] ?? ''} }`;
     c.report(
       path,
       `a backend must be a mapping, got the string ${JSON.stringify(value)}; write it as ${fix}`,
@@ -186,12 +299,43 @@ const backend: Rule<Checked<typeof backendFields>> = (value, path, c) => {
   return checkMapping(value, path, c, backendFields, 'a backend', BACKEND_EXAMPLE);
 };
 
-const notYet = (what: string, values: string[], fix: string): Record<string, string> =>
-  Object.fromEntries(values.map((v) => [v, `${what} '${v}' is not supported yet; ${fix}`]));
+const snatFields = {
+  address: field(address('snat'), {
+    required: 'add an address of this load balancer that the backends reply to, e.g. address: 192.0.2.1',
+  }),
+  ports: field(snatPorts, { default: DEFAULTS.snatPorts }),
+};
+const SNAT_EXAMPLE = '{ address: 192.0.2.1, ports: 20000-60000 }';
+const snat: Rule<Checked<typeof snatFields>> = (value, path, c) => {
+  if (typeof value === 'string' && classifyAddress(value).family !== undefined) {
+    c.report(
+      path,
+      `snat must be a mapping, got the string ${JSON.stringify(value)}; ` +
+        `write it as snat: { address: ${value.includes(':') ? JSON.stringify(value) : value} } ` +
+        '(ports default to 20000-60000)',
+    );
+    return undefined;
+  }
+  return checkMapping(value, path, c, snatFields, 'snat', SNAT_EXAMPLE);
+};
+
+const flowTimeoutFields = {
+  unreplied: field(integer('the unreplied timeout (seconds)', 1, MAX_FLOW_TIMEOUT, 30), {
+    default: DEFAULTS.flowTimeouts.unreplied,
+  }),
+  assured: field(integer('the assured timeout (seconds)', 1, MAX_FLOW_TIMEOUT, 120), {
+    default: DEFAULTS.flowTimeouts.assured,
+  }),
+};
+const FLOW_TIMEOUTS_EXAMPLE = '{ unreplied: 30, assured: 120 }';
+const flowTimeouts: Rule<Checked<typeof flowTimeoutFields>> = (value, path, c) =>
+  checkMapping(value, path, c, flowTimeoutFields, 'flow_timeouts', FLOW_TIMEOUTS_EXAMPLE);
 
 const serviceFields = {
   name: field(serviceName, { required: 'give the service a unique name, e.g. name: dns' }),
-  vip: field(vip, { required: "add the IPv4 address clients send to, e.g. vip: 192.0.2.10, or vip: '*'" }),
+  vip: field(address('vip'), {
+    required: "add the address clients send to, e.g. vip: 192.0.2.10, vip: '2001:db8::10' or vip: '*'",
+  }),
   port: field(port('the service port'), { required: 'add the UDP port clients send to, e.g. port: 53' }),
   protocol: field(
     oneOf('protocol', ['udp'], {
@@ -200,21 +344,24 @@ const serviceFields = {
     { default: DEFAULTS.protocol },
   ),
   scheduler: field(oneOf('scheduler', ['round-robin']), { default: DEFAULTS.scheduler }),
-  mode: field(
-    oneOf(
-      'mode',
-      ['local'],
-      notYet('mode', ['nat', 'fullnat', 'dsr'], 'use mode: local (or remove the key)'),
-    ),
-    { default: DEFAULTS.mode },
-  ),
+  mode: field(oneOf('mode', ['local', 'nat', 'fullnat', 'dsr']), { default: DEFAULTS.mode }),
+  // Required for mode fullnat only: checked with the mode (see checkModeFields).
+  snat: field(snat),
+  flow_timeouts: field(flowTimeouts, { default: DEFAULTS.flowTimeouts }),
   backends: field(list('backends', backend, LIMITS.maxBackendsPerService, `[${BACKEND_EXAMPLE}]`), {
     required: `add a list of backends, e.g. backends: [${BACKEND_EXAMPLE}] (an empty list drops the packets)`,
   }),
 };
 const SERVICE_EXAMPLE = '{ name: dns, vip: 192.0.2.10, port: 53, backends: [...] }';
-const service: Rule<Checked<typeof serviceFields>> = (value, path, c) =>
-  checkMapping(value, path, c, serviceFields, 'a service', SERVICE_EXAMPLE);
+type ServiceFields = Checked<typeof serviceFields>;
+/** The checked fields and the family (undefined when it cannot be told, a problem was reported). */
+type ServiceChecked = ServiceFields & { family: 4 | 6 | undefined };
+const service: Rule<ServiceChecked> = (value, path, c) => {
+  const s = checkMapping(value, path, c, serviceFields, 'a service', SERVICE_EXAMPLE);
+  if (s === undefined || !isMapping(value)) return undefined;
+  checkModeFields(s, value, path, c);
+  return { ...s, family: checkFamilies(s, path, c) };
+};
 
 const topFields = {
   interface: field(interfaceName),
@@ -229,10 +376,111 @@ const topFields = {
   }),
 };
 
+// ---- per-service checks ------------------------------------------------------------------------
+
+/** The backend port in effect: mode dsr fills a missing one with the service port. */
+function backendPort(s: ServiceFields, b: Checked<typeof backendFields>): number | undefined {
+  return b.port ?? (s.mode === 'dsr' ? s.port : undefined);
+}
+
+/** What depends on the mode: backend ports (required, or equal to the service port for dsr) and snat. */
+function checkModeFields(s: ServiceFields, raw: Record<string, unknown>, path: Path, c: Checker): void {
+  const mode = s.mode;
+  if (mode === undefined) return; // an unknown mode was reported; what it would need is unknown
+  const rawBackends: unknown[] = Array.isArray(raw.backends) ? raw.backends : [];
+  s.backends?.forEach((b, j) => {
+    if (b === undefined) return;
+    const rawBackend = rawBackends[j];
+    const portPath = [...path, 'backends', j, 'port'];
+    if (mode !== 'dsr') {
+      if (!isMapping(rawBackend) || !Object.hasOwn(rawBackend, 'port')) {
+        c.report(
+          portPath,
+          "missing required key 'port'; add the UDP port of the backend, e.g. port: 9876 " +
+            '(only mode dsr may omit it)',
+        );
+      }
+    } else if (b.port !== undefined && s.port !== undefined && b.port !== s.port) {
+      c.report(
+        portPath,
+        `backend port ${b.port}: dsr only rewrites MAC addresses: the backend must listen on the ` +
+          `service port ${s.port}; remove port or set it to ${s.port}`,
+      );
+    }
+  });
+  const hasSnat = Object.hasOwn(raw, 'snat');
+  if (mode === 'fullnat' && !hasSnat) {
+    c.report(
+      [...path, 'snat'],
+      "missing required key 'snat': fullnat needs snat: { address: <an address of this load balancer>, " +
+        'ports: 20000-60000 } (the source address and ports the backends see and reply to); add it',
+    );
+  } else if (mode !== 'fullnat' && hasSnat) {
+    c.report(
+      [...path, 'snat'],
+      `snat is only used by mode fullnat (this service has mode ${mode}); remove it or set mode: fullnat`,
+    );
+  }
+}
+
+/**
+ * One family per service: that of the vip, or for vip '*' that of the first backend (else of snat,
+ * else 4). Reports every backend and a fullnat snat address of another family; returns the family.
+ */
+function checkFamilies(s: ServiceFields, path: Path, c: Checker): 4 | 6 | undefined {
+  const who = s.name === undefined ? 'this service' : `service '${s.name}'`;
+  const backends = (s.backends ?? []).flatMap((b, j) =>
+    b?.address === undefined ? [] : [{ j, address: b.address }],
+  );
+  const first = backends[0];
+  const snatAddress = s.mode === 'fullnat' ? s.snat?.address : undefined;
+  const vip = s.vip;
+  const v = (f: 4 | 6): string => `IPv${f}`;
+  let family: 4 | 6;
+  let reason: string;
+  /** The problem of a backend `address` of family `f`, not the service's. */
+  let mismatch: (address: string, f: 4 | 6) => string;
+  if (vip !== undefined && vip !== '*') {
+    family = familyOf(vip);
+    reason = `vip ${vip}`;
+    mismatch = (address, f) =>
+      `${address} is ${v(f)} but ${who} is ${v(family)} (${reason}): xlb does not translate between ` +
+      `IPv4 and IPv6; use an ${v(family)} backend or an ${v(f)} vip`;
+  } else if (first !== undefined) {
+    family = familyOf(first.address);
+    reason = `${vip === '*' ? "vip '*', " : ''}backends[${first.j}] is ${first.address}`;
+    mismatch = (address, f) =>
+      `${address} is ${v(f)} but backends[${first.j}] (${first.address}) is ${v(family)}: ` +
+      'all backends of a service must have one family' +
+      (vip === '*' ? " (with vip '*' the service takes it from its backends)" : '') +
+      ` and xlb does not translate between IPv4 and IPv6; use an ${v(family)} backend, ` +
+      `or move the ${v(f)} backends to a service of their own`;
+  } else if (vip === '*' && s.backends?.length === 0) {
+    family = snatAddress === undefined ? 4 : familyOf(snatAddress);
+    reason = "vip '*'";
+    mismatch = () => '';
+  } else {
+    return undefined; // a bad vip, or vip '*' and only bad backends: reported already
+  }
+  for (const { j, address } of backends) {
+    const f = familyOf(address);
+    if (f !== family) c.report([...path, 'backends', j, 'address'], mismatch(address, f));
+  }
+  if (snatAddress !== undefined && familyOf(snatAddress) !== family) {
+    const f = familyOf(snatAddress);
+    c.report(
+      [...path, 'snat', 'address'],
+      `${snatAddress} is ${v(f)} but ${who} is ${v(family)} (${reason}): the snat address must have ` +
+        `the service's family (xlb does not translate between IPv4 and IPv6); ` +
+        `use an ${v(family)} address of this load balancer`,
+    );
+  }
+  return family;
+}
+
 // ---- whole-document checks ---------------------------------------------------------------------
 
 type TopChecked = Checked<typeof topFields>;
-type ServiceChecked = Checked<typeof serviceFields>;
 
 function check(input: unknown, c: Checker): Config | undefined {
   const example = '{ interface: lo, services: [...] }';
@@ -265,7 +513,10 @@ function checkInterfaces(top: TopChecked, input: object, c: Checker): void {
   );
 }
 
-/** Unique names, unique vip:port/protocol keys, unique backends per service, total backend count. */
+/**
+ * Unique names, unique (vip, port, protocol, family) keys, unique backends (canonical address and
+ * port in effect) per service, total backend count.
+ */
 function checkAcrossServices(services: (ServiceChecked | undefined)[], c: Checker): void {
   reportDuplicates(
     services,
@@ -278,23 +529,28 @@ function checkAcrossServices(services: (ServiceChecked | undefined)[], c: Checke
   );
   reportDuplicates(
     services,
-    ({ vip, port, protocol }) =>
-      vip === undefined || port === undefined || protocol === undefined
+    ({ vip, port, protocol, family }) =>
+      vip === undefined || port === undefined || protocol === undefined || family === undefined
         ? undefined
-        : serviceKeyString({ vip, port, protocol }),
+        : serviceKeyString({ vip, port, protocol, family }),
     (i) => ['services', i],
     (k, first, again) =>
       `services[${first}] (${nameOf(services[first])}) and services[${again}] (${nameOf(services[again])}) ` +
-      `both listen on ${k}; change the vip or port of one, or merge their backends`,
+      `both listen on ${k}${services[first]?.vip === '*' ? ` (any IPv${services[first]?.family} address)` : ''}; ` +
+      'change the vip or port of one, or merge their backends',
     c,
   );
   let total = 0;
   services.forEach((s, i) => {
-    const backends = s?.backends ?? [];
+    if (s === undefined) return;
+    const backends = s.backends ?? [];
     total += backends.length;
     reportDuplicates(
       backends,
-      (b) => (b.address === undefined || b.port === undefined ? undefined : `${b.address}:${b.port}`),
+      (b) => {
+        const p = backendPort(s, b);
+        return b.address === undefined || p === undefined ? undefined : hostPort(b.address, p);
+      },
       (j) => ['services', i, 'backends', j],
       (k, first) => `duplicate backend ${k} (same as backends[${first}]); remove one of them`,
       c,
@@ -315,17 +571,30 @@ function build(top: TopChecked, services: (ServiceChecked | undefined)[]): Confi
     interfaces: top.interfaces ? top.interfaces.map(req) : [req(top.interface)],
     xdpMode: req(top.xdp_mode),
     flowTableSize: req(top.flow_table_size),
-    services: services.map(req).map((s) => ({
-      name: req(s.name),
-      vip: req(s.vip),
-      port: req(s.port),
-      protocol: req(s.protocol),
-      scheduler: req(s.scheduler),
-      mode: req(s.mode),
-      backends: req(s.backends)
-        .map(req)
-        .map((b) => ({ address: req(b.address), port: req(b.port) })),
-    })),
+    services: services.map(req).map((s): ServiceConfig => {
+      const mode = req(s.mode);
+      const timeouts = req(s.flow_timeouts);
+      const snatChecked = mode === 'fullnat' ? req(s.snat) : undefined;
+      const ports = snatChecked === undefined ? undefined : req(snatChecked.ports);
+      return {
+        name: req(s.name),
+        vip: req(s.vip),
+        port: req(s.port),
+        protocol: req(s.protocol),
+        scheduler: req(s.scheduler),
+        mode,
+        family: req(s.family),
+        ...(snatChecked === undefined || ports === undefined
+          ? {}
+          : {
+              snat: { address: req(snatChecked.address), portMin: ports.portMin, portMax: ports.portMax },
+            }),
+        flowTimeouts: { unreplied: req(timeouts.unreplied), assured: req(timeouts.assured) },
+        backends: req(s.backends)
+          .map(req)
+          .map((b) => ({ address: req(b.address), port: req(backendPort(s, b)) })),
+      };
+    }),
   };
 }
 
@@ -367,7 +636,7 @@ export function parseConfig(text: string, source = '<config>'): Config {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true });
   // Only the first YAML error is reported: the following ones usually cascade from it.
-  const syntax = doc.errors.slice(0, 1).map((e) => syntaxProblem(e, doc.errors.length - 1));
+  const syntax = doc.errors.slice(0, 1).map((e) => syntaxProblem(e, doc.errors.length - 1, text));
   visit(doc, {
     Alias(_, node) {
       if (node.source !== '' && node.resolve(doc) === undefined) {
@@ -424,10 +693,16 @@ export function parseConfig(text: string, source = '<config>'): Config {
   return deepFreeze(config);
 }
 
-function syntaxProblem(e: YAMLError, more: number): ConfigProblem {
+function syntaxProblem(e: YAMLError, more: number, text: string): ConfigProblem {
   const pos = e.linePos?.[0];
   const first = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
   let fix = 'fix the YAML syntax there';
+  // A plain scalar cannot end with ':', so YAML misreads an unquoted IPv6 address such as fd00:: .
+  const lineText = pos === undefined ? '' : (text.split(/\r?\n/)[pos.line - 1] ?? '');
+  const v6 = /(?:^|[\s{[,])([0-9A-Fa-f:.]*::)\s*(?:[,}\]#]|$)/.exec(lineText)?.[1];
+  if (v6 === '::')
+    fix = "'::' is no usable address; for a vip that accepts any address write vip: '*' (quoted)";
+  else if (v6 !== undefined) fix = `an IPv6 address ending in '::' must be quoted: write '${v6}'`;
   if (e.code === 'BAD_ALIAS')
     fix = "a bare '*' starts a YAML alias; for 'any address' write vip: '*' (quoted)";
   if (e.code === 'DUPLICATE_KEY') fix = 'remove or rename the repeated key';
@@ -490,12 +765,16 @@ flow_table_size: 65536
 # The services to balance; each receives packets on a vip and port and spreads them over its backends.
 services:
   - name: demo             # unique name: a lowercase letter or digit, then a-z 0-9 _ . -
-    vip: 127.0.0.1         # IPv4 address clients send to, or '*' (quoted) for any local address
+    vip: 127.0.0.1         # IPv4 or IPv6 address clients send to, or '*' (quoted) for any local address
     port: 9875             # UDP port clients send to, 1..65535
     protocol: udp          # xlb balances UDP only (default udp)
     scheduler: round-robin # how a backend is chosen for a new flow (default and only value: round-robin)
-    mode: local            # forwarding mode (default and only value for now: local)
+    mode: local            # forwarding mode: local (default), nat, fullnat (needs snat, below) or dsr
+    # Optional: flow_timeouts: { unreplied: 30, assured: 120 } (seconds an idle flow is kept before and
+    # after its backend replies), and for mode fullnat snat: { address: <an address of this host>,
+    # ports: 20000-60000 } (the source the backends see).
     backends:              # where packets go; an empty list drops the service's packets (counted)
+      # Backends have the vip's family; with mode dsr, port may be omitted (it is the service port).
       - { address: 127.0.0.1, port: 9876 }
       - { address: 127.0.0.1, port: 9877 }
       - { address: 127.0.0.1, port: 9878 }

@@ -24,6 +24,8 @@ export interface PlannedService {
   family: FamilyNumber;
   mode: number;
   sched: number;
+  timeouts: { unreplied: number; assured: number };
+  snat?: { address: string; portMin: number; portMax: number };
   /** Backend ids in the order the scheduler walks them. */
   table: number[];
   backends: PlannedBackend[];
@@ -34,7 +36,7 @@ export interface Plan {
   backends: Map<number, PlannedBackend>;
   /** Destination ports that have a service. */
   servicePorts: Set<number>;
-  /** Source ports of local backends, whose replies are translated. */
+  /** Source ports of backends whose replies are translated (all modes but dsr). */
   backendPorts: Set<number>;
 }
 
@@ -81,7 +83,7 @@ export function plan(config: Config, previous: Plan = emptyPlan()): Plan {
   const out = emptyPlan();
   for (const s of config.services) {
     const id = prevSvc.get(s.name) ?? svcIds.alloc();
-    const family = Family.V4;
+    const family = s.family === 6 ? Family.V6 : Family.V4;
     const backends = s.backends.map((b) => {
       const pb: PlannedBackend = {
         id: prevBe.get(backendName(s.name, b.address, b.port)) ?? beIds.alloc(),
@@ -91,7 +93,7 @@ export function plan(config: Config, previous: Plan = emptyPlan()): Plan {
         family,
       };
       out.backends.set(pb.id, pb);
-      if (s.mode === 'local') out.backendPorts.add(b.port);
+      if (s.mode !== 'dsr') out.backendPorts.add(b.port);
       return pb;
     });
     out.services.push({
@@ -102,6 +104,8 @@ export function plan(config: Config, previous: Plan = emptyPlan()): Plan {
       family,
       mode: Mode[s.mode],
       sched: Sched[s.scheduler],
+      timeouts: { ...s.flowTimeouts },
+      ...(s.snat ? { snat: { ...s.snat } } : {}),
       table: buildTable(
         s,
         backends.map((b) => b.id),

@@ -10,7 +10,8 @@ export interface Classified {
   action: 'pass' | 'drop';
   reason: Reason;
   service?: PlannedService;
-  /** Offsets of the IPv4 and UDP headers, when the frame parsed that far. */
+  /** Family and offsets of the IP and UDP headers, when the frame parsed that far. */
+  family?: 4 | 6;
   l3?: number;
   l4?: number;
 }
@@ -19,7 +20,8 @@ const ETH_P_IP = 0x0800;
 const ETH_P_IPV6 = 0x86dd;
 const VLAN_TPIDS = new Set([0x8100, 0x88a8]);
 
-export interface ParsedUdp4 {
+export interface ParsedUdp {
+  family: 4 | 6;
   l3: number;
   l4: number;
   src: string;
@@ -28,19 +30,17 @@ export interface ParsedUdp4 {
   dport: number;
 }
 
-/** The parser's contract (bpf/parsing.h): a UDP/IPv4 packet, or the reason it is not one. */
-export function parseUdp4(f: Uint8Array): ParsedUdp4 | Reason {
-  const b = Buffer.from(f.buffer, f.byteOffset, f.byteLength);
-  if (b.length < 14) return 'pass_truncated';
-  let proto = b.readUInt16BE(12);
-  let l3 = 14;
-  if (VLAN_TPIDS.has(proto)) {
-    if (b.length < 18) return 'pass_truncated';
-    proto = b.readUInt16BE(16);
-    l3 = 18;
-  }
-  if (proto === ETH_P_IPV6) return 'pass_ipv6';
-  if (proto !== ETH_P_IP) return 'pass_not_ip';
+/** IPv6 next headers that are extension headers (bpf/parsing.h ipv6_is_ext). */
+const IPV6_EXT = new Set([0, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254]);
+
+function parseUdp(b: Buffer, l4: number, room: number): number | Reason {
+  if (l4 + 8 > b.length) return 'pass_truncated';
+  const ulen = b.readUInt16BE(l4 + 4);
+  if (ulen < 8 || ulen > room) return 'pass_malformed';
+  return l4;
+}
+
+function parseIpv4(b: Buffer, l3: number): ParsedUdp | Reason {
   if (b.length < l3 + 20) return 'pass_truncated';
   const version = (b[l3] ?? 0) >> 4;
   const ihl = (b[l3] ?? 0) & 0x0f;
@@ -51,11 +51,10 @@ export function parseUdp4(f: Uint8Array): ParsedUdp4 | Reason {
   if (l3 + tot > b.length) return 'pass_truncated';
   if (b[l3 + 9] !== 17) return 'pass_not_udp';
   if ((b.readUInt16BE(l3 + 6) & 0x3fff) !== 0) return 'pass_fragment';
-  const l4 = l3 + hlen;
-  if (l4 + 8 > b.length) return 'pass_truncated';
-  const ulen = b.readUInt16BE(l4 + 4);
-  if (ulen < 8 || ulen > tot - hlen) return 'pass_malformed';
+  const l4 = parseUdp(b, l3 + hlen, tot - hlen);
+  if (typeof l4 === 'string') return l4;
   return {
+    family: 4,
     l3,
     l4,
     src: formatIP(b.subarray(l3 + 12, l3 + 16)),
@@ -65,42 +64,85 @@ export function parseUdp4(f: Uint8Array): ParsedUdp4 | Reason {
   };
 }
 
+function parseIpv6(b: Buffer, l3: number): ParsedUdp | Reason {
+  if (b.length < l3 + 40) return 'pass_truncated';
+  if ((b[l3] ?? 0) >> 4 !== 6) return 'pass_malformed';
+  const plen = b.readUInt16BE(l3 + 4);
+  if (l3 + 40 + plen > b.length) return 'pass_truncated';
+  const nh = b[l3 + 6] ?? 0;
+  if (nh !== 17) return IPV6_EXT.has(nh) ? 'pass_ipv6_ext' : 'pass_not_udp';
+  const l4 = parseUdp(b, l3 + 40, plen);
+  if (typeof l4 === 'string') return l4;
+  if (b.readUInt16BE(l4 + 6) === 0) return 'pass_malformed'; // no UDP checksum on IPv6
+  return {
+    family: 6,
+    l3,
+    l4,
+    src: formatIP(b.subarray(l3 + 8, l3 + 24)),
+    dst: formatIP(b.subarray(l3 + 24, l3 + 40)),
+    sport: b.readUInt16BE(l4),
+    dport: b.readUInt16BE(l4 + 2),
+  };
+}
+
+/** The parser's contract (bpf/parsing.h): a UDP packet over IPv4 or IPv6, or the reason it is not one. */
+export function parseUdp4or6(f: Uint8Array): ParsedUdp | Reason {
+  const b = Buffer.from(f.buffer, f.byteOffset, f.byteLength);
+  if (b.length < 14) return 'pass_truncated';
+  let proto = b.readUInt16BE(12);
+  let l3 = 14;
+  if (VLAN_TPIDS.has(proto)) {
+    if (b.length < 18) return 'pass_truncated';
+    proto = b.readUInt16BE(16);
+    l3 = 18;
+  }
+  if (proto === ETH_P_IP) return parseIpv4(b, l3);
+  if (proto === ETH_P_IPV6) return parseIpv6(b, l3);
+  return 'pass_not_ip';
+}
+
 /** The service a destination maps to: exact address first, then the wildcard. */
-export function lookupService(plan: Plan, dst: string, dport: number): PlannedService | undefined {
-  if (!plan.servicePorts.has(dport)) return undefined;
+export function lookupService(
+  plan: Plan,
+  p: Pick<ParsedUdp, 'family' | 'dst' | 'dport'>,
+): PlannedService | undefined {
+  if (!plan.servicePorts.has(p.dport)) return undefined;
+  const on = (s: PlannedService) => s.port === p.dport && s.family === p.family;
   return (
-    plan.services.find((s) => s.vip === dst && s.port === dport) ??
-    plan.services.find((s) => s.vip === '*' && s.port === dport)
+    plan.services.find((s) => on(s) && s.vip === p.dst) ?? plan.services.find((s) => on(s) && s.vip === '*')
   );
 }
 
+const MODE_REASON: Record<number, Reason> = { 0: 'local', 1: 'nat', 2: 'fullnat', 3: 'dsr' };
+
 /**
  * Classifies a frame. `isReply` answers whether the reply-translation table holds
- * the frame's tuple (the model does not own that table).
+ * the frame's tuple (the model does not own that table). For the routed modes the
+ * nominal verdict is given (the model does not own the routing table either).
  */
 export function classify(
   plan: Plan,
   frame: Uint8Array,
-  isReply: (p: ParsedUdp4) => boolean = () => false,
+  isReply: (p: ParsedUdp) => boolean = () => false,
 ): Classified {
-  const p = parseUdp4(frame);
+  const p = parseUdp4or6(frame);
   if (typeof p === 'string') return { action: 'pass', reason: p };
-  const service = lookupService(plan, p.dst, p.dport);
+  const at = { family: p.family, l3: p.l3, l4: p.l4 };
+  const service = lookupService(plan, p);
   if (service) {
-    if (service.table.length === 0)
-      return { action: 'drop', reason: 'drop_no_backend', service, l3: p.l3, l4: p.l4 };
-    return { action: 'pass', reason: 'local', service, l3: p.l3, l4: p.l4 };
+    if (service.table.length === 0) return { action: 'drop', reason: 'drop_no_backend', service, ...at };
+    return { action: 'pass', reason: MODE_REASON[service.mode] ?? 'local', service, ...at };
   }
-  if (plan.backendPorts.has(p.sport) && isReply(p))
-    return { action: 'pass', reason: 'reply', l3: p.l3, l4: p.l4 };
-  return { action: 'pass', reason: 'pass_no_service', l3: p.l3, l4: p.l4 };
+  if (plan.backendPorts.has(p.sport) && isReply(p)) return { action: 'pass', reason: 'reply', ...at };
+  return { action: 'pass', reason: 'pass_no_service', ...at };
 }
 
 /** Byte ranges [start, end) that a local-mode rewrite may change. */
-export function localRewriteRanges(l3: number, l4: number): [number, number][] {
+export function localRewriteRanges(family: 4 | 6, l3: number, l4: number): [number, number][] {
+  const dst: [number, number] = family === 4 ? [l3 + 16, l3 + 20] : [l3 + 24, l3 + 40];
   return [
-    [l3 + 10, l3 + 12], // IPv4 header checksum
-    [l3 + 16, l3 + 20], // destination address
+    ...(family === 4 ? [[l3 + 10, l3 + 12] as [number, number]] : []), // IPv4 header checksum
+    dst, // destination address
     [l4 + 2, l4 + 4], // destination port
     [l4 + 6, l4 + 8], // UDP checksum
   ];

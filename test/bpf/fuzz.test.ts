@@ -39,14 +39,14 @@ describe('xlb_xdp under hostile input', { skip: rootSkip() }, () => {
     const seed = testSeed();
     const r = rng(seed);
     const plan = dp.reconciler.applied;
-    const isReply = (p: { src: string; dst: string; sport: number; dport: number }) =>
+    const isReply = (p: { family: 4 | 6; src: string; dst: string; sport: number; dport: number }) =>
       dp.maps.revNat.get({
         src: addrTo16(p.src),
         dst: addrTo16(p.dst),
         sport: p.sport,
         dport: p.dport,
         proto: 17,
-        family: 4,
+        family: p.family,
       }) !== undefined;
     const counts = new Map<string, number>();
 
@@ -97,7 +97,7 @@ describe('xlb_xdp under hostile input', { skip: rootSkip() }, () => {
       }
       if (want.reason === 'reply') continue; // covered by the fixtures
       // Balanced: only the allowed bytes changed, to a backend of the service.
-      const allowed = localRewriteRanges(want.l3!, want.l4!);
+      const allowed = localRewriteRanges(want.family!, want.l3!, want.l4!);
       for (let k = 0; k < frame.length; k++) {
         if (out[k] !== frame[k]) {
           assert.ok(

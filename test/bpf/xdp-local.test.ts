@@ -10,14 +10,9 @@ import { XdpAction, TcAction } from '../../src/kernel/program.js';
 import { numPossibleCpus } from '../../src/kernel/map.js';
 import type { Reason } from '../../src/model/abi.js';
 import { addrFrom16, addrTo16 } from '../../src/model/addr.js';
+import { buildPacket, describePacket, parsePacket, type PacketSpec } from '../../src/model/packet.js';
 import {
-  buildPacket,
-  describePacket,
-  hexdiff,
-  parsePacket,
-  type PacketSpec,
-} from '../../src/model/packet.js';
-import {
+  assertSame,
   backendCount,
   loadDataplane,
   reasonDeltas,
@@ -75,13 +70,6 @@ function udp4(dst: string, dport: number, extra: Partial<PacketSpec> = {}, sport
   };
 }
 
-function assertSame(actual: Buffer, expected: Buffer, what: string): void {
-  assert.ok(
-    actual.equals(expected),
-    `${what}\n  got      ${describePacket(actual)}\n  expected ${describePacket(expected)}\n${hexdiff(actual, expected)}`,
-  );
-}
-
 describe('xlb_xdp: packets that are not for a service pass untouched', { skip: rootSkip() }, () => {
   let dp: Dataplane;
   before(() => (dp = loadDataplane(CONFIG)));
@@ -99,13 +87,31 @@ describe('xlb_xdp: packets that are not for a service pass untouched', { skip: r
       reason: 'pass_not_ip',
     },
     {
-      name: 'IPv6 UDP to a service port',
+      name: 'IPv6 UDP to a port of an IPv4 service',
       frame: buildPacket({
         ipv6: { src: 'fd00::1', dst: 'fd00::10' },
         udp: { sport: 1, dport: 53 },
         payload: 'x',
       }),
-      reason: 'pass_ipv6',
+      reason: 'pass_no_service',
+    },
+    {
+      name: 'IPv6 with a hop-by-hop extension header',
+      frame: buildPacket({
+        ipv6: { src: 'fd00::1', dst: 'fd00::10', extHeaders: [{ type: 0 }] },
+        udp: { sport: 1, dport: 53 },
+        payload: 'x',
+      }),
+      reason: 'pass_ipv6_ext',
+    },
+    {
+      name: 'IPv6 fragment',
+      frame: buildPacket({
+        ipv6: { src: 'fd00::1', dst: 'fd00::10', extHeaders: [{ type: 44 }] },
+        udp: { sport: 1, dport: 53 },
+        payload: 'x',
+      }),
+      reason: 'pass_ipv6_ext',
     },
     {
       name: 'TCP to the service address and port',

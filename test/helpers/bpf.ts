@@ -4,6 +4,8 @@ import { Dataplane } from '../../src/control/dataplane.js';
 import { testRun, type TestRunResult } from '../../src/kernel/program.js';
 import { Reason, type Reason as ReasonName } from '../../src/model/abi.js';
 import { parseConfig } from '../../src/model/config.js';
+import { describePacket, hexdiff } from '../../src/model/packet.js';
+import assert from 'node:assert/strict';
 
 export function loadDataplane(yaml: string, flowTableSize = 4096): Dataplane {
   const dp = Dataplane.load({ flowTableSize });
@@ -61,4 +63,12 @@ export function serviceId(dp: Dataplane, name: string): number {
   const s = dp.reconciler.applied.services.find((x) => x.name === name);
   if (!s) throw new Error(`no service ${name}`);
   return s.id;
+}
+
+/** Frames equal byte for byte; the message shows both and where they differ. */
+export function assertSame(actual: Buffer, expected: Buffer, what: string): void {
+  assert.ok(
+    actual.equals(expected),
+    `${what}\n  got      ${describePacket(actual)}\n  expected ${describePacket(expected)}\n${hexdiff(actual, expected)}`,
+  );
 }

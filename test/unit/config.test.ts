@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import {
   ConfigError,
   DEFAULT_CONFIG_YAML,
+  DEFAULTS,
   LIMITS,
   defaultConfig,
   parseConfig,
@@ -77,6 +78,20 @@ function expectProblem(text: string, path: string, line: number, ...patterns: Re
   return p;
 }
 
+/** A Config written back in the YAML's shape (snake_case, snat ports as 'LO-HI', no family). */
+function toInput(c: Config): Record<string, unknown> {
+  return {
+    interfaces: c.interfaces,
+    xdp_mode: c.xdpMode,
+    flow_table_size: c.flowTableSize,
+    services: c.services.map(({ family: _family, flowTimeouts, snat, ...rest }) => ({
+      ...rest,
+      flow_timeouts: flowTimeouts,
+      ...(snat ? { snat: { address: snat.address, ports: `${snat.portMin}-${snat.portMax}` } } : {}),
+    })),
+  };
+}
+
 const EXPECTED_DEFAULT: Config = {
   interfaces: ['lo'],
   xdpMode: 'auto',
@@ -89,6 +104,8 @@ const EXPECTED_DEFAULT: Config = {
       protocol: 'udp',
       scheduler: 'round-robin',
       mode: 'local',
+      family: 4,
+      flowTimeouts: { unreplied: 30, assured: 120 },
       backends: [
         { address: '127.0.0.1', port: 9876 },
         { address: '127.0.0.1', port: 9877 },
@@ -138,6 +155,8 @@ describe('valid configurations', () => {
           protocol: 'udp',
           scheduler: 'round-robin',
           mode: 'local',
+          family: 4,
+          flowTimeouts: { unreplied: 30, assured: 120 },
           backends: [
             { address: '198.51.100.1', port: 53 },
             { address: '198.51.100.2', port: 53 },
@@ -150,6 +169,8 @@ describe('valid configurations', () => {
           protocol: 'udp',
           scheduler: 'round-robin',
           mode: 'local',
+          family: 4,
+          flowTimeouts: { unreplied: 30, assured: 120 },
           backends: [],
         },
       ],
@@ -176,12 +197,7 @@ describe('valid configurations', () => {
         ['0', '*:1/udp', 'round-robin', 'local', []],
       ],
     );
-    const back = {
-      interfaces: c.interfaces,
-      xdp_mode: c.xdpMode,
-      flow_table_size: c.flowTableSize,
-      services: c.services,
-    };
+    const back = toInput(c);
     assert.deepEqual(parseConfig(stringify(back)), c);
     assert.deepEqual(validateConfig(back), c);
   });
@@ -238,8 +254,6 @@ describe('bad YAML input: one problem, right path, right line, names the value a
     ['vip not an IP', { 6: 'vip: 192.0.2.300' }, `${S0}.vip`, 6,
       /"192\.0\.2\.300" is not an IPv4 .*dotted quad/],
     ['vip 0.0.0.0', { 6: 'vip: 0.0.0.0' }, `${S0}.vip`, 6, /"0\.0\.0\.0" is not a usable address.*vip: '\*'/],
-    ['vip IPv6', { 6: 'vip: 2001:db8::1' }, `${S0}.vip`, 6,
-      /"2001:db8::1" .*IPv6 services are not supported yet; use/],
     ['vip multicast', { 6: 'vip: 239.1.2.3' }, `${S0}.vip`, 6,
       /"239\.1\.2\.3" is a multicast address.*use an IPv4 unicast/],
     ['vip broadcast', { 6: 'vip: 255.255.255.255' }, `${S0}.vip`, 6,
@@ -278,9 +292,8 @@ describe('bad YAML input: one problem, right path, right line, names the value a
     ['unknown protocol', { 8: 'protocol: sctp' }, `${S0}.protocol`, 8, /unknown protocol 'sctp'; use 'udp'$/],
     ['unknown scheduler', { 9: 'scheduler: round_robin' }, `${S0}.scheduler`, 9,
       /'round_robin' \(did you mean 'round-robin'\?\)/],
-    ['mode dsr', { 10: 'mode: dsr' }, `${S0}.mode`, 10, /mode 'dsr' is not supported yet; use mode: local/],
-    ['mode nat', { 10: 'mode: nat' }, `${S0}.mode`, 10, /mode 'nat' is not supported yet; use mode: local/],
-    ['unknown mode', { 10: 'mode: direct' }, `${S0}.mode`, 10, /unknown mode 'direct'; use 'local'$/],
+    ['unknown mode', { 10: 'mode: direct' }, `${S0}.mode`, 10,
+      /unknown mode 'direct'; use 'local', 'nat', 'fullnat', 'dsr'$/],
     ['unknown xdp_mode', { 2: 'xdp_mode: fast' }, 'xdp_mode', 2,
       /unknown xdp_mode 'fast'; use 'auto', 'native', 'generic'/],
     ['missing backends', { 11: null, 12: null, 13: null }, `${S0}.backends`, 5,
@@ -296,7 +309,7 @@ describe('bad YAML input: one problem, right path, right line, names the value a
     ['backend address multicast', { 12: '{ address: 224.0.0.251, port: 53 }' }, `${S0}.backends[0].address`, 12,
       /"224\.0\.0\.251" is a multicast address .*; use an IPv4 unicast address/],
     ['backend without port', { 12: '{ address: 198.51.100.1 }' }, `${S0}.backends[0].port`, 12,
-      /missing required key 'port'; add/],
+      /missing required key 'port'; add .*\(only mode dsr may omit it\)$/],
     ['name missing', { 14: "vip: '*'", 15: null }, 'services[1].name', 14,
       /missing required key 'name'; give the service/],
     ['name with capitals', { 5: 'name: DNS' }, `${S0}.name`, 5,
@@ -369,7 +382,7 @@ describe('several problems at once', () => {
       1: 'interfaces: [lo, lo]',
       2: 'xdp_mode: fast',
       7: 'port: 0',
-      10: 'mode: dsr',
+      10: 'mode: dsx',
       13: '198.51.100.2',
       14: 'name: dns',
     });
@@ -417,6 +430,8 @@ describe('validateConfig on objects', () => {
           protocol: 'udp',
           scheduler: 'round-robin',
           mode: 'local',
+          family: 4,
+          flowTimeouts: { unreplied: 30, assured: 120 },
           backends: [{ address: '198.51.100.1', port: 53 }],
         },
       ],
@@ -539,4 +554,425 @@ test('serviceKeyString and LIMITS', () => {
     [LIMITS.maxServices, LIMITS.maxBackendsPerService, LIMITS.maxBackendsTotal],
     [4096, 4096, 65536],
   );
+});
+
+// ---- forwarding modes, IPv6, full-NAT, flow timeouts ------------------------------------------
+
+/** Replaces BASE line 10 (mode) by `mode: <mode>` followed by `extra` service lines (lines 11, 12, ...). */
+const withMode = (mode: string, ...extra: string[]): string =>
+  [`    mode: ${mode}`, ...extra.map((l) => `    ${l}`)].join('\n');
+
+const TIMEOUTS = { unreplied: 30, assured: 120 };
+
+describe('forwarding modes, IPv6 and full-NAT: valid configurations', () => {
+  test("the brief's example parses to the expected Config", () => {
+    const text = [
+      'interfaces: [eth0, eth1]',
+      'xdp_mode: auto',
+      'flow_table_size: 65536',
+      'services:',
+      '  - name: dns',
+      '    vip: 203.0.113.100',
+      '    port: 53',
+      '    protocol: udp',
+      '    scheduler: round-robin',
+      '    mode: nat',
+      '    flow_timeouts: { unreplied: 10, assured: 300 }',
+      '    backends:',
+      '      - { address: 198.51.100.11, port: 5353 }',
+      '  - name: dns-v6',
+      '    vip: "fd00:53::100"',
+      '    port: 53',
+      '    mode: fullnat',
+      '    snat: { address: "fd00:53::1", ports: 20000-60000 }',
+      '    backends:',
+      '      - { address: "fd00:53::11", port: 53 }',
+      '  - name: dns-dsr',
+      '    vip: 203.0.113.101',
+      '    port: 53',
+      '    mode: dsr',
+      '    backends:',
+      '      - { address: 198.51.100.21 }',
+      '      - { address: 198.51.100.22, port: 53 }',
+    ].join('\n');
+    const common = { port: 53, protocol: 'udp', scheduler: 'round-robin' } as const;
+    const expected: Config = {
+      interfaces: ['eth0', 'eth1'],
+      xdpMode: 'auto',
+      flowTableSize: 65536,
+      services: [
+        {
+          name: 'dns',
+          vip: '203.0.113.100',
+          ...common,
+          mode: 'nat',
+          family: 4,
+          flowTimeouts: { unreplied: 10, assured: 300 },
+          backends: [{ address: '198.51.100.11', port: 5353 }],
+        },
+        {
+          name: 'dns-v6',
+          vip: 'fd00:53::100',
+          ...common,
+          mode: 'fullnat',
+          family: 6,
+          snat: { address: 'fd00:53::1', portMin: 20000, portMax: 60000 },
+          flowTimeouts: TIMEOUTS,
+          backends: [{ address: 'fd00:53::11', port: 53 }],
+        },
+        {
+          name: 'dns-dsr',
+          vip: '203.0.113.101',
+          ...common,
+          mode: 'dsr',
+          family: 4,
+          flowTimeouts: TIMEOUTS,
+          backends: [
+            { address: '198.51.100.21', port: 53 },
+            { address: '198.51.100.22', port: 53 },
+          ],
+        },
+      ],
+    };
+    assert.deepEqual(parseConfig(text), expected);
+    assert.deepEqual(validateConfig(toInput(expected)), expected);
+  });
+
+  test('IPv6 addresses are canonicalised (RFC 5952), IPv4 ones kept', () => {
+    const c = parseConfig(
+      edit({
+        6: "vip: 'FD00:0053:0000:0000:0000:0000:0000:0100'",
+        10: withMode('fullnat', 'snat: { address: 2001:DB8:0:0:1:0:0:1, ports: 1024-1039 }'),
+        12: '{ address: FD00:53::0011, port: 53 }',
+        13: "{ address: '2001:db8::192.0.2.1', port: 53 }",
+      }),
+    );
+    const s = c.services[0]!;
+    assert.equal(s.vip, 'fd00:53::100');
+    assert.equal(s.family, 6);
+    assert.deepEqual(s.snat, { address: '2001:db8::1:0:0:1', portMin: 1024, portMax: 1039 });
+    assert.deepEqual(s.backends, [
+      { address: 'fd00:53::11', port: 53 },
+      { address: '2001:db8::c000:201', port: 53 },
+    ]);
+    assert.equal(serviceKeyString(s), '[fd00:53::100]:53/udp');
+    // validateConfig canonicalises the same way.
+    const v = validateConfig({
+      interface: 'lo',
+      services: [{ name: 'a', vip: '2001:0DB8::0:1', port: 1, backends: [{ address: 'FD00::A', port: 2 }] }],
+    });
+    assert.deepEqual(
+      [v.services[0]!.vip, v.services[0]!.backends[0]!.address, v.services[0]!.family],
+      ['2001:db8::1', 'fd00::a', 6],
+    );
+  });
+
+  test('each mode is accepted in both families; only fullnat carries snat', () => {
+    for (const [mode, extra] of [
+      ['local', []],
+      ['nat', []],
+      ['dsr', []],
+      ['fullnat', ['snat: { address: 192.0.2.5 }']],
+    ] as const) {
+      const v4 = parseConfig(edit({ 10: withMode(mode, ...extra) })).services[0]!;
+      assert.deepEqual([v4.mode, v4.family, 'snat' in v4], [mode, 4, mode === 'fullnat'], mode);
+      const v6 = parseConfig(
+        edit({
+          6: 'vip: 2001:db8::53',
+          10: withMode(mode, ...extra.map(() => "snat: { address: '2001:db8::5' }")),
+          12: '{ address: 2001:db8::11, port: 53 }',
+          13: '{ address: 2001:db8::12, port: 53 }',
+        }),
+      ).services[0]!;
+      assert.deepEqual(
+        [v6.mode, v6.family, v6.snat?.address],
+        [mode, 6, extra.length ? '2001:db8::5' : undefined],
+      );
+    }
+  });
+
+  test('snat ports: default 20000-60000, a range with spaces, exactly 16 ports, up to 65535', () => {
+    const snatOf = (ports: string) =>
+      parseConfig(edit({ 10: withMode('fullnat', `snat: { address: 192.0.2.5${ports} }`) })).services[0]!
+        .snat;
+    assert.deepEqual(snatOf(''), { address: '192.0.2.5', portMin: 20000, portMax: 60000 });
+    assert.deepEqual(snatOf(', ports: 1024 - 1039'), { address: '192.0.2.5', portMin: 1024, portMax: 1039 });
+    assert.deepEqual(snatOf(', ports: 65520-65535'), {
+      address: '192.0.2.5',
+      portMin: 65520,
+      portMax: 65535,
+    });
+  });
+
+  test('dsr: a backend without port gets the service port; the same port is accepted', () => {
+    const c = parseConfig(
+      edit({
+        7: 'port: 5300',
+        10: 'mode: dsr',
+        12: '{ address: 198.51.100.1 }',
+        13: '{ address: 198.51.100.2, port: 5300 }',
+      }),
+    );
+    assert.deepEqual(c.services[0]!.backends, [
+      { address: '198.51.100.1', port: 5300 },
+      { address: '198.51.100.2', port: 5300 },
+    ]);
+  });
+
+  test('flow_timeouts: defaults, one key given, the bounds 1 and 65535', () => {
+    const timeoutsOf = (line: string | null) =>
+      parseConfig(edit({ 10: line === null ? 'mode: local' : withMode('local', line) })).services[0]!
+        .flowTimeouts;
+    assert.deepEqual(timeoutsOf(null), { unreplied: 30, assured: 120 });
+    assert.deepEqual(timeoutsOf('flow_timeouts: { assured: 600 }'), { unreplied: 30, assured: 600 });
+    assert.deepEqual(timeoutsOf('flow_timeouts: { unreplied: 1, assured: 65535 }'), {
+      unreplied: 1,
+      assured: 65535,
+    });
+    assert.deepEqual(timeoutsOf('flow_timeouts: {}'), { unreplied: 30, assured: 120 });
+    assert.deepEqual(DEFAULTS.flowTimeouts, { unreplied: 30, assured: 120 });
+  });
+
+  test("vip '*': family from the backends, else from snat, else 4; one '*' per family and port", () => {
+    const c = parseConfig(
+      [
+        'interface: lo',
+        'services:',
+        "  - { name: any4, vip: '*', port: 53, backends: [{ address: 198.51.100.1, port: 53 }] }",
+        "  - { name: any6, vip: '*', port: 53, backends: [{ address: 'fd00::1', port: 53 }] }",
+        "  - { name: empty, vip: '*', port: 54, backends: [] }",
+        "  - { name: nat6, vip: '*', port: 54, mode: fullnat, snat: { address: 'fd00::5' }, backends: [] }",
+      ].join('\n'),
+    );
+    assert.deepEqual(
+      c.services.map((s) => [s.name, s.family, serviceKeyString(s)]),
+      [
+        ['any4', 4, '*:53/udp'],
+        ['any6', 6, '[*]:53/udp'],
+        ['empty', 4, '*:54/udp'],
+        ['nat6', 6, '[*]:54/udp'],
+      ],
+    );
+  });
+
+  test('round trip of every mode and family: parse, write back as YAML, parse again', () => {
+    const c = parseConfig(
+      [
+        'interface: lo',
+        'services:',
+        '  - { name: a, vip: 2001:db8::1, port: 53, mode: nat, backends: [{ address: 2001:db8::2, port: 5353 }] }',
+        '  - name: b',
+        '    vip: 192.0.2.1',
+        '    port: 53',
+        '    mode: fullnat',
+        '    snat: { address: 192.0.2.2, ports: 30000-30100 }',
+        '    flow_timeouts: { unreplied: 5, assured: 3600 }',
+        '    backends: [{ address: 198.51.100.1, port: 53 }]',
+        "  - { name: c, vip: '*', port: 53, mode: dsr, backends: [{ address: 'fd00::1' }] }",
+      ].join('\n'),
+    );
+    assert.deepEqual(
+      c.services.map((s) => [s.mode, s.family]),
+      [
+        ['nat', 6],
+        ['fullnat', 4],
+        ['dsr', 6],
+      ],
+    );
+    assert.deepEqual(parseConfig(stringify(toInput(c))), c);
+    assert.deepEqual(validateConfig(toInput(c)), c);
+  });
+
+  test('snat and flowTimeouts are fresh frozen objects, never the shared defaults', () => {
+    const a = parseConfig(edit({ 10: withMode('fullnat', 'snat: { address: 192.0.2.5 }') })).services[0]!;
+    const b = parseConfig(edit({ 10: withMode('fullnat', 'snat: { address: 192.0.2.5 }') })).services[0]!;
+    assert.ok(Object.isFrozen(a.snat) && Object.isFrozen(a.flowTimeouts));
+    assert.notEqual(a.flowTimeouts, b.flowTimeouts);
+    assert.notEqual(a.flowTimeouts, DEFAULTS.flowTimeouts);
+    assert.ok(!Object.isFrozen(DEFAULTS.flowTimeouts) && !Object.isFrozen(DEFAULTS.snatPorts));
+  });
+});
+
+describe('forwarding modes, IPv6 and full-NAT: one problem, right path and line, names the fix', () => {
+  const S0 = 'services[0]';
+  const FULLNAT = (snat: string) => withMode('fullnat', `snat: ${snat}`);
+  const V6 = {
+    6: "vip: '2001:db8::53'",
+    12: '{ address: 2001:db8::11, port: 53 }',
+    13: '{ address: 2001:db8::12, port: 53 }',
+  };
+  // prettier-ignore
+  const cases: [title: string, input: Record<number, string | null> | string, path: string, line: number,
+    fix: RegExp][] = [
+    // vip and addresses
+    ["vip '::'", { 6: "vip: '::'" }, `${S0}.vip`, 6,
+      /^vip "::" is not a usable address; to accept packets to any IPv6 address write vip: '\*' \(quoted\)$/],
+    ['vip IPv6 multicast', { 6: 'vip: ff02::fb' }, `${S0}.vip`, 6,
+      /"ff02::fb" is a multicast address \(ff00::\/8\); use an IPv6 unicast address such as 2001:db8::10/],
+    ['vip IPv4-mapped', { 6: "vip: '::ffff:192.0.2.1'" }, `${S0}.vip`, 6,
+      /"::ffff:192\.0\.2\.1" is an IPv4-mapped IPv6 address .*write the plain IPv4 form: 192\.0\.2\.1$/],
+    ['vip IPv4-mapped in hex', { 6: 'vip: ::FFFF:c000:0201' }, `${S0}.vip`, 6,
+      /IPv4-mapped .*write the plain IPv4 form: 192\.0\.2\.1$/],
+    ['vip bad IPv6', { 6: 'vip: fd00::1::2' }, `${S0}.vip`, 6,
+      /"fd00::1::2" is not an IPv4 or IPv6 address; .*such as 2001:db8::10, or '\*' for any address$/],
+    ["vip fd00:: unquoted (YAML)", { 6: 'vip: fd00::' }, '', 6,
+      /YAML syntax error.*an IPv6 address ending in '::' must be quoted: write 'fd00::'$/],
+    ["vip :: unquoted (YAML)", { 6: 'vip: ::' }, '', 6, /YAML syntax error.*write vip: '\*' \(quoted\)$/],
+    ['backend IPv4-mapped', { 12: "{ address: '::ffff:198.51.100.1', port: 53 }" }, `${S0}.backends[0].address`,
+      12, /backend address "::ffff:198\.51\.100\.1" is an IPv4-mapped .*plain IPv4 form: 198\.51\.100\.1$/],
+    ["backend '::'", { ...V6, 12: "{ address: '::', port: 53 }" }, `${S0}.backends[0].address`, 12,
+      /"::" is not a usable address; use an IPv6 unicast address such as 2001:db8::10$/],
+    ['backend IPv6 multicast', { ...V6, 13: '{ address: ff05::1:3, port: 53 }' }, `${S0}.backends[1].address`,
+      13, /"ff05::1:3" is a multicast address \(ff00::\/8\)/],
+    ['backend as an [IPv6]:port string', { 12: "'[fd00::1]:53'" }, `${S0}.backends[0]`, 12,
+      /write it as \{ address: "fd00::1", port: 53 \}$/],
+    // families
+    ['IPv6 backend in an IPv4 service', { 13: '{ address: FD00::3, port: 53 }' }, `${S0}.backends[1].address`, 13,
+      /^fd00::3 is IPv6 but service 'dns' is IPv4 \(vip 192\.0\.2\.1\): xlb does not translate between IPv4 and IPv6; use an IPv4 backend or an IPv6 vip$/],
+    ['IPv4 backend in an IPv6 service', { ...V6, 12: '{ address: 198.51.100.1, port: 53 }' },
+      `${S0}.backends[0].address`, 12,
+      /^198\.51\.100\.1 is IPv4 but service 'dns' is IPv6 \(vip 2001:db8::53\): .*use an IPv6 backend or an IPv4 vip$/],
+    ["vip '*' with backends of both families",
+      { 17: "    backends: [{ address: 198.51.100.5, port: 123 }, { address: 'fd00::5', port: 123 }]" },
+      'services[1].backends[1].address', 17,
+      /^fd00::5 is IPv6 but backends\[0\] \(198\.51\.100\.5\) is IPv4: all backends .* one family \(with vip '\*'.*use an IPv4 backend, or move the IPv6 backends to a service of their own$/],
+    ['snat address of the other family', { 10: FULLNAT("{ address: 'fd00::5' }") }, `${S0}.snat.address`, 11,
+      /^fd00::5 is IPv6 but service 'dns' is IPv4 \(vip 192\.0\.2\.1\): the snat address must have the service's family.*use an IPv4 address of this load balancer$/],
+    ["snat address of the other family, vip '*'",
+      { 15: "    vip: '*'\n    mode: fullnat\n    snat: { address: 192.0.2.5 }",
+        17: "    backends: [{ address: 'fd00::5', port: 123 }]" },
+      'services[1].snat.address', 17,
+      /192\.0\.2\.5 is IPv4 but service 'ntp' is IPv6 \(vip '\*', backends\[0\] is fd00::5\)/],
+    // mode and snat
+    ['unknown mode with a suggestion', { 10: 'mode: full-nat' }, `${S0}.mode`, 10,
+      /unknown mode 'full-nat' \(did you mean 'fullnat'\?\); use 'local', 'nat', 'fullnat', 'dsr'$/],
+    ['fullnat without snat', { 10: 'mode: fullnat' }, `${S0}.snat`, 5,
+      /fullnat needs snat: \{ address: <an address of this load balancer>, ports: 20000-60000 \}/],
+    ['snat with mode nat', { 10: withMode('nat', 'snat: { address: 192.0.2.5 }') }, `${S0}.snat`, 11,
+      /^snat is only used by mode fullnat \(this service has mode nat\); remove it or set mode: fullnat$/],
+    ['snat with the default mode', { 10: 'snat: { address: 192.0.2.5 }' }, `${S0}.snat`, 10,
+      /\(this service has mode local\); remove it or set mode: fullnat$/],
+    ['snat as an address string', { 10: FULLNAT('192.0.2.5') }, `${S0}.snat`, 11,
+      /snat must be a mapping, got the string "192\.0\.2\.5"; write it as snat: \{ address: 192\.0\.2\.5 \}/],
+    ['snat as a list', { 10: FULLNAT('[192.0.2.5]') }, `${S0}.snat`, 11,
+      /snat must be a mapping like \{ address: 192\.0\.2\.1, ports: 20000-60000 \}, got a list$/],
+    ['snat without address', { 10: FULLNAT('{ ports: 20000-60000 }') }, `${S0}.snat.address`, 11,
+      /missing required key 'address'; add an address of this load balancer/],
+    ["snat address '*'", { 10: FULLNAT("{ address: '*' }") }, `${S0}.snat.address`, 11,
+      /'\*' \(any address\) is only allowed as a service vip/],
+    ['snat unknown key', { 10: FULLNAT('{ address: 192.0.2.5, port: 20000-60000 }') }, `${S0}.snat.port`, 11,
+      /unknown key 'port' in snat \(did you mean 'ports'\?\); remove it or use one of: address, ports$/],
+    ['snat ports: 15 ports', { 10: FULLNAT('{ address: 192.0.2.5, ports: 20000-20014 }') }, `${S0}.snat.ports`,
+      11, /20000-20014 hold 15 ports, fewer than 16: fullnat allocates one source port per flow.*20000-20015/],
+    ['snat ports: one port', { 10: FULLNAT('{ address: 192.0.2.5, ports: 40000 }') }, `${S0}.snat.ports`, 11,
+      /ports 40000 hold 1 port, fewer than 16: .*ports: 40000-40015/],
+    ['snat ports: one port near the top', { 10: FULLNAT('{ address: 192.0.2.5, ports: 65535 }') },
+      `${S0}.snat.ports`, 11, /ports: 65520-65535/],
+    ['snat ports: reversed', { 10: FULLNAT('{ address: 192.0.2.5, ports: 60000-20000 }') }, `${S0}.snat.ports`,
+      11, /60000-20000: the first port is above the last; write ports: 20000-60000$/],
+    ['snat ports: below 1024', { 10: FULLNAT('{ address: 192.0.2.5, ports: 1000-2000 }') }, `${S0}.snat.ports`,
+      11, /ports 1000-2000 are out of range: use ports from 1024 to 65535/],
+    ['snat ports: above 65535', { 10: FULLNAT('{ address: 192.0.2.5, ports: 60000-70000 }') },
+      `${S0}.snat.ports`, 11, /60000-70000 are out of range: use ports from 1024 to 65535/],
+    ['snat ports: one privileged port', { 10: FULLNAT('{ address: 192.0.2.5, ports: 53 }') }, `${S0}.snat.ports`,
+      11, /the snat port 53 is out of range; use an integer from 1024 to 65535/],
+    ['snat ports: not a range', { 10: FULLNAT('{ address: 192.0.2.5, ports: many }') }, `${S0}.snat.ports`, 11,
+      /must be a range LO-HI \(1024 <= LO <= HI <= 65535\), got the string "many"; e\.g\. ports: 20000-60000$/],
+    // dsr backend ports
+    ['dsr backend on another port', { 10: 'mode: dsr', 13: '{ address: 198.51.100.2, port: 5353 }' },
+      `${S0}.backends[1].port`, 13,
+      /^backend port 5353: dsr only rewrites MAC addresses: the backend must listen on the service port 53; remove port or set it to 53$/],
+    ['nat backend without port', { 10: 'mode: nat', 13: '{ address: 198.51.100.2 }' }, `${S0}.backends[1].port`,
+      13, /missing required key 'port'; .*\(only mode dsr may omit it\)$/],
+    // flow_timeouts
+    ['unreplied timeout 0', { 10: withMode('nat', 'flow_timeouts: { unreplied: 0 }') },
+      `${S0}.flow_timeouts.unreplied`, 11, /unreplied timeout \(seconds\) 0 is out of range; use an integer from 1 to 65535$/],
+    ['assured timeout 65536', { 10: withMode('nat', 'flow_timeouts: { assured: 65536 }') },
+      `${S0}.flow_timeouts.assured`, 11, /assured timeout \(seconds\) 65536 is out of range; use an integer from 1 to 65535$/],
+    ['timeout 1.5', { 10: withMode('nat', 'flow_timeouts: { unreplied: 1.5 }') },
+      `${S0}.flow_timeouts.unreplied`, 11, /whole number .*got 1\.5; write a whole number such as 2$/],
+    ['timeout as a string', { 10: withMode('nat', 'flow_timeouts: { assured: "120" }') },
+      `${S0}.flow_timeouts.assured`, 11, /remove the quotes: 120$/],
+    ['flow_timeouts typo', { 10: withMode('nat', 'flow_timeouts: { asured: 60 }') },
+      `${S0}.flow_timeouts.asured`, 11,
+      /unknown key 'asured' in flow_timeouts \(did you mean 'assured'\?\); remove it or use one of: unreplied, assured$/],
+    ['flow_timeouts a number', { 10: withMode('nat', 'flow_timeouts: 30') }, `${S0}.flow_timeouts`, 11,
+      /flow_timeouts must be a mapping like \{ unreplied: 30, assured: 120 \}, got the number 30$/],
+    // duplicates
+    ['same IPv6 vip written twice differently',
+      { ...V6, 6: "vip: 'FD00::1'", 15: "vip: 'fd00:0::1'", 16: 'port: 53', 17: "    backends: [{ address: 'fd00::13', port: 53 }]" },
+      'services[1]', 14, /\('dns'\) and services\[1\] \('ntp'\) both listen on \[fd00::1\]:53\/udp; change the vip/],
+    ["two '*' IPv6 services on one port",
+      { ...V6, 6: "vip: '*'", 16: 'port: 53', 17: "    backends: [{ address: 'fd00::13', port: 53 }]" },
+      'services[1]', 14, /both listen on \[\*\]:53\/udp \(any IPv6 address\); change the vip or port/],
+    ["two '*' IPv4 services on one port", { 6: "vip: '*'", 16: 'port: 53' }, 'services[1]', 14,
+      /both listen on \*:53\/udp \(any IPv4 address\)/],
+    ['same IPv6 backend written twice differently',
+      { ...V6, 12: "{ address: 'FD00::1', port: 53 }", 13: "{ address: 'fd00:0::1', port: 53 }" },
+      `${S0}.backends[1]`, 13, /^duplicate backend \[fd00::1\]:53 \(same as backends\[0\]\); remove one of them$/],
+    ['dsr backend with and without the port', { 10: 'mode: dsr', 12: '{ address: 198.51.100.1 }',
+      13: '{ address: 198.51.100.1, port: 53 }' }, `${S0}.backends[1]`, 13,
+      /duplicate backend 198\.51\.100\.1:53 \(same as backends\[0\]\)/],
+  ];
+  for (const [title, input, path, line, fix] of cases) {
+    test(title, () => {
+      expectProblem(typeof input === 'string' ? input : edit(input), path, line, fix);
+    });
+  }
+
+  test('the IPv6 base of the cases above is valid', () => {
+    assert.equal(parseConfig(edit(V6)).services[0]!.family, 6);
+  });
+
+  test('a bad vip or mode does not cause follow-up problems', () => {
+    // Unknown mode: backend ports and snat are not judged; bad vip: the backends still agree.
+    const problems = problemsOf(() =>
+      parseConfig(
+        edit({
+          6: 'vip: 192.0.2',
+          10: withMode('fulnat', 'snat: { address: 192.0.2.5 }'),
+          12: '{ address: 198.51.100.1 }',
+        }),
+      ),
+    );
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      [`${S0}.vip`, `${S0}.mode`],
+    );
+    // vip '*' whose only backend is bad: the family is unknown, so no duplicate '*' key is claimed.
+    const more = problemsOf(() =>
+      parseConfig(edit({ 6: "vip: '*'", 12: "'[fd00::1]:53'", 13: null, 16: 'port: 53' })),
+    );
+    assert.deepEqual(
+      more.map((p) => p.path),
+      [`${S0}.backends[0]`],
+    );
+  });
+
+  test('validateConfig: the same rules, with paths and no lines', () => {
+    const problems = problemsOf(() =>
+      validateConfig({
+        interface: 'lo',
+        services: [
+          {
+            name: 'a',
+            vip: '2001:db8::1',
+            port: 53,
+            mode: 'dsr',
+            snat: { address: '2001:db8::2' },
+            backends: [{ address: '198.51.100.1' }, { address: '2001:db8::3', port: 54 }],
+          },
+        ],
+      }),
+    );
+    assert.deepEqual(
+      problems.map((p) => [p.path, p.line]),
+      [
+        ['services[0].backends[1].port', undefined],
+        ['services[0].snat', undefined],
+        ['services[0].backends[0].address', undefined],
+      ],
+    );
+    assert.match(problems[2]!.message, /^198\.51\.100\.1 is IPv4 but service 'a' is IPv6/);
+  });
 });

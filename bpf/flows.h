@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
+/*
+ * flows.h — the flow tables: idle timeouts, recording the reply translation of a
+ * flow, and fullnat's forward state with its source-port allocation.
+ *
+ * Every entry carries the time it was last used and the two idle timeouts of its
+ * service (unreplied, assured: like conntrack's UDP timeouts); an entry past its
+ * timeout counts as absent. Timestamps are refreshed at most once per
+ * XLB_FLOW_REFRESH_NS, so a busy flow does not write a shared cache line per packet.
+ */
+#ifndef XLB_FLOWS_H
+#define XLB_FLOWS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xlb_maps.h"
+#include "rewrite.h"
+
+#define XLB_FLOW_REFRESH_NS 1000000000ULL /* 1 s */
+#define XLB_NS_PER_S 1000000000ULL
+
+static __always_inline int flow_fresh(__u64 now, __u64 last, __u8 flags, __u16 unreplied_s, __u16 assured_s)
+{
+	__u64 timeout = (flags & XLB_FLOW_F_REPLIED) ? assured_s : unreplied_s;
+
+	return now - last <= timeout * XLB_NS_PER_S;
+}
+
+static __always_inline int rev_fresh(const struct xlb_rev_nat *r, __u64 now)
+{
+	return flow_fresh(now, r->last_seen_ns, r->flags, r->timeout_unreplied_s, r->timeout_assured_s);
+}
+
+/* The key under which a reply from `be` to (addr, port) is found. */
+static __always_inline void reply_key(struct xlb_flow_key *k, const struct xlb_backend *be, const __u8 *addr,
+				      __be16 port, const int fam)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	__builtin_memcpy(k->src, be->addr, 16);
+	addr_load(k->dst, addr, fam);
+	k->sport = be->port;
+	k->dport = port;
+	k->proto = IPPROTO_UDP;
+	k->family = fam;
+}
+
+/* Makes sure the replies of a (local or nat) flow are translated: records or
+ * refreshes reply tuple -> service address. */
+static __always_inline void rev_record(struct xlb_pkt *p, const struct xlb_svc_key *vip, const struct xlb_svc *svc,
+				       __u32 bid, const struct xlb_backend *be, __u64 now, const int fam)
+{
+	struct xlb_flow_key k;
+	struct xlb_rev_nat *r;
+
+	reply_key(&k, be, pkt_saddr(p, fam), p->udp->source, fam);
+	r = bpf_map_lookup_elem(&rev_nat, &k);
+	if (r && r->svc_id == svc->id && r->backend_id == bid && r->vport == vip->port &&
+	    addr_eq(r->vaddr, vip->addr, fam) && rev_fresh(r, now)) {
+		if (now - r->last_seen_ns > XLB_FLOW_REFRESH_NS)
+			r->last_seen_ns = now;
+		return;
+	}
+
+	struct xlb_rev_nat v = {
+		.last_seen_ns = now,
+		.vport = vip->port,
+		.cport = p->udp->source,
+		.svc_id = svc->id,
+		.backend_id = bid,
+		.timeout_unreplied_s = svc->timeout_unreplied_s,
+		.timeout_assured_s = svc->timeout_assured_s,
+		.mode = svc->mode,
+	};
+	__builtin_memcpy(v.vaddr, vip->addr, 16);
+	addr_load(v.caddr, pkt_saddr(p, fam), fam);
+	if (bpf_map_update_elem(&rev_nat, &k, &v, BPF_ANY)) {
+		__u32 key = XLB_R_FLOW_UPDATE_FAILED;
+		struct xlb_counter *c = bpf_map_lookup_elem(&stats_reason, &key);
+
+		if (c)
+			c->packets++;
+	}
+}
+
+/*
+ * Claims a fullnat source port for a new flow: tries random ports of the service's
+ * range, inserting reply tuple -> client with BPF_NOEXIST so that two flows can never
+ * share one (an entry that has timed out is taken over). Returns the port (network
+ * order), or 0 when every try collided.
+ */
+static __always_inline __be16 snat_claim(const struct xlb_svc *svc, const struct xlb_backend *be,
+					 const struct xlb_rev_nat *v, __u64 now)
+{
+	__u32 range = (__u32)svc->snat_port_max - svc->snat_port_min + 1;
+	struct xlb_flow_key k = {};
+	struct xlb_rev_nat *old;
+
+	__builtin_memcpy(k.src, be->addr, 16);
+	__builtin_memcpy(k.dst, svc->snat_addr, 16);
+	k.sport = be->port;
+	k.proto = IPPROTO_UDP;
+	k.family = svc->family;
+	for (int i = 0; i < XLB_SNAT_TRIES; i++) {
+		k.dport = bpf_htons(svc->snat_port_min + bpf_get_prandom_u32() % range);
+		if (bpf_map_update_elem(&rev_nat, &k, v, BPF_NOEXIST) == 0)
+			return k.dport;
+		old = bpf_map_lookup_elem(&rev_nat, &k);
+		if (old && !rev_fresh(old, now) && bpf_map_update_elem(&rev_nat, &k, v, BPF_ANY) == 0)
+			return k.dport;
+	}
+	return 0;
+}
+
+/* Refreshes the reply entry of a live fullnat flow and learns whether it saw a
+ * reply; 0 when the entry is gone or taken (the flow must claim a new port). */
+static __always_inline int snat_refresh(struct xlb_fwd *f, const struct xlb_svc *svc, const struct xlb_backend *be,
+					const __u8 *caddr, __be16 cport, __u64 now, const int fam)
+{
+	struct xlb_flow_key k = {};
+	struct xlb_rev_nat *r;
+
+	__builtin_memcpy(k.src, be->addr, 16);
+	__builtin_memcpy(k.dst, svc->snat_addr, 16);
+	k.sport = be->port;
+	k.dport = f->snat_port;
+	k.proto = IPPROTO_UDP;
+	k.family = fam;
+	r = bpf_map_lookup_elem(&rev_nat, &k);
+	if (!r || r->cport != cport || !addr_eq(r->caddr, caddr, fam))
+		return 0;
+	r->last_seen_ns = now;
+	f->flags |= r->flags & XLB_FLOW_F_REPLIED;
+	return 1;
+}
+
+#endif /* XLB_FLOWS_H */

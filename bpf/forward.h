@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
+/*
+ * forward.h — sending a rewritten packet on its way from XDP.
+ *
+ * The next hop comes from the kernel's routing and neighbour tables (bpf_fib_lookup),
+ * never from MACs in the config. Then:
+ *   - neighbour known, same interface      -> XDP_TX (one-arm)
+ *   - neighbour known, another interface   -> XDP_REDIRECT through tx_ports (two-arm)
+ *   - neighbour unknown                    -> XDP_PASS with struct xlb_meta in the
+ *     packet's metadata; xlb_tc_ingress then calls bpf_redirect_neigh(), which makes
+ *     the kernel resolve the neighbour and send the packet.
+ * A lookup that fails otherwise (no route, forwarding off, MTU) leaves the packet
+ * untouched for the stack: callers route first and rewrite after.
+ */
+#ifndef XLB_FORWARD_H
+#define XLB_FORWARD_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xlb_maps.h"
+#include "parsing.h"
+
+#define XLB_AF_INET 2   /* AF_INET */
+#define XLB_AF_INET6 10 /* AF_INET6 */
+
+/* Looks up the route from src to dst (addresses of the packet as it will leave). */
+static __always_inline int fib_route(struct xdp_md *ctx, struct bpf_fib_lookup *fib, const __u8 *src,
+				     const __u8 *dst, __u16 l3_len, const int fam)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = fam == 4 ? XLB_AF_INET : XLB_AF_INET6;
+	fib->l4_protocol = IPPROTO_UDP;
+	fib->tot_len = l3_len;
+	fib->ifindex = ctx->ingress_ifindex;
+	if (fam == 4) {
+		fib->ipv4_src = *(const __be32 *)src;
+		fib->ipv4_dst = *(const __be32 *)dst;
+	} else {
+		__builtin_memcpy(fib->ipv6_src, src, 16);
+		__builtin_memcpy(fib->ipv6_dst, dst, 16);
+	}
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+}
+
+/* The reason to pass a packet untouched after a failed lookup; 0 when it can be sent. */
+static __always_inline int fib_pass_reason(int rc)
+{
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		return 0;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		return XLB_R_PASS_FRAG_NEEDED;
+	default:
+		return XLB_R_PASS_NO_ROUTE;
+	}
+}
+
+/* Hands the packet to xlb_tc_ingress to have its next hop resolved. */
+static __always_inline int xmit_resolve(struct xdp_md *ctx, const struct bpf_fib_lookup *fib, const int fam)
+{
+	struct xlb_meta *m;
+	void *data;
+
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)))
+		return XDP_PASS; /* no metadata on this driver: the stack routes it */
+	data = (void *)(long)ctx->data;
+	m = (void *)(long)ctx->data_meta;
+	if ((void *)(m + 1) > data)
+		return XDP_PASS;
+	m->magic = XLB_META_MAGIC;
+	m->ifindex = fib->ifindex;
+	m->family = fam;
+	__builtin_memset(m->nexthop, 0, sizeof(m->nexthop));
+	if (fam == 4)
+		*(__be32 *)m->nexthop = fib->ipv4_dst;
+	else
+		__builtin_memcpy(m->nexthop, fib->ipv6_dst, 16);
+	return XDP_PASS;
+}
+
+/* Sends a routed packet (already rewritten) according to its lookup result. Returns
+ * the XDP action and sets *reason when the verdict needs its own counter. */
+static __always_inline int xmit(struct xdp_md *ctx, struct xlb_pkt *p, const struct bpf_fib_lookup *fib, int rc,
+				const int fam, int *reason)
+{
+	int action;
+
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		*reason = XLB_R_NEIGH_RESOLVE;
+		return xmit_resolve(ctx, fib, fam);
+	}
+	__builtin_memcpy(p->eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, fib->smac, ETH_ALEN);
+	if (fib->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	action = bpf_redirect_map(&tx_ports, fib->ifindex, XDP_PASS);
+	if (action == XDP_PASS)
+		*reason = XLB_R_PASS_EGRESS_NOT_XLB;
+	return action;
+}
+
+#endif /* XLB_FORWARD_H */
