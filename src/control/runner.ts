@@ -4,6 +4,7 @@ import { ifindexOf } from '../kernel/netif.js';
 import type { XdpMode } from '../kernel/xdp.js';
 import type { Config } from '../model/config.js';
 import { Dataplane } from './dataplane.js';
+import { forwardingWarnings } from './preflight.js';
 import { claimInstance, removeInstance, writeState } from './instance.js';
 import type { ApplyReport } from './reconcile.js';
 
@@ -26,6 +27,8 @@ export class RunningInstance {
     readonly dataplane: Dataplane,
     readonly interfaces: string[],
     readonly firstApply: ApplyReport,
+    /** Things about the host that will keep traffic from flowing, with their fix. */
+    readonly warnings: string[],
   ) {}
 
   static start(opts: StartOptions): RunningInstance {
@@ -40,7 +43,13 @@ export class RunningInstance {
       claimed = true;
       dp.pinMaps(paths.pinDir);
       dp.attach(interfaces, { mode: opts.mode ?? opts.config.xdpMode, force: opts.force });
-      const inst = new RunningInstance(name, dp, interfaces, report);
+      const inst = new RunningInstance(
+        name,
+        dp,
+        interfaces,
+        report,
+        forwardingWarnings(opts.config, interfaces),
+      );
       inst.saveState();
       return inst;
     } catch (e) {

@@ -116,6 +116,29 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
     payload: 'query',
   });
 
+  it('a full flow table: 5,000 new flows through a 1,024-entry table are all balanced, none dropped', () => {
+    const small = loadDataplane(CONFIG, 1024);
+    try {
+      fx.run(() => small.maps.txPorts.set(fx.be0, fx.be0));
+      let forwarded = 0;
+      const reasons = reasonDeltas(small, () => {
+        for (let i = 0; i < 5000; i++) {
+          const frame = buildPacket(fromClient(4, vip(0, 4), 53, 10000 + i));
+          const r = fx.run(() =>
+            testRun(small.xdpProgram.fd, { data: frame, ctx: xdpContext(frame.length, fx.cl0) }),
+          );
+          if (r.retval === XdpAction.REDIRECT) forwarded++;
+        }
+      });
+      assert.equal(forwarded, 5000);
+      assert.equal(reasons.nat, 5000, JSON.stringify(reasons));
+      const entries = [...small.maps.revNat.raw.keys()].length;
+      assert.ok(entries <= 1024, `the table holds at most its size (${entries})`);
+    } finally {
+      small.close();
+    }
+  });
+
   for (const fam of [4, 6] as const) {
     describe(`IPv${fam}`, () => {
       it('nat: dst rewritten to the backend, TTL - 1, MACs from the neighbour table, redirected to be0', () => {

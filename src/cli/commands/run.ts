@@ -86,6 +86,7 @@ export async function serve(inst: RunningInstance, intervalSec: number): Promise
   const where = inst.attachments.map((a) => `${a.name} (${a.mode})`).join(', ');
   const services = inst.dataplane.reconciler.applied.services;
   console.log(`xlb: attached to ${where}; ${services.length} service(s); instance '${inst.name}'`);
+  for (const w of inst.warnings) console.error(`xlb: warning: ${w}`);
   let previous: StatsSnapshot | undefined;
   let lastShown = -1;
   let timer: NodeJS.Timeout | undefined;
