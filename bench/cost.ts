@@ -97,7 +97,9 @@ function pairFullnatFlows(dp: Dataplane, f: 4 | 6): void {
   const svc = (name: string) => plan.services.find((s) => s.name === name)!;
   const a = svc(`full${f}-a`);
   const b = svc(`full${f}-b`);
-  const now = process.hrtime.bigint();
+  // CLOCK_MONOTONIC, a second back: bpf_ktime_get_coarse_ns() may lag the fine clock by
+  // a tick, and a timestamp in its future would make the flow look expired.
+  const now = process.hrtime.bigint() - 1_000_000_000n;
   const snat = addrTo16(FX.be0[f]);
   const flow = (
     s: typeof a,
