@@ -113,6 +113,7 @@ export class Dataplane {
     if (this.closed) return;
     this.closed = true;
     this.detach();
+    this.reconciler.close();
     this.object.close();
   }
 }

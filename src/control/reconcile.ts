@@ -1,12 +1,24 @@
 // Desired state -> map writes. Applies a Plan on top of the one applied before with
-// the fewest writes, in an order that keeps every packet consistent:
+// the fewest writes, batched per map, in an order that keeps every packet consistent:
 //   1. new backend slots (never referenced yet), counters of new ids zeroed;
-//   2. each changed table built in the service's spare slot, then the service entry
-//      updated in one write (slot + length together: the flip);
-//   3. port bitmaps (after services exist, before removed ones go);
-//   4. removed services, then the spare slots they no longer need.
-import { BPF_F_INNER_MAP, BpfMap, MapType } from '../kernel/map.js';
-import { BackendFlags, Bitmap, Family, Limits, backendValue, svcKey, svcValue } from '../model/abi.js';
+//   2. each changed table built in the service's spare slot (a new inner map);
+//   3. each changed service entry updated in one write (slot + length together: the flip);
+//   4. port bitmaps (after services exist, before removed ones go);
+//   5. removed services; spare slots pointed at an empty table, freeing the old ones.
+// Map-in-map updates make the kernel wait for running programs (synchronize_rcu, ms):
+// batching them makes that one wait per apply instead of one per table.
+import { BPF_F_INNER_MAP, BpfMap, MapType, numPossibleCpus, perCpuBuffer } from '../kernel/map.js';
+import {
+  BackendFlags,
+  Bitmap,
+  Family,
+  Limits,
+  backendValue,
+  counter,
+  svcKey,
+  svcValue,
+} from '../model/abi.js';
+import { u32 } from '../model/codec.js';
 import { addrTo16 } from '../model/addr.js';
 import { emptyPlan, serviceKey, serviceKeyId, type Plan, type PlannedService } from '../model/plan.js';
 import type { DataplaneMaps } from './maps.js';
@@ -47,26 +59,50 @@ export function serviceValue(s: PlannedService, slot: number) {
 }
 
 /** Encodes every value a plan will write, so that encoding errors come before any write. */
-function encodeAll(plan: Plan): void {
+function encodeAll(plan: Plan, prev: Plan): void {
   for (const s of plan.services) {
     svcKey.encode(serviceKey(s));
     svcValue.encode(serviceValue(s, 0));
   }
   for (const b of plan.backends.values()) {
+    if (prev.backends.has(b.id)) continue; // written before, never again
     backendValue.encode({ addr: addrTo16(b.address), port: b.port, family: b.family, flags: 0, svc_id: 0 });
   }
 }
 
 /** Everything of a service's value but its table, for change detection. */
-const serviceValueId = (s: PlannedService) =>
-  JSON.stringify([s.mode, s.sched, s.family, s.timeouts, s.snat ?? null]);
+const serviceValueId = (s: PlannedService | undefined) =>
+  s === undefined ? '' : JSON.stringify([s.mode, s.sched, s.family, s.timeouts, s.snat ?? null]);
 
 const sameTable = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/** Writes grouped per map and sent in batches (one system call per map and phase). */
+class Batch {
+  private readonly pending = new Map<BpfMap, { keys: Buffer[]; values: Buffer[] }>();
+  writes = 0;
+
+  put(map: BpfMap, key: Buffer, value: Buffer): void {
+    let p = this.pending.get(map);
+    if (!p) this.pending.set(map, (p = { keys: [], values: [] }));
+    p.keys.push(key);
+    p.values.push(map.perCpu ? perCpuBuffer(map, Array<Buffer>(numPossibleCpus()).fill(value)) : value);
+  }
+
+  flush(): void {
+    for (const [map, p] of this.pending) {
+      map.updateBatch(Buffer.concat(p.keys), Buffer.concat(p.values));
+      this.writes += p.keys.length;
+    }
+    this.pending.clear();
+  }
+}
 
 export class Reconciler {
   private actual: Plan = emptyPlan();
   /** Service id -> the table slot its live entry points at. */
   private readonly liveSlot = new Map<number, number>();
+  /** A one-entry table that spare slots point at, so that old tables are freed. */
+  private emptyTable: BpfMap | undefined;
 
   constructor(private readonly maps: DataplaneMaps) {}
 
@@ -75,8 +111,9 @@ export class Reconciler {
   }
 
   apply(next: Plan): ApplyReport {
-    encodeAll(next); // anything that cannot be encoded fails here, before the first write
+    encodeAll(next, this.actual); // anything that cannot be encoded fails here, before the first write
     const m = this.maps;
+    const batch = new Batch();
     const r: ApplyReport = {
       writes: 0,
       servicesAdded: 0,
@@ -89,107 +126,144 @@ export class Reconciler {
     const prevById = new Map(prev.services.map((s) => [s.id, s]));
     const nextIds = new Set(next.services.map((s) => s.id));
     const nextKeys = new Set(next.services.map(serviceKeyId));
+    const svcIdByName = new Map(next.services.map((s) => [s.name, s.id]));
+    let deletes = 0;
 
-    // 1. backends
+    // 1. backends never referenced yet, and the counters of new ids
     for (const b of next.backends.values()) {
       if (prev.backends.has(b.id)) continue;
-      m.statsBackend.set(b.id, zeroCounter);
-      m.backends.set(b.id, {
-        addr: addrTo16(b.address),
-        port: b.port,
-        family: b.family,
-        flags: BackendFlags.active,
-        svc_id: next.services.find((s) => s.name === b.service)?.id ?? 0,
-      });
-      r.writes += 2;
+      const id = u32.encode(b.id);
+      batch.put(m.statsBackend.raw, id, counter.encode(zeroCounter));
+      batch.put(
+        m.backends.raw,
+        id,
+        backendValue.encode({
+          addr: addrTo16(b.address),
+          port: b.port,
+          family: b.family,
+          flags: BackendFlags.active,
+          svc_id: svcIdByName.get(b.service) ?? 0,
+        }),
+      );
       r.backendsAdded++;
     }
-
-    // 2. services and their tables
-    const staleSlots: number[] = [];
     for (const s of next.services) {
-      const old = prevById.get(s.id);
-      if (!old) {
-        m.statsSvc.set(s.id, zeroCounter);
-        m.rrCursor.set(s.id, 0);
-        r.writes += 2;
-        r.servicesAdded++;
+      if (prevById.has(s.id)) continue;
+      batch.put(m.statsSvc.raw, u32.encode(s.id), counter.encode(zeroCounter));
+      batch.put(m.rrCursor.raw, u32.encode(s.id), u32.encode(0));
+      r.servicesAdded++;
+    }
+    batch.flush();
+
+    // 2. changed tables, built in each service's spare slot
+    const staleSlots: number[] = [];
+    const slots = new Map<number, number>();
+    const tables: BpfMap[] = [];
+    try {
+      for (const s of next.services) {
+        const old = prevById.get(s.id);
+        const live = this.liveSlot.get(s.id);
+        let slot = live ?? 2 * s.id;
+        if (!old || !sameTable(old.table, s.table)) {
+          slot = live === undefined ? 2 * s.id : live === 2 * s.id ? 2 * s.id + 1 : 2 * s.id;
+          if (s.table.length > 0) {
+            const t = buildTable(s.table, slot);
+            tables.push(t);
+            batch.put(m.schedTables.raw, u32.encode(slot), u32.encode(t.fd));
+            batch.writes += s.table.length;
+          }
+          if (live !== undefined) staleSlots.push(live);
+        }
+        slots.set(s.id, slot);
       }
-      const tableChanged = !old || !sameTable(old.table, s.table);
-      const live = this.liveSlot.get(s.id);
-      let slot = live ?? 2 * s.id;
-      if (tableChanged) {
-        slot = live === undefined ? 2 * s.id : live === 2 * s.id ? 2 * s.id + 1 : 2 * s.id;
-        r.writes += this.writeTable(slot, s.table);
-      }
-      const keyChanged = !old || serviceKeyId(old) !== serviceKeyId(s);
-      if (keyChanged || tableChanged || serviceValueId(old) !== serviceValueId(s)) {
-        m.services.set(serviceKey(s), serviceValue(s, slot));
-        r.writes++;
-        if (old) r.servicesChanged++;
-      }
-      if (old && keyChanged && !nextKeys.has(serviceKeyId(old))) {
-        m.services.delete(serviceKey(old));
-        r.writes++;
-      }
-      if (tableChanged && live !== undefined) staleSlots.push(live);
-      this.liveSlot.set(s.id, slot);
+      batch.flush(); // one wait for running programs, however many tables changed
+    } finally {
+      for (const t of tables) t.close(); // the outer map holds them now
     }
 
-    // 3. port bitmaps
-    r.writes += this.writeBitmap(Bitmap.servicePorts, prev.servicePorts, next.servicePorts);
-    r.writes += this.writeBitmap(Bitmap.backendPorts, prev.backendPorts, next.backendPorts);
+    // 3. the flip: each changed service entry switches table and length in one write
+    for (const s of next.services) {
+      const old = prevById.get(s.id);
+      const slot = slots.get(s.id) ?? 2 * s.id;
+      const keyChanged = !old || serviceKeyId(old) !== serviceKeyId(s);
+      if (keyChanged || slot !== this.liveSlot.get(s.id) || serviceValueId(old) !== serviceValueId(s)) {
+        batch.put(m.services.raw, svcKey.encode(serviceKey(s)), svcValue.encode(serviceValue(s, slot)));
+        if (old) r.servicesChanged++;
+      }
+    }
+    batch.flush();
+    for (const s of next.services) {
+      const old = prevById.get(s.id);
+      if (old && serviceKeyId(old) !== serviceKeyId(s) && !nextKeys.has(serviceKeyId(old))) {
+        if (m.services.delete(serviceKey(old))) deletes++;
+      }
+      this.liveSlot.set(s.id, slots.get(s.id) ?? 2 * s.id);
+    }
 
-    // 4. removals
+    // 4. port bitmaps: after new services exist, before removed ones go
+    deletes += this.writeBitmap(Bitmap.servicePorts, prev.servicePorts, next.servicePorts);
+    deletes += this.writeBitmap(Bitmap.backendPorts, prev.backendPorts, next.backendPorts);
+
+    // 5. removals; spare slots point at the empty table so that old tables are freed
     for (const old of prev.services) {
       if (nextIds.has(old.id)) continue;
-      if (!nextKeys.has(serviceKeyId(old))) {
-        m.services.delete(serviceKey(old));
-        r.writes++;
-      }
+      if (!nextKeys.has(serviceKeyId(old)) && m.services.delete(serviceKey(old))) deletes++;
       staleSlots.push(2 * old.id, 2 * old.id + 1);
       this.liveSlot.delete(old.id);
       r.servicesRemoved++;
     }
-    for (const slot of staleSlots) {
-      if (m.schedTables.delete(slot)) r.writes++;
+    if (staleSlots.length > 0) {
+      const empty = this.empty();
+      for (const slot of staleSlots) batch.put(m.schedTables.raw, u32.encode(slot), u32.encode(empty.fd));
     }
     for (const id of prev.backends.keys()) {
       if (next.backends.has(id)) continue;
-      m.backends.set(id, { addr: Buffer.alloc(16), port: 0, family: Family.V4, flags: 0, svc_id: 0 });
-      r.writes++;
+      batch.put(
+        m.backends.raw,
+        u32.encode(id),
+        backendValue.encode({ addr: Buffer.alloc(16), port: 0, family: Family.V4, flags: 0, svc_id: 0 }),
+      );
       r.backendsRemoved++;
     }
+    batch.flush();
 
     this.actual = next;
+    r.writes = batch.writes + deletes;
     return r;
   }
 
-  /** Builds a table in `slot` (an inner array map); returns the writes made. */
-  private writeTable(slot: number, table: number[]): number {
-    if (table.length === 0) return this.maps.schedTables.delete(slot) ? 1 : 0;
-    const inner = BpfMap.create(MapType.ARRAY, `xlb_table_${slot}`, 4, 4, table.length, BPF_F_INNER_MAP);
-    try {
-      const key = Buffer.alloc(4);
-      const value = Buffer.alloc(4);
-      table.forEach((id, i) => {
-        key.writeUInt32LE(i);
-        value.writeUInt32LE(id);
-        inner.update(key, value);
-      });
-      this.maps.schedTables.set(slot, inner.fd);
-    } finally {
-      inner.close();
-    }
-    return table.length + 1;
+  private empty(): BpfMap {
+    this.emptyTable ??= BpfMap.create(MapType.ARRAY, 'xlb_table_empty', 4, 4, 1, BPF_F_INNER_MAP);
+    return this.emptyTable;
   }
 
   private writeBitmap(index: number, before: Set<number>, after: Set<number>): number {
     const same = before.size === after.size && [...after].every((p) => before.has(p));
     if (same) return 0;
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(index);
-    this.maps.portBitmaps.update(key, portBitmap(after));
+    this.maps.portBitmaps.update(u32.encode(index), portBitmap(after));
     return 1;
+  }
+
+  close(): void {
+    this.emptyTable?.close();
+    this.emptyTable = undefined;
+  }
+}
+
+/** A scheduling table as an inner array map (BPF_F_INNER_MAP: any length), filled in one call. */
+function buildTable(table: number[], slot: number): BpfMap {
+  const inner = BpfMap.create(MapType.ARRAY, `xlb_table_${slot}`, 4, 4, table.length, BPF_F_INNER_MAP);
+  try {
+    const keys = Buffer.alloc(4 * table.length);
+    const values = Buffer.alloc(4 * table.length);
+    table.forEach((id, i) => {
+      keys.writeUInt32LE(i, 4 * i);
+      values.writeUInt32LE(id, 4 * i);
+    });
+    inner.updateBatch(keys, values);
+    return inner;
+  } catch (e) {
+    inner.close();
+    throw e;
   }
 }

@@ -177,6 +177,16 @@ function bind() {
       lib,
       'int bpf_map_delete_elem(int fd, const void *key)',
     ),
+    bpf_map_update_batch: fn<
+      (fd: number, keys: Uint8Array, values: Uint8Array, count: number[], opts: null) => number
+    >(
+      lib,
+      'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const void *opts)',
+    ),
+    bpf_map_delete_batch: fn<(fd: number, keys: Uint8Array, count: number[], opts: null) => number>(
+      lib,
+      'int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const void *opts)',
+    ),
     bpf_map_get_next_key: fn<(fd: number, key: Uint8Array | null, next: Uint8Array) => number>(
       lib,
       'int bpf_map_get_next_key(int fd, const void *key, void *next_key)',

@@ -139,6 +139,34 @@ export class BpfMap {
     if (rc < 0) throw kernelError(this.op('update'), rc);
   }
 
+  /**
+   * Writes many entries in one system call (BPF_MAP_UPDATE_BATCH): `keys` and `values`
+   * are the entries laid end to end. For map-in-map types the kernel waits for running
+   * programs once per call instead of once per entry.
+   */
+  updateBatch(keys: Uint8Array, values: Uint8Array, flags: number = UpdateFlags.ANY): void {
+    const count = keys.length / this.info.keySize;
+    if (!Number.isInteger(count) || values.length !== count * this.valueBufferSize) {
+      throw new RangeError(
+        `map '${this.info.name}': batch of ${keys.length} key bytes and ${values.length} value bytes does not fit`,
+      );
+    }
+    if (count === 0) return;
+    if (flags !== UpdateFlags.ANY) throw new RangeError('updateBatch: only UpdateFlags.ANY is supported');
+    const n = [count];
+    const rc = libbpf().bpf_map_update_batch(this.fd, keys, values, n, null);
+    if (rc < 0) throw kernelError(this.op(`update batch (${n[0]} of ${count} written)`), rc);
+  }
+
+  /** Removes many keys in one system call; keys that are absent are an error (ENOENT). */
+  deleteBatch(keys: Uint8Array): void {
+    const count = keys.length / this.info.keySize;
+    if (count === 0) return;
+    const n = [count];
+    const rc = libbpf().bpf_map_delete_batch(this.fd, keys, n, null);
+    if (rc < 0) throw kernelError(this.op(`delete batch (${n[0]} of ${count} removed)`), rc);
+  }
+
   /** Removes `key`; false when it was not there. */
   delete(key: Uint8Array): boolean {
     this.checkKey(key);

@@ -19,6 +19,7 @@ import {
   string,
 } from './config-schema.js';
 import type { AddressInfo, Checked, Path, Rule } from './config-schema.js';
+import { fastLoad } from './config-fast.js';
 
 export type XdpMode = 'auto' | 'native' | 'generic';
 /**
@@ -633,6 +634,18 @@ export function validateConfig(input: unknown, source = '<object>'): Config {
 
 /** Parses and validates YAML text. Throws ConfigError listing all problems, each with its line. */
 export function parseConfig(text: string, source = '<config>'): Config {
+  // Fast path (src/model/config-fast.ts): a valid file is accepted without positions.
+  const fast = fastLoad(text);
+  if (fast !== undefined && fast !== null) {
+    const c = new Checker();
+    const config = check(fast, c);
+    if (config !== undefined) return deepFreeze(config);
+  }
+  return parseConfigWithLines(text, source);
+}
+
+/** The slow path: the `yaml` package's document, so that every problem has its line. */
+function parseConfigWithLines(text: string, source: string): Config {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true });
   // Only the first YAML error is reported: the following ones usually cascade from it.

@@ -976,3 +976,42 @@ describe('forwarding modes, IPv6 and full-NAT: one problem, right path and line,
     assert.match(problems[2]!.message, /^198\.51\.100\.1 is IPv4 but service 'a' is IPv6/);
   });
 });
+
+describe('fast path (js-yaml) and slow path (yaml, with lines) agree', () => {
+  test('valid configurations give the same Config both ways', async () => {
+    const { parse } = await import('yaml');
+    const texts = [
+      DEFAULT_CONFIG_YAML,
+      [
+        'interfaces: [eth0, eth1]',
+        'xdp_mode: native',
+        'flow_table_size: 4096',
+        'services:',
+        '  - { name: a, vip: "fd00::1", port: 53, mode: fullnat, snat: { address: "fd00::2", ports: 30000-30100 }, backends: [{ address: "FD00::0:3", port: 53 }] }',
+        '  - { name: b, vip: "*", port: 54, mode: dsr, flow_timeouts: { unreplied: 5 }, backends: [{ address: 198.51.100.1 }] }',
+        '  - { name: c, vip: 192.0.2.1, port: 55, backends: [] }',
+        '',
+      ].join('\n'),
+    ];
+    for (const text of texts) assert.deepEqual(parseConfig(text), validateConfig(parse(text)));
+  });
+
+  test('a hex integer is read the same both ways', () => {
+    const text = 'interface: lo\nservices:\n  - { name: a, vip: 192.0.2.1, port: 0x35, backends: [] }\n';
+    assert.equal(parseConfig(text).services[0]!.port, 53);
+  });
+
+  test('numbers not written as plain integers take the slow path and get its message and line', () => {
+    for (const [value, re] of [
+      ['53.0', /services\[0\]\.port/],
+      ['.inf', /services\[0\]\.port/],
+    ] as const) {
+      const text = `interface: lo\nservices:\n  - name: a\n    vip: 192.0.2.1\n    port: ${value}\n    backends: []\n`;
+      assert.throws(
+        () => parseConfig(text, 'f.yaml'),
+        (e: unknown) => e instanceof ConfigError && re.test(e.message) && /^f\.yaml:5: /.test(e.message),
+        value,
+      );
+    }
+  });
+});

@@ -1,0 +1,354 @@
+// npm run bench [-- --quick] [--packets N] [--runs N] [--only TEXT] [--out DIR]
+//
+// xlb beside the ceiling of the topology and beside its peers, in one run:
+//   limit       a trivial XDP forwarder (MACs + redirect): the most this topology passes;
+//   xlb         each remote mode (dsr, nat, fullnat), IPv4 and IPv6, each scheduler;
+//   nftables    DNAT with numgen inc mod N, kernel forwarding;
+//   nginx       Debian's nginx stream module as UDP proxy, one worker, proxy_responses 0;
+//   node-proxy  a minimal Node.js dgram round-robin proxy.
+// The generator (live-frame BPF_PROG_TEST_RUN) and the load balancer's softirq work run
+// on one CPU; forwarded packets are what the sink (XDP, counts and drops) saw. Then the
+// per-packet cost of xlb's paths (bench/cost.ts) and the control plane's figures
+// (bench/control.ts). Results: bench/results/<date>-<commit>.{json,md,svg} and latest.*.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { StatsSnapshot } from '../src/control/stats.js';
+import { nsSh, sh } from '../src/lab/exec.js';
+import { Instruments } from '../src/lab/instruments.js';
+import { removeStaleNetns } from '../src/lab/netns.js';
+import { XDP_PASS_OBJECT } from '../src/lab/topology.js';
+import { buildPacket } from '../src/model/packet.js';
+import { CLI, Proc } from '../src/lab/proc.js';
+import { measureCosts } from './cost.js';
+import { measureControlPlane } from './control.js';
+import { PEERS, peerPrerequisites, type Peer } from './peers.js';
+import { writeReport, markdownReport } from './report.js';
+import { BENCH, buildBenchNet, type BenchNet } from './topology.js';
+import type { BenchResults, ThroughputResult } from './types.js';
+
+const PREFIX = 'xlbb-';
+const FLOWS = 1000;
+
+interface Options {
+  quick: boolean;
+  packets: number;
+  runs: number;
+  only?: string;
+  out: string;
+}
+
+interface Subject {
+  subject: string;
+  family: 4 | 6;
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  /** Spread from another source than the sink (dsr keeps the service address). */
+  spread?: () => Record<string, number>;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+function template(net: BenchNet, family: 4 | 6): Buffer {
+  const eth = { src: net.mac.g0, dst: net.mac.eth0 };
+  const payload = Buffer.alloc(32, 0x62);
+  return family === 4
+    ? buildPacket({
+        eth,
+        ipv4: { src: BENCH.gen[4], dst: BENCH.vip[4] },
+        udp: { sport: 10000, dport: BENCH.port, checksum: 'zero' },
+        payload,
+      })
+    : buildPacket({
+        eth,
+        ipv6: { src: BENCH.gen[6], dst: BENCH.vip[6] },
+        udp: { sport: 10000, dport: BENCH.port },
+        payload,
+      });
+}
+
+function xlbConfig(mode: 'dsr' | 'nat' | 'fullnat'): string {
+  const svc = (fam: 4 | 6) =>
+    [
+      `  - name: bench-v${fam}`,
+      `    vip: "${BENCH.vip[fam]}"`,
+      `    port: ${BENCH.port}`,
+      `    mode: ${mode}`,
+      ...(mode === 'fullnat' ? [`    snat: { address: "${BENCH.snat[fam]}", ports: 20000-60000 }`] : []),
+      `    backends:`,
+      ...BENCH.backends[fam].map((a) =>
+        mode === 'dsr'
+          ? `      - { address: "${a}" }`
+          : `      - { address: "${a}", port: ${BENCH.backendPort} }`,
+      ),
+    ].join('\n');
+  return `interfaces: [eth0, eth1]\nxdp_mode: native\nflow_table_size: 262144\nservices:\n${svc(4)}\n${svc(6)}\n`;
+}
+
+function xdpPass(net: BenchNet, on: boolean): void {
+  const args = on ? ['xdpdrv', 'obj', XDP_PASS_OBJECT, 'sec', 'xdp'] : ['xdpdrv', 'off'];
+  nsSh(net.lb, 'ip', ['link', 'set', 'dev', 'eth0', ...args]);
+}
+
+function subjects(net: BenchNet, inst: Instruments, tmp: string): Subject[] {
+  const out: Subject[] = [];
+  for (const family of [4, 6] as const) {
+    out.push({
+      subject: 'limit',
+      family,
+      setup: () => {
+        inst.attachLimit(net.lb, 'eth0', 'eth1', net.mac.s0, net.mac.eth1);
+        return Promise.resolve();
+      },
+      teardown: () => {
+        inst.detach('xlb_limit');
+        return Promise.resolve();
+      },
+    });
+  }
+  for (const mode of ['dsr', 'nat', 'fullnat'] as const) {
+    let xlb: Proc | undefined;
+    const instance = `bench-${mode}-${process.pid}`;
+    const stats = () =>
+      JSON.parse(
+        nsSh(net.lb, process.execPath, [CLI, 'stats', '--instance', instance, '--json']),
+      ) as StatsSnapshot;
+    for (const family of [4, 6] as const) {
+      let before: StatsSnapshot | undefined;
+      out.push({
+        subject: `xlb ${mode} round-robin`,
+        family,
+        setup: async () => {
+          const config = join(tmp, `xlb-${mode}.yaml`);
+          writeFileSync(config, xlbConfig(mode));
+          xlb = Proc.start(net.lb, process.execPath, [
+            CLI,
+            'run',
+            '--config',
+            config,
+            '--instance',
+            instance,
+            '--interval',
+            '0',
+          ]);
+          await xlb.waitFor(/^xlb: attached to/);
+        },
+        teardown: async () => {
+          await xlb?.stop();
+        },
+        spread:
+          mode === 'dsr'
+            ? () => {
+                const now = stats();
+                const svc = now.services.find((s) => s.name === `bench-v${family}`)!;
+                const prev = before?.services.find((s) => s.name === `bench-v${family}`);
+                before = now;
+                return Object.fromEntries(
+                  svc.backends.map((b) => [
+                    family === 4 ? `${b.address}:${b.port}` : `[${b.address}]:${b.port}`,
+                    b.packets - (prev?.backends.find((p) => p.id === b.id)?.packets ?? 0),
+                  ]),
+                );
+              }
+            : undefined,
+      });
+    }
+  }
+  for (const make of PEERS) {
+    const peer: Peer = make();
+    out.push({
+      subject: peer.name,
+      family: 4,
+      setup: async () => {
+        xdpPass(net, true);
+        await peer.start({
+          ns: net.lb,
+          vip: BENCH.vip[4],
+          port: BENCH.port,
+          backends: BENCH.backends[4].map((address) => ({ address, port: BENCH.backendPort })),
+          tmpDir: tmp,
+        });
+      },
+      teardown: async () => {
+        await peer.stop();
+        xdpPass(net, false);
+      },
+    });
+  }
+  return out;
+}
+
+async function settle(inst: Instruments, expected: number): Promise<number> {
+  let last = -1;
+  for (let i = 0; i < 40; i++) {
+    const now = inst.sinkTotal();
+    if (now >= expected || now === last) return now;
+    last = now;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return inst.sinkTotal();
+}
+
+async function measure(
+  net: BenchNet,
+  inst: Instruments,
+  s: Subject,
+  o: Options,
+): Promise<Omit<ThroughputResult, 'ratioToLimit'>> {
+  const frame = template(net, s.family);
+  const gen = (count: number) =>
+    inst.generate({
+      ns: net.gen,
+      ifname: 'g0',
+      template: frame,
+      family: s.family,
+      count,
+      flows: FLOWS,
+      maxSeconds: 30,
+    });
+  // Warm-up: neighbours resolved, flows created, proxies' sockets hot.
+  gen(Math.min(20_000, o.packets));
+  await settle(inst, 0);
+  s.spread?.();
+  const runs: {
+    pps: number;
+    offered: number;
+    loss: number;
+    sent: number;
+    received: number;
+    spread: Record<string, number>;
+  }[] = [];
+  for (let r = 0; r < o.runs; r++) {
+    inst.resetSink();
+    const g = gen(o.packets);
+    const received = await settle(inst, g.sent);
+    const spread = s.spread?.() ?? Object.fromEntries(inst.sinkCounts());
+    runs.push({
+      pps: received / g.seconds,
+      offered: g.sent / g.seconds,
+      loss: 1 - received / g.sent,
+      sent: g.sent,
+      received,
+      spread,
+    });
+  }
+  const byPps = [...runs].sort((a, b) => a.pps - b.pps);
+  const mid = byPps[Math.floor(byPps.length / 2)]!;
+  return {
+    subject: s.subject,
+    family: s.family,
+    pps: median(runs.map((r) => r.pps)),
+    offeredPps: median(runs.map((r) => r.offered)),
+    loss: median(runs.map((r) => r.loss)),
+    spread: mid.spread,
+    runs: runs.map((r) => r.pps),
+    sent: runs.map((r) => r.sent),
+    received: runs.map((r) => r.received),
+  };
+}
+
+function commit(): string {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], {
+    encoding: 'utf8',
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+  });
+  return r.status === 0 ? r.stdout.trim() : 'unknown';
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean' },
+      packets: { type: 'string' },
+      runs: { type: 'string' },
+      only: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
+  const quick = values.quick === true;
+  return {
+    quick,
+    packets: Number(values.packets ?? (quick ? 50_000 : 3_000_000)),
+    runs: Number(values.runs ?? 3),
+    only: values.only,
+    out: values.out ?? fileURLToPath(new URL('../../bench/results', import.meta.url)),
+  };
+}
+
+export async function runBench(o: Options): Promise<BenchResults> {
+  const missing = peerPrerequisites();
+  if (missing.length) throw new Error(`the benchmark needs: ${missing.join('; ')}`);
+  // Generator, load balancer and sink share one CPU (the softirq work follows the sender).
+  sh('taskset', ['-cp', '0', String(process.pid)]);
+  removeStaleNetns(PREFIX);
+  const tmp = mkdtempSync(join(tmpdir(), 'xlb-bench-'));
+  const net = buildBenchNet(`${PREFIX}${process.pid}-`);
+  const inst = Instruments.load();
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    kernel: release(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cpus: cpus().length,
+    commit: commit(),
+    quick: o.quick,
+    packetsPerRun: o.packets,
+    throughput: [],
+    cost: [],
+    notes: [],
+  };
+  try {
+    inst.attachSink(net.sink, 's0');
+    const measured: Omit<ThroughputResult, 'ratioToLimit'>[] = [];
+    for (const s of subjects(net, inst, tmp)) {
+      if (o.only && !`${s.subject} IPv${s.family}`.includes(o.only) && s.subject !== 'limit') continue;
+      await s.setup();
+      try {
+        measured.push(await measure(net, inst, s, o));
+      } finally {
+        await s.teardown();
+      }
+      const m = measured.at(-1)!;
+      process.stderr.write(`bench: ${m.subject} IPv${m.family}: ${(m.pps / 1e6).toFixed(3)} Mpps\n`);
+    }
+    const limit = (f: 4 | 6) => measured.find((m) => m.subject === 'limit' && m.family === f)?.pps ?? NaN;
+    results.throughput = measured.map((m) => ({ ...m, ratioToLimit: m.pps / limit(m.family) }));
+    results.cost = measureCosts({ packets: o.quick ? 100_000 : 1_000_000, rounds: o.quick ? 3 : 5 }).map(
+      (c) => ({
+        subject: c.subject,
+        nsPerPacket: c.ns,
+        overPassNs: c.overPass,
+        packets: c.packets,
+        rounds: c.rounds,
+      }),
+    );
+    results.control = await measureControlPlane({
+      services: o.quick ? 100 : 1000,
+      backendsPerService: 64,
+      tmpDir: tmp,
+    });
+    results.notes.push(
+      `one CPU (taskset 0) runs the generator, the load balancer's XDP/softirq work and the sink; userspace proxies run where the scheduler puts them`,
+      `${FLOWS} flows (source ports); ${o.packets} packets per run, ${o.runs} runs per subject, median shown`,
+      "dsr keeps the service address: its spread comes from xlb's per-backend counters, the others' from the sink",
+    );
+    return results;
+  } finally {
+    inst.close();
+    net.destroy();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const o = options();
+  const results = await runBench(o);
+  const paths = writeReport(results, o.out);
+  console.log(markdownReport(results));
+  console.error(`bench: wrote ${paths.markdown}, ${paths.json}, ${paths.svg}`);
+}

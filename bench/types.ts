@@ -1,0 +1,61 @@
+// The shape of a benchmark run's results (bench/results/*.json), shared by the harness,
+// the report writers and the tests.
+
+/** One forwarding subject, measured `runs` times. */
+export interface ThroughputResult {
+  /** e.g. 'limit', 'xlb nat IPv4 round-robin', 'nftables', 'nginx', 'node-proxy'. */
+  subject: string;
+  family: 4 | 6;
+  /** Forwarded packets per second (what the sink counted / generation time), median of the runs. */
+  pps: number;
+  /** Offered load: packets per second the generator sent, median of the runs. */
+  offeredPps: number;
+  /** Fraction of sent packets the sink did not see, median of the runs (0..1). */
+  loss: number;
+  /** Packets per backend (address:port) of the median run, as the sink or xlb counted them. */
+  spread: Record<string, number>;
+  /** pps of every run. */
+  runs: number[];
+  /** pps / the same family's `limit` pps. */
+  ratioToLimit: number;
+  /** Packets sent and counted by the sink in each run (they must reconcile). */
+  sent: number[];
+  received: number[];
+}
+
+/** Per-packet cost of one XDP path (BPF_PROG_TEST_RUN). */
+export interface CostResult {
+  subject: string;
+  nsPerPacket: number;
+  overPassNs: number;
+  packets: number;
+  rounds: number[];
+}
+
+export interface ControlPlaneResult {
+  /** Milliseconds to parse, validate, plan and apply 1,000 services x 64 backends from a file. */
+  applyLargeConfigMs: number;
+  /** Map writes made by that apply. */
+  applyLargeConfigWrites: number;
+  /** Milliseconds for a one-backend change to be applied (file already loaded). */
+  oneBackendChangeMs: number;
+  oneBackendChangeWrites: number;
+  /** Resident memory, MiB: `xlb run` holding the large config; `xlb stats` while reading it. */
+  runRssMiB: number;
+  statsRssMiB: number;
+}
+
+export interface BenchResults {
+  date: string;
+  kernel: string;
+  cpu: string;
+  cpus: number;
+  commit: string;
+  quick: boolean;
+  /** Packets per run per subject. */
+  packetsPerRun: number;
+  throughput: ThroughputResult[];
+  cost: CostResult[];
+  control?: ControlPlaneResult;
+  notes: string[];
+}
