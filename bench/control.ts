@@ -87,6 +87,8 @@ export async function measureControlPlane(o: ControlOptions): Promise<ControlPla
     await stats.waitFor(/^\{/, 60_000);
     const statsRssMiB = rssMiB(stats.child.pid!);
     return {
+      services: o.services,
+      backendsPerService: o.backendsPerService,
       applyLargeConfigMs: Math.round(applyLargeConfigMs),
       applyLargeConfigWrites,
       oneBackendChangeMs: Math.round(oneBackendChangeMs * 10) / 10,

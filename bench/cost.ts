@@ -222,6 +222,8 @@ export function measureCosts(opts: { packets?: number; rounds?: number } = {}): 
       );
     }
 
+    const only = process.env.XLB_COST_ONLY;
+    if (only) subjects.splice(1, subjects.length, ...subjects.slice(1).filter((x) => x.name.includes(only)));
     const samples = subjects.map(() => [] as number[]);
     net.run(() => {
       for (const s of subjects) {

@@ -63,7 +63,7 @@ function costRow(c: CostResult): string[] {
 function controlRows(c: ControlPlaneResult): string[][] {
   return [
     [
-      'apply 1,000 services × 64 backends from a file',
+      `apply ${count(c.services)} services × ${count(c.backendsPerService)} backends from a file`,
       `${count(c.applyLargeConfigMs)} ms (${count(c.applyLargeConfigWrites)} map writes)`,
     ],
     [

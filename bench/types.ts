@@ -33,6 +33,9 @@ export interface CostResult {
 }
 
 export interface ControlPlaneResult {
+  /** The size of the large config. */
+  services: number;
+  backendsPerService: number;
   /** Milliseconds to parse, validate, plan and apply 1,000 services x 64 backends from a file. */
   applyLargeConfigMs: number;
   /** Map writes made by that apply. */

@@ -15,8 +15,9 @@
 #include <bpf/bpf_helpers.h>
 #include "xlb_maps.h"
 #include "rewrite.h"
+#include "hash.h"
 
-#define XLB_FLOW_REFRESH_NS 1000000000ULL /* 1 s */
+#define XLB_FLOW_REFRESH_NS XLB_CACHE_NS /* 1 s */
 #define XLB_NS_PER_S 1000000000ULL
 
 static __always_inline int flow_fresh(__u64 now, __u64 last, __u8 flags, __u16 unreplied_s, __u16 assured_s)
@@ -29,6 +30,39 @@ static __always_inline int flow_fresh(__u64 now, __u64 last, __u8 flags, __u16 u
 static __always_inline int rev_fresh(const struct xlb_rev_nat *r, __u64 now)
 {
 	return flow_fresh(now, r->last_seen_ns, r->flags, r->timeout_unreplied_s, r->timeout_assured_s);
+}
+
+/* This CPU's flow-cache slot for a key. */
+static __always_inline struct xlb_flow_cache *fc_slot(const struct xlb_flow_key *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = 0x811c9dc5u, slot;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*k) / 4); i++)
+		h = mix32(h, w[i]);
+	slot = fmix32(h) & (XLB_FLOW_CACHE_SIZE - 1);
+	return bpf_map_lookup_elem(&flow_cache, &slot);
+}
+
+static __always_inline int fkey_eq(const struct xlb_flow_key *a, const struct xlb_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
+static __always_inline void fc_fill(struct xlb_flow_cache *c, const struct xlb_flow_key *k, __u8 kind, __u32 svc_id,
+				    __u32 bid, __be16 snat_port, __u64 now)
+{
+	if (!c)
+		return;
+	__builtin_memcpy(&c->key, k, sizeof(*k));
+	c->kind = kind;
+	c->svc_id = svc_id;
+	c->backend_id = bid;
+	c->snat_port = snat_port;
+	c->expires_ns = now + XLB_CACHE_NS;
 }
 
 /* The key under which a reply from `be` to (addr, port) is found. */
@@ -45,19 +79,28 @@ static __always_inline void reply_key(struct xlb_flow_key *k, const struct xlb_b
 }
 
 /* Makes sure the replies of a (local or nat) flow are translated: records or
- * refreshes reply tuple -> service address. */
+ * refreshes reply tuple -> service address. A flow this CPU confirmed in the last
+ * second skips the shared table (not for wildcard services: their address varies). */
 static __always_inline void rev_record(struct xlb_pkt *p, const struct xlb_svc_key *vip, const struct xlb_svc *svc,
 				       __u32 bid, const struct xlb_backend *be, __u64 now, const int fam)
 {
+	struct xlb_flow_cache *c = NULL;
 	struct xlb_flow_key k;
 	struct xlb_rev_nat *r;
 
 	reply_key(&k, be, pkt_saddr(p, fam), p->udp->source, fam);
+	if (!(svc->flags & XLB_SVC_F_WILDCARD)) {
+		c = fc_slot(&k);
+		if (c && c->kind == XLB_FC_REPLY_OK && now < c->expires_ns && c->svc_id == svc->id &&
+		    c->backend_id == bid && fkey_eq(&c->key, &k))
+			return;
+	}
 	r = bpf_map_lookup_elem(&rev_nat, &k);
 	if (r && r->svc_id == svc->id && r->backend_id == bid && r->vport == vip->port &&
 	    addr_eq(r->vaddr, vip->addr, fam) && rev_fresh(r, now)) {
 		if (now - r->last_seen_ns > XLB_FLOW_REFRESH_NS)
 			r->last_seen_ns = now;
+		fc_fill(c, &k, XLB_FC_REPLY_OK, svc->id, bid, 0, now);
 		return;
 	}
 
@@ -75,11 +118,13 @@ static __always_inline void rev_record(struct xlb_pkt *p, const struct xlb_svc_k
 	addr_load(v.caddr, pkt_saddr(p, fam), fam);
 	if (bpf_map_update_elem(&rev_nat, &k, &v, BPF_ANY)) {
 		__u32 key = XLB_R_FLOW_UPDATE_FAILED;
-		struct xlb_counter *c = bpf_map_lookup_elem(&stats_reason, &key);
+		struct xlb_counter *cnt = bpf_map_lookup_elem(&stats_reason, &key);
 
-		if (c)
-			c->packets++;
+		if (cnt)
+			cnt->packets++;
+		return;
 	}
+	fc_fill(c, &k, XLB_FC_REPLY_OK, svc->id, bid, 0, now);
 }
 
 /*

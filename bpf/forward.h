@@ -3,7 +3,7 @@
  * forward.h — sending a rewritten packet on its way from XDP.
  *
  * The next hop comes from the kernel's routing and neighbour tables (bpf_fib_lookup),
- * never from MACs in the config. Then:
+ * never from MACs in the config; answers are cached per CPU for a second. Then:
  *   - neighbour known, same interface      -> XDP_TX (one-arm)
  *   - neighbour known, another interface   -> XDP_REDIRECT through tx_ports (two-arm)
  *   - neighbour unknown                    -> XDP_PASS with struct xlb_meta in the
@@ -19,11 +19,21 @@
 #include <bpf/bpf_helpers.h>
 #include "xlb_maps.h"
 #include "parsing.h"
+#include "rewrite.h"
+#include "hash.h"
 
 #define XLB_AF_INET 2   /* AF_INET */
 #define XLB_AF_INET6 10 /* AF_INET6 */
 
-/* Looks up the route from src to dst (addresses of the packet as it will leave). */
+/* Where a packet goes next: the interface, the MACs, and the next hop's address. */
+struct xlb_route {
+	__u32 ifindex;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u8 nexthop[16];
+};
+
+/* Asks the kernel for the route from src to dst (addresses of the packet as it will leave). */
 static __always_inline int fib_route(struct xdp_md *ctx, struct bpf_fib_lookup *fib, const __u8 *src,
 				     const __u8 *dst, __u16 l3_len, const int fam)
 {
@@ -42,6 +52,51 @@ static __always_inline int fib_route(struct xdp_md *ctx, struct bpf_fib_lookup *
 	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 }
 
+/*
+ * The route to dst: from this CPU's next-hop cache (trusted for XLB_CACHE_NS), else
+ * from bpf_fib_lookup, whose successful answers are cached together with the route's
+ * MTU (learnt by a second lookup with the largest length). Unknown neighbours and
+ * failures are never cached. Returns a BPF_FIB_LKUP_RET_* code.
+ */
+static __always_inline int route(struct xdp_md *ctx, struct xlb_route *out, const __u8 *src, const __u8 *dst,
+				 __u16 l3_len, __u64 now, const int fam)
+{
+	__u32 slot = addr_hash(dst, fam) & (XLB_NH_CACHE_SIZE - 1);
+	struct xlb_nh *c = bpf_map_lookup_elem(&nh_cache, &slot);
+	struct bpf_fib_lookup fib;
+	int rc;
+
+	if (c && c->family == fam && now < c->expires_ns && l3_len <= c->mtu && addr_eq(c->addr, dst, fam)) {
+		out->ifindex = c->ifindex;
+		__builtin_memcpy(out->dmac, c->dmac, ETH_ALEN);
+		__builtin_memcpy(out->smac, c->smac, ETH_ALEN);
+		return BPF_FIB_LKUP_RET_SUCCESS;
+	}
+	rc = fib_route(ctx, &fib, src, dst, l3_len, fam);
+	out->ifindex = fib.ifindex;
+	__builtin_memcpy(out->dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(out->smac, fib.smac, ETH_ALEN);
+	__builtin_memset(out->nexthop, 0, sizeof(out->nexthop));
+	if (fam == 4)
+		*(__be32 *)out->nexthop = fib.ipv4_dst;
+	else
+		__builtin_memcpy(out->nexthop, fib.ipv6_dst, 16);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || !c)
+		return rc;
+
+	c->family = fam;
+	c->ifindex = out->ifindex;
+	__builtin_memcpy(c->dmac, out->dmac, ETH_ALEN);
+	__builtin_memcpy(c->smac, out->smac, ETH_ALEN);
+	__builtin_memset(c->addr, 0, sizeof(c->addr));
+	addr_load(c->addr, dst, fam);
+	c->mtu = 0xffff;
+	if (fib_route(ctx, &fib, src, dst, 0xffff, fam) == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		c->mtu = fib.mtu_result;
+	c->expires_ns = now + XLB_CACHE_NS;
+	return rc;
+}
+
 /* The reason to pass a packet untouched after a failed lookup; 0 when it can be sent. */
 static __always_inline int fib_pass_reason(int rc)
 {
@@ -57,7 +112,7 @@ static __always_inline int fib_pass_reason(int rc)
 }
 
 /* Hands the packet to xlb_tc_ingress to have its next hop resolved. */
-static __always_inline int xmit_resolve(struct xdp_md *ctx, const struct bpf_fib_lookup *fib, const int fam)
+static __always_inline int xmit_resolve(struct xdp_md *ctx, const struct xlb_route *rt, const int fam)
 {
 	struct xlb_meta *m;
 	void *data;
@@ -69,32 +124,28 @@ static __always_inline int xmit_resolve(struct xdp_md *ctx, const struct bpf_fib
 	if ((void *)(m + 1) > data)
 		return XDP_PASS;
 	m->magic = XLB_META_MAGIC;
-	m->ifindex = fib->ifindex;
+	m->ifindex = rt->ifindex;
 	m->family = fam;
-	__builtin_memset(m->nexthop, 0, sizeof(m->nexthop));
-	if (fam == 4)
-		*(__be32 *)m->nexthop = fib->ipv4_dst;
-	else
-		__builtin_memcpy(m->nexthop, fib->ipv6_dst, 16);
+	__builtin_memcpy(m->nexthop, rt->nexthop, 16);
 	return XDP_PASS;
 }
 
-/* Sends a routed packet (already rewritten) according to its lookup result. Returns
- * the XDP action and sets *reason when the verdict needs its own counter. */
-static __always_inline int xmit(struct xdp_md *ctx, struct xlb_pkt *p, const struct bpf_fib_lookup *fib, int rc,
+/* Sends a routed packet (already rewritten) according to its route. Returns the XDP
+ * action and sets *reason when the verdict needs its own counter. */
+static __always_inline int xmit(struct xdp_md *ctx, struct xlb_pkt *p, const struct xlb_route *rt, int rc,
 				const int fam, int *reason)
 {
 	int action;
 
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		*reason = XLB_R_NEIGH_RESOLVE;
-		return xmit_resolve(ctx, fib, fam);
+		return xmit_resolve(ctx, rt, fam);
 	}
-	__builtin_memcpy(p->eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(p->eth->h_source, fib->smac, ETH_ALEN);
-	if (fib->ifindex == ctx->ingress_ifindex)
+	__builtin_memcpy(p->eth->h_dest, rt->dmac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, rt->smac, ETH_ALEN);
+	if (rt->ifindex == ctx->ingress_ifindex)
 		return XDP_TX;
-	action = bpf_redirect_map(&tx_ports, fib->ifindex, XDP_PASS);
+	action = bpf_redirect_map(&tx_ports, rt->ifindex, XDP_PASS);
 	if (action == XDP_PASS)
 		*reason = XLB_R_PASS_EGRESS_NOT_XLB;
 	return action;

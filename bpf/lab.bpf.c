@@ -24,6 +24,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Shared with src/lab/instruments.ts. */
 struct xlb_gen_cfg {
+	__u32 ifindex;   /* the sending interface: frames arriving anywhere else are not ours */
 	__u32 flows;     /* distinct flows: source port (and address) vary modulo this */
 	__u16 sport_base; /* host order */
 	__u8 family;     /* 4 or 6 */
@@ -59,7 +60,9 @@ int xlb_gen(struct xdp_md *ctx)
 
 	cfg = bpf_map_lookup_elem(&gen_config, &zero);
 	n = bpf_map_lookup_elem(&gen_count, &zero);
-	if (!cfg || !n || cfg->flows == 0 || data + GEN_HDR_BYTES > data_end)
+	if (!cfg || !n || ctx->ingress_ifindex != cfg->ifindex)
+		return XDP_PASS; /* a frame received where the program is parked */
+	if (cfg->flows == 0 || data + GEN_HDR_BYTES > data_end)
 		return XDP_ABORTED;
 	__builtin_memcpy(data, cfg->tmpl, GEN_HDR_BYTES);
 	flow = *n % cfg->flows;

@@ -30,7 +30,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Layout version of the maps and structs; userspace refuses an object whose
  * version it does not know. Bump on any change to xlb_shared.h. */
-const volatile __u32 xlb_abi_version = 2;
+const volatile __u32 xlb_abi_version = 3;
 
 /* Not read by the programs: it carries types into BTF (see struct xlb_abi_anchor). */
 const volatile struct xlb_abi_anchor xlb_abi_anchor;
@@ -62,22 +62,43 @@ static __always_inline int port_in(__u32 which, __be16 port)
 	return bm->bits[(n >> 3) & (XLB_PORT_BITMAP_BYTES - 1)] & (1 << (n & 7));
 }
 
+/*
+ * The service of a packet. `k` holds the packet's destination (address, port) on
+ * return: the address the client used, which replies must come from. A port with one
+ * service is an array load; several services on a port take the hash (exact address,
+ * then the port-only service).
+ */
 static __always_inline const struct xlb_svc *svc_lookup(struct xlb_pkt *p, struct xlb_svc_key *k, const int fam)
 {
+	__u32 port_key = bpf_ntohs(p->udp->dest) | (fam == 6 ? 65536 : 0), idx, *ref;
 	const struct xlb_svc *svc;
 
-	if (!port_in(XLB_BITMAP_SERVICE_PORTS, p->udp->dest))
+	ref = bpf_map_lookup_elem(&svc_ports, &port_key);
+	if (!ref || *ref == 0)
 		return NULL;
 	__builtin_memset(k, 0, sizeof(*k));
 	k->port = p->udp->dest;
 	k->proto = IPPROTO_UDP;
 	k->family = fam;
 	addr_load(k->addr, pkt_daddr(p, fam), fam);
-	svc = bpf_map_lookup_elem(&services, k);
-	if (svc)
+	if (*ref != XLB_SVC_PORT_MULTI) {
+		idx = *ref - 1;
+		svc = bpf_map_lookup_elem(&svc_values, &idx);
+		if (!svc || (!(svc->flags & XLB_SVC_F_WILDCARD) && !addr_eq(svc->vaddr, k->addr, fam)))
+			return NULL;
 		return svc;
-	__builtin_memset(k->addr, 0, sizeof(k->addr));
-	return bpf_map_lookup_elem(&services, k);
+	}
+	ref = bpf_map_lookup_elem(&services, k);
+	if (!ref) {
+		struct xlb_svc_key any = *k;
+
+		__builtin_memset(any.addr, 0, sizeof(any.addr));
+		ref = bpf_map_lookup_elem(&services, &any);
+		if (!ref)
+			return NULL;
+	}
+	idx = *ref;
+	return bpf_map_lookup_elem(&svc_values, &idx);
 }
 
 /* Picks the backend of a service for this packet; NULL when it has none. */
@@ -143,8 +164,9 @@ static __always_inline int fwd_local(struct xlb_pkt *p, const struct xlb_svc_key
 static __always_inline int fwd_nat(struct xdp_md *ctx, struct xlb_pkt *p, const struct xlb_svc_key *vip,
 				   const struct xlb_svc *svc, __u64 len, const int fam)
 {
-	struct bpf_fib_lookup fib;
+	__u64 now = bpf_ktime_get_coarse_ns();
 	const struct xlb_backend *be;
+	struct xlb_route rt;
 	struct xlb_rw rw = {};
 	int rc, reason = XLB_R_NAT;
 	__u32 bid = 0;
@@ -152,18 +174,18 @@ static __always_inline int fwd_nat(struct xdp_md *ctx, struct xlb_pkt *p, const 
 	be = pick(svc, &bid);
 	if (!be)
 		return verdict(XDP_DROP, XLB_R_DROP_NO_BACKEND, len);
-	rc = fib_route(ctx, &fib, pkt_saddr(p, fam), be->addr, p->l3_len, fam);
+	rc = route(ctx, &rt, pkt_saddr(p, fam), be->addr, p->l3_len, now, fam);
 	if (fib_pass_reason(rc))
 		return verdict(XDP_PASS, fib_pass_reason(rc), len);
 	if (!ttl_ok(p, fam))
 		return verdict(XDP_PASS, XLB_R_PASS_TTL, len);
-	rev_record(p, vip, svc, bid, be, bpf_ktime_get_coarse_ns(), fam);
+	rev_record(p, vip, svc, bid, be, now, fam);
 	rw_addr(&rw, pkt_daddr(p, fam), be->addr, fam);
 	rw_port(&rw, &p->udp->dest, be->port);
 	rw_ttl_dec(&rw, p, fam);
 	rw_finish(&rw, p, fam);
 	count_balanced(svc, bid, len);
-	rc = xmit(ctx, p, &fib, rc, fam, &reason);
+	rc = xmit(ctx, p, &rt, rc, fam, &reason);
 	return verdict(rc, reason, len);
 }
 
@@ -172,8 +194,9 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 {
 	__u64 now = bpf_ktime_get_coarse_ns();
 	const struct xlb_backend *be = NULL;
-	struct bpf_fib_lookup fib;
+	struct xlb_flow_cache *c;
 	struct xlb_flow_key fk = {};
+	struct xlb_route rt;
 	struct xlb_rw rw = {};
 	struct xlb_fwd *f;
 	int rc, reason = XLB_R_FULLNAT;
@@ -187,7 +210,18 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 	fk.proto = IPPROTO_UDP;
 	fk.family = fam;
 
+	/* A flow this CPU saw in the last second: backend and port from its cache. */
+	c = fc_slot(&fk);
+	if (c && c->kind == XLB_FC_FULLNAT && now < c->expires_ns && c->svc_id == svc->id && fkey_eq(&c->key, &fk)) {
+		bid = c->backend_id;
+		port = c->snat_port;
+		be = backend_live(bid, svc->id);
+		if (be)
+			goto routed;
+	}
+
 	/* fullnat keeps a flow on its backend: its source port belongs to the flow. */
+	port = 0;
 	f = bpf_map_lookup_elem(&fwd_flows, &fk);
 	if (f && f->svc_id == svc->id &&
 	    flow_fresh(now, f->last_seen_ns, f->flags, f->timeout_unreplied_s, f->timeout_assured_s))
@@ -235,8 +269,10 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 		if (bpf_map_update_elem(&fwd_flows, &fk, &nf, BPF_ANY))
 			count(&stats_reason, XLB_R_FLOW_UPDATE_FAILED, 0);
 	}
+	fc_fill(c, &fk, XLB_FC_FULLNAT, svc->id, bid, port, now);
 
-	rc = fib_route(ctx, &fib, svc->snat_addr, be->addr, p->l3_len, fam);
+routed:
+	rc = route(ctx, &rt, svc->snat_addr, be->addr, p->l3_len, now, fam);
 	if (fib_pass_reason(rc))
 		return verdict(XDP_PASS, fib_pass_reason(rc), len);
 	if (!ttl_ok(p, fam))
@@ -248,15 +284,15 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 	rw_ttl_dec(&rw, p, fam);
 	rw_finish(&rw, p, fam);
 	count_balanced(svc, bid, len);
-	rc = xmit(ctx, p, &fib, rc, fam, &reason);
+	rc = xmit(ctx, p, &rt, rc, fam, &reason);
 	return verdict(rc, reason, len);
 }
 
 static __always_inline int fwd_dsr(struct xdp_md *ctx, struct xlb_pkt *p, const struct xlb_svc *svc, __u64 len,
 				   const int fam)
 {
-	struct bpf_fib_lookup fib;
 	const struct xlb_backend *be;
+	struct xlb_route rt;
 	int rc, reason = XLB_R_DSR;
 	__u32 bid = 0;
 
@@ -264,11 +300,11 @@ static __always_inline int fwd_dsr(struct xdp_md *ctx, struct xlb_pkt *p, const 
 	if (!be)
 		return verdict(XDP_DROP, XLB_R_DROP_NO_BACKEND, len);
 	/* Only the next hop changes: route towards the backend's own address. */
-	rc = fib_route(ctx, &fib, pkt_saddr(p, fam), be->addr, p->l3_len, fam);
+	rc = route(ctx, &rt, pkt_saddr(p, fam), be->addr, p->l3_len, bpf_ktime_get_coarse_ns(), fam);
 	if (fib_pass_reason(rc))
 		return verdict(XDP_PASS, fib_pass_reason(rc), len);
 	count_balanced(svc, bid, len);
-	rc = xmit(ctx, p, &fib, rc, fam, &reason);
+	rc = xmit(ctx, p, &rt, rc, fam, &reason);
 	return verdict(rc, reason, len);
 }
 
@@ -302,7 +338,7 @@ static __always_inline int reply(struct xdp_md *ctx, struct xlb_pkt *p, struct x
 {
 	__u64 now = bpf_ktime_get_coarse_ns();
 	int rewrite_dst = r->flags & XLB_FLOW_F_REWRITE_DST;
-	struct bpf_fib_lookup fib;
+	struct xlb_route rt;
 	struct xlb_rw rw = {};
 	int rc, reason = XLB_R_REPLY;
 
@@ -315,7 +351,7 @@ static __always_inline int reply(struct xdp_md *ctx, struct xlb_pkt *p, struct x
 		reply_seen(r, now);
 		return verdict(XDP_PASS, XLB_R_REPLY, len);
 	}
-	rc = fib_route(ctx, &fib, r->vaddr, rewrite_dst ? r->caddr : pkt_daddr(p, fam), p->l3_len, fam);
+	rc = route(ctx, &rt, r->vaddr, rewrite_dst ? r->caddr : pkt_daddr(p, fam), p->l3_len, now, fam);
 	if (fib_pass_reason(rc))
 		return verdict(XDP_PASS, fib_pass_reason(rc), len);
 	if (!ttl_ok(p, fam))
@@ -329,7 +365,7 @@ static __always_inline int reply(struct xdp_md *ctx, struct xlb_pkt *p, struct x
 	rw_ttl_dec(&rw, p, fam);
 	rw_finish(&rw, p, fam);
 	reply_seen(r, now);
-	rc = xmit(ctx, p, &fib, rc, fam, &reason);
+	rc = xmit(ctx, p, &rt, rc, fam, &reason);
 	return verdict(rc, reason, len);
 }
 

@@ -10,14 +10,33 @@
 #include <bpf/bpf_helpers.h>
 #include "xlb_shared.h"
 
-/* Service lookup: (address, port, protocol, family) -> service. A miss on the exact
- * address is retried with the all-zero address (port-only service). */
+/* Services by port and family: 0 = none, XLB_SVC_PORT_MULTI = several (look up
+ * `services`), else 1 + the index of the only one in svc_values. Ports without a
+ * service, the common case of non-matching traffic, cost one array load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_SVC_PORT_KEYS);
+	__type(key, __u32);
+	__type(value, __u32);
+} svc_ports SEC(".maps");
+
+/* Service lookup for ports with several services: (address, port, protocol, family)
+ * -> index in svc_values. A miss on the exact address is retried with the all-zero
+ * address (port-only service). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XLB_MAX_SERVICES);
 	__type(key, struct xlb_svc_key);
-	__type(value, struct xlb_svc);
+	__type(value, __u32);
 } services SEC(".maps");
+
+/* The services themselves, two slots each (see struct xlb_svc). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_SVC_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xlb_svc);
+} svc_values SEC(".maps");
 
 /* One inner array per scheduling table (u32 backend ids). Tables of different
  * lengths share the outer map thanks to BPF_F_INNER_MAP. A service is switched
@@ -79,9 +98,8 @@ struct {
 	__type(value, __u32);
 } tx_ports SEC(".maps");
 
-/* Two 65,536-bit maps (enum xlb_bitmap) so that packets for ports without a
- * service or backend skip the hash lookups: the common non-matching case is
- * two array loads. */
+/* 65,536-bit maps (enum xlb_bitmap): packets from ports without a backend skip the
+ * reply-table lookup. */
 struct xlb_port_bitmap {
 	__u8 bits[XLB_PORT_BITMAP_BYTES];
 };
@@ -92,6 +110,21 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xlb_port_bitmap);
 } port_bitmaps SEC(".maps");
+
+/* Per-CPU caches: next hops by destination, and flows seen in the last second. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_NH_CACHE_SIZE);
+	__type(key, __u32);
+	__type(value, struct xlb_nh);
+} nh_cache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_FLOW_CACHE_SIZE);
+	__type(key, __u32);
+	__type(value, struct xlb_flow_cache);
+} flow_cache SEC(".maps");
 
 /* Counters: per verdict reason, per service id, per backend id. */
 struct {

@@ -25,6 +25,16 @@
 #ifndef XLB_TABLE_SLOTS
 #define XLB_TABLE_SLOTS (2 * XLB_MAX_SERVICES) /* two per service: live + next */
 #endif
+#define XLB_SVC_SLOTS (2 * XLB_MAX_SERVICES) /* service values, two per service: live + next */
+#define XLB_SVC_PORT_KEYS (2 * 65536)        /* svc_ports: port, + 65536 for IPv6 */
+#define XLB_SVC_PORT_MULTI 0xffffffffu       /* svc_ports: several services, look up `services` */
+#ifndef XLB_NH_CACHE_SIZE
+#define XLB_NH_CACHE_SIZE 1024 /* per-CPU next-hop cache entries (power of two) */
+#endif
+#ifndef XLB_FLOW_CACHE_SIZE
+#define XLB_FLOW_CACHE_SIZE 16384 /* per-CPU flow cache entries (power of two; 64 bytes each) */
+#endif
+#define XLB_CACHE_NS 1000000000ULL /* how long cache entries are trusted: 1 s */
 #ifndef XLB_FLOW_ENTRIES
 #define XLB_FLOW_ENTRIES 65536 /* default; resized by userspace before load */
 #endif
@@ -57,9 +67,8 @@ enum xlb_sched {
 
 /* Port bitmaps (index into the port_bitmaps map). */
 enum xlb_bitmap {
-	XLB_BITMAP_SERVICE_PORTS = 0, /* destination ports that have a service */
-	XLB_BITMAP_BACKEND_PORTS = 1, /* source ports of backends whose replies need translation */
-	XLB_BITMAP_COUNT = 2,
+	XLB_BITMAP_BACKEND_PORTS = 0, /* source ports of backends whose replies need translation */
+	XLB_BITMAP_COUNT = 1,
 };
 
 /*
@@ -92,7 +101,7 @@ enum xlb_reason {
 };
 
 /* Service flags. */
-#define XLB_SVC_F_NONE 0
+#define XLB_SVC_F_WILDCARD (1 << 0) /* vip "*": any destination address */
 
 /* Backend flags. */
 #define XLB_BE_F_ACTIVE (1 << 0) /* slot holds a live backend (flows to it stay valid) */
@@ -109,7 +118,9 @@ struct xlb_svc_key {
 	__u8 family;   /* enum xlb_family */
 };
 
-/* Value of the services map: everything the fast path needs, replaced as one. */
+/* A service, in svc_values: everything the fast path needs. Each service has two
+ * slots; a change is written to the spare one, then svc_ports and services switch to
+ * it (one 4-byte write each), so a packet sees the old or the new service whole. */
 struct xlb_svc {
 	__u32 id;         /* service index: stats_svc, rr_cursor */
 	__u32 table_slot; /* index into sched_tables */
@@ -123,6 +134,7 @@ struct xlb_svc {
 	__u16 snat_port_min;       /* fullnat source ports, host order, inclusive */
 	__u16 snat_port_max;
 	__u8 snat_addr[16];        /* fullnat source address */
+	__u8 vaddr[16];            /* the service address; zero with XLB_SVC_F_WILDCARD */
 };
 
 /* A backend; slots are immutable while any table refers to them. */
@@ -180,6 +192,35 @@ struct xlb_counter {
 	__u64 bytes;
 };
 
+/* A cached route (per CPU, keyed by destination address): bpf_fib_lookup's answer. */
+struct xlb_nh {
+	__u8 addr[16];      /* destination */
+	__u64 expires_ns;   /* trusted until then */
+	__u32 ifindex;      /* egress interface */
+	__u16 mtu;          /* largest L3 length that route takes */
+	__u8 family;
+	__u8 pad;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u8 pad2[4];
+};
+
+/* Flow cache kinds. */
+#define XLB_FC_REPLY_OK 1 /* the reply translation of this reply tuple was confirmed */
+#define XLB_FC_FULLNAT 2  /* fullnat flow: backend and source port */
+
+/* A per-CPU, direct-mapped cache of flows seen in the last XLB_CACHE_NS, so that busy
+ * flows skip the shared LRU tables. */
+struct xlb_flow_cache {
+	struct xlb_flow_key key;
+	__u64 expires_ns;
+	__u32 backend_id;
+	__u32 svc_id;
+	__be16 snat_port;
+	__u8 kind; /* XLB_FC_* */
+	__u8 pad[5];
+};
+
 /* Handed from XDP to the TC ingress program in the packet's metadata when the next
  * hop's MAC is unknown: TC asks the kernel to resolve it (bpf_redirect_neigh). */
 #define XLB_META_MAGIC 0x786c6231 /* "xlb1" */
@@ -195,6 +236,8 @@ struct xlb_meta {
  * (test/bpf/layout.test.ts). */
 struct xlb_abi_anchor {
 	struct xlb_meta meta;
+	struct xlb_nh nh;
+	struct xlb_flow_cache fc;
 	enum xlb_family family;
 	enum xlb_mode mode;
 	enum xlb_sched sched;

@@ -12,9 +12,11 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 # Debian packages: build (clang, libbpf headers, make), run (libbpf1, iproute2),
-# operate and debug (bpftool, ethtool), try the demo (nc), test (dnsmasq, kdig).
+# operate and debug (bpftool, ethtool), try the demo (nc), test (dnsmasq, kdig, ping),
+# benchmark peers (nginx with its stream module, nftables).
 APT_PKGS=(clang-14 llvm-14 libbpf-dev libbpf1 bpftool iproute2 ethtool make util-linux
-  netcat-openbsd iputils-ping dnsmasq-base knot-dnsutils ${XLB_APT_EXTRA:-})
+  netcat-openbsd iputils-ping dnsmasq-base knot-dnsutils nginx libnginx-mod-stream nftables
+  ${XLB_APT_EXTRA:-})
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -24,6 +26,13 @@ if ((${#missing[@]})); then
   [[ $(id -u) == 0 ]] || die "missing Debian packages: ${missing[*]} — run as root, or: sudo apt-get install ${missing[*]}"
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Installed packages must not start services (nginx would listen on :80 of this host).
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq >/dev/null || die "apt-get update failed (is a Debian mirror reachable?)"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
     die "apt-get install ${missing[*]} failed"

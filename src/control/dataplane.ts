@@ -100,6 +100,19 @@ export class Dataplane {
     return this.reconciler.apply(plan(config, this.reconciler.applied));
   }
 
+  /**
+   * Forgets the per-CPU caches (next hops, recent flows), so that a routing or
+   * neighbour change is seen by the next packet instead of within a second.
+   */
+  flushCaches(): void {
+    for (const map of [this.object.map('nh_cache'), this.object.map('flow_cache')]) {
+      const n = map.info.maxEntries;
+      const keys = Buffer.alloc(4 * n);
+      for (let i = 0; i < n; i++) keys.writeUInt32LE(i, 4 * i);
+      map.updateBatch(keys, Buffer.alloc(n * map.valueBufferSize));
+    }
+  }
+
   stats(): StatsSnapshot {
     return readStats(this.maps, this.reconciler.applied);
   }

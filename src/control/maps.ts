@@ -6,7 +6,9 @@ import { backendValue, counter, flowKey, fwdFlow, revNat, svcKey, svcValue } fro
 import { u32 } from '../model/codec.js';
 
 export const MAP_NAMES = [
+  'svc_ports',
   'services',
+  'svc_values',
   'sched_tables',
   'backends',
   'rr_cursor',
@@ -14,6 +16,8 @@ export const MAP_NAMES = [
   'fwd_flows',
   'tx_ports',
   'port_bitmaps',
+  'nh_cache',
+  'flow_cache',
   'stats_reason',
   'stats_svc',
   'stats_backend',
@@ -22,7 +26,9 @@ export type MapName = (typeof MAP_NAMES)[number];
 
 export function openMaps(get: (name: MapName) => BpfMap) {
   return {
-    services: new TypedMap(get('services'), svcKey, svcValue),
+    svcPorts: new TypedMap(get('svc_ports'), u32, u32),
+    services: new TypedMap(get('services'), svcKey, u32),
+    svcValues: new TypedMap(get('svc_values'), u32, svcValue),
     schedTables: new TypedMap(get('sched_tables'), u32, u32),
     backends: new TypedMap(get('backends'), u32, backendValue),
     rrCursor: new TypedMap(get('rr_cursor'), u32, u32),

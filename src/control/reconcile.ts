@@ -2,8 +2,9 @@
 // the fewest writes, batched per map, in an order that keeps every packet consistent:
 //   1. new backend slots (never referenced yet), counters of new ids zeroed;
 //   2. each changed table built in the service's spare slot (a new inner map);
-//   3. each changed service entry updated in one write (slot + length together: the flip);
-//   4. port bitmaps (after services exist, before removed ones go);
+//   3. each changed service written whole to its spare value slot, then `services` and
+//      `svc_ports` switched to it (one 4-byte write each: the flip);
+//   4. the reply-port bitmap (after services exist, before removed ones go);
 //   5. removed services; spare slots pointed at an empty table, freeing the old ones.
 // Map-in-map updates make the kernel wait for running programs (synchronize_rcu, ms):
 // batching them makes that one wait per apply instead of one per table.
@@ -13,9 +14,12 @@ import {
   Bitmap,
   Family,
   Limits,
+  SVC_PORT_MULTI,
+  ServiceFlags,
   backendValue,
   counter,
   svcKey,
+  svcPortKey,
   svcValue,
 } from '../model/abi.js';
 import { u32 } from '../model/codec.js';
@@ -48,13 +52,14 @@ export function serviceValue(s: PlannedService, slot: number) {
     table_len: s.table.length,
     mode: s.mode,
     sched: s.sched,
-    flags: 0,
+    flags: s.vip === '*' ? ServiceFlags.wildcard : 0,
     family: s.family,
     timeout_unreplied_s: s.timeouts.unreplied,
     timeout_assured_s: s.timeouts.assured,
     snat_port_min: s.snat?.portMin ?? 0,
     snat_port_max: s.snat?.portMax ?? 0,
     snat_addr: s.snat ? addrTo16(s.snat.address) : Buffer.alloc(16),
+    vaddr: s.vip === '*' ? Buffer.alloc(16) : addrTo16(s.vip),
   };
 }
 
@@ -68,6 +73,16 @@ function encodeAll(plan: Plan, prev: Plan): void {
     if (prev.backends.has(b.id)) continue; // written before, never again
     backendValue.encode({ addr: addrTo16(b.address), port: b.port, family: b.family, flags: 0, svc_id: 0 });
   }
+}
+
+/** svc_ports of a plan: 1 + the value index of a port's only service, or SVC_PORT_MULTI. */
+function portRefs(plan: Plan, index: Map<number, number>): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const s of plan.services) {
+    const key = svcPortKey(s.port, s.family);
+    out.set(key, out.has(key) ? SVC_PORT_MULTI : 1 + (index.get(s.id) ?? 0));
+  }
+  return out;
 }
 
 /** Everything of a service's value but its table, for change detection. */
@@ -101,6 +116,10 @@ export class Reconciler {
   private actual: Plan = emptyPlan();
   /** Service id -> the table slot its live entry points at. */
   private readonly liveSlot = new Map<number, number>();
+  /** Service id -> the svc_values index of its live value. */
+  private readonly liveValue = new Map<number, number>();
+  /** svc_ports as written: key -> reference. */
+  private ports = new Map<number, number>();
   /** A one-entry table that spare slots point at, so that old tables are freed. */
   private emptyTable: BpfMap | undefined;
 
@@ -181,27 +200,53 @@ export class Reconciler {
       for (const t of tables) t.close(); // the outer map holds them now
     }
 
-    // 3. the flip: each changed service entry switches table and length in one write
+    // 3. the flip. A changed service is written whole to its spare value slot, then
+    //    `services` and `svc_ports` switch to that slot (one 4-byte value each).
+    const index = new Map<number, number>();
     for (const s of next.services) {
       const old = prevById.get(s.id);
       const slot = slots.get(s.id) ?? 2 * s.id;
-      const keyChanged = !old || serviceKeyId(old) !== serviceKeyId(s);
-      if (keyChanged || slot !== this.liveSlot.get(s.id) || serviceValueId(old) !== serviceValueId(s)) {
-        batch.put(m.services.raw, svcKey.encode(serviceKey(s)), svcValue.encode(serviceValue(s, slot)));
+      const live = this.liveValue.get(s.id);
+      const changed =
+        !old ||
+        live === undefined ||
+        slot !== this.liveSlot.get(s.id) ||
+        serviceValueId(old) !== serviceValueId(s);
+      const at = !changed ? live : live === 2 * s.id ? 2 * s.id + 1 : 2 * s.id;
+      index.set(s.id, at);
+      if (changed) {
+        batch.put(m.svcValues.raw, u32.encode(at), svcValue.encode(serviceValue(s, slot)));
         if (old) r.servicesChanged++;
       }
     }
     batch.flush();
     for (const s of next.services) {
       const old = prevById.get(s.id);
+      const at = index.get(s.id) ?? 0;
+      if (!old || at !== this.liveValue.get(s.id) || serviceKeyId(old) !== serviceKeyId(s)) {
+        batch.put(m.services.raw, svcKey.encode(serviceKey(s)), u32.encode(at));
+      }
+    }
+    batch.flush();
+    const ports = portRefs(next, index);
+    for (const [key, ref] of ports) {
+      if (this.ports.get(key) !== ref) batch.put(m.svcPorts.raw, u32.encode(key), u32.encode(ref));
+    }
+    for (const key of this.ports.keys()) {
+      if (!ports.has(key)) batch.put(m.svcPorts.raw, u32.encode(key), u32.encode(0));
+    }
+    batch.flush();
+    this.ports = ports;
+    for (const s of next.services) {
+      const old = prevById.get(s.id);
       if (old && serviceKeyId(old) !== serviceKeyId(s) && !nextKeys.has(serviceKeyId(old))) {
         if (m.services.delete(serviceKey(old))) deletes++;
       }
       this.liveSlot.set(s.id, slots.get(s.id) ?? 2 * s.id);
+      this.liveValue.set(s.id, index.get(s.id) ?? 2 * s.id);
     }
 
-    // 4. port bitmaps: after new services exist, before removed ones go
-    deletes += this.writeBitmap(Bitmap.servicePorts, prev.servicePorts, next.servicePorts);
+    // 4. reply ports: after new services exist, before removed ones go
     deletes += this.writeBitmap(Bitmap.backendPorts, prev.backendPorts, next.backendPorts);
 
     // 5. removals; spare slots point at the empty table so that old tables are freed
@@ -210,6 +255,7 @@ export class Reconciler {
       if (!nextKeys.has(serviceKeyId(old)) && m.services.delete(serviceKey(old))) deletes++;
       staleSlots.push(2 * old.id, 2 * old.id + 1);
       this.liveSlot.delete(old.id);
+      this.liveValue.delete(old.id);
       r.servicesRemoved++;
     }
     if (staleSlots.length > 0) {

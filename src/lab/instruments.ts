@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { BpfLink } from '../kernel/link.js';
 import { BpfObject } from '../kernel/object.js';
 import { inNetns } from '../kernel/netns.js';
+import { nsSh } from './exec.js';
 import { ifindexOf } from '../kernel/netif.js';
 import { TEST_XDP_LIVE_FRAMES, testRun, xdpContext } from '../kernel/program.js';
 import { TypedMap } from '../kernel/typed-map.js';
@@ -15,6 +16,7 @@ import { addrFrom16, parseMac } from '../model/addr.js';
 import { struct, u32 } from '../model/codec.js';
 
 export const genConfig = struct('xlb_gen_cfg', {
+  ifindex: 'u32',
   flows: 'u32',
   sport_base: 'u16',
   family: 'u8',
@@ -133,8 +135,10 @@ export class Instruments {
 
   /**
    * Sends `count` frames out of `ifname` inside `ns` (bounded by maxSeconds). The
-   * generator program stays attached to that interface meanwhile: a test run of a
-   * program that is not in the XDP dispatcher waits for synchronize_rcu() twice.
+   * generator program is attached meanwhile to an idle veth pair of that namespace
+   * (xlbgen0/xlbgen1, made on first use): a test run of a program that is not in the
+   * kernel's XDP dispatcher waits for synchronize_rcu() twice, and attached to the
+   * sending interface it would also bounce whatever that interface receives.
    */
   generate(o: GenerateOptions): GenerateResult {
     if (o.template.length < GEN_HEADER_BYTES)
@@ -142,14 +146,19 @@ export class Instruments {
     const tmpl = Buffer.alloc(GEN_HEADER_BYTES);
     o.template.copy(tmpl, 0, 0, GEN_HEADER_BYTES);
     const sport = o.template.readUInt16BE(o.family === 4 ? 34 : 54);
-    this.gen.set(0, { flows: o.flows, sport_base: sport, family: o.family, vary_addr: 1, tmpl });
+    const ifindex = inNetns(o.ns, () => ifindexOf(o.ifname));
+    this.gen.set(0, { ifindex, flows: o.flows, sport_base: sport, family: o.family, vary_addr: 1, tmpl });
     this.genCount.set(0, { v: 0n });
     const fd = this.obj.program('xlb_gen').fd;
     const deadline = Date.now() + (o.maxSeconds ?? 60) * 1000;
+    if (!nsSh(o.ns, 'ip', ['link', 'show', 'xlbgen0'], { allowFail: true })) {
+      nsSh(o.ns, 'ip', ['link', 'add', 'xlbgen0', 'up', 'type', 'veth', 'peer', 'name', 'xlbgen1']);
+    }
+    nsSh(o.ns, 'ip', ['link', 'set', 'xlbgen1', 'up']);
     return inNetns(o.ns, () => {
-      const link = attachXdp(fd, o.ifname, { mode: 'native', force: true }).link;
+      const link = attachXdp(fd, 'xlbgen0', { mode: 'native', force: true }).link;
       try {
-        const ctx = xdpContext(o.template.length, ifindexOf(o.ifname));
+        const ctx = xdpContext(o.template.length, ifindex);
         const started = process.hrtime.bigint();
         let remaining = o.count;
         while (remaining > 0 && Date.now() < deadline) {

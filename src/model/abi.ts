@@ -4,7 +4,7 @@
 // same test. Change both sides in one commit.
 import { struct } from './codec.js';
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 export const Limits = {
   maxServices: 4096,
@@ -12,7 +12,16 @@ export const Limits = {
   tableSlots: 2 * 4096,
   portBitmapBytes: 8192,
   maxInterfaces: 64,
+  svcSlots: 2 * 4096,
+  svcPortKeys: 2 * 65536,
+  nhCacheSize: 1024,
+  flowCacheSize: 16384,
 } as const;
+
+/** svc_ports: several services on this port and family (look up `services`). */
+export const SVC_PORT_MULTI = 0xffffffff;
+/** svc_ports key of a port and family. */
+export const svcPortKey = (port: number, family: FamilyNumber): number => port | (family === 6 ? 65536 : 0);
 
 export const Family = { V4: 4, V6: 6 } as const;
 export type FamilyNumber = (typeof Family)[keyof typeof Family];
@@ -23,7 +32,7 @@ export type ModeName = keyof typeof Mode;
 export const Sched = { 'round-robin': 0 } as const;
 export type SchedName = keyof typeof Sched;
 
-export const Bitmap = { servicePorts: 0, backendPorts: 1 } as const;
+export const Bitmap = { backendPorts: 0 } as const;
 
 /** Verdict reasons, in enum xlb_reason order; the names are the stable metric labels. */
 export const Reasons = [
@@ -78,7 +87,10 @@ export const svcValue = struct('xlb_svc', {
   snat_port_min: 'u16',
   snat_port_max: 'u16',
   snat_addr: { bytes: 16 },
+  vaddr: { bytes: 16 },
 });
+/** Service flags. */
+export const ServiceFlags = { wildcard: 1 } as const;
 export type SvcValue = ReturnType<typeof svcValue.decode>;
 
 export const backendValue = struct('xlb_backend', {
@@ -146,6 +158,28 @@ export const xdpMeta = struct('xlb_meta', {
 });
 export const META_MAGIC = 0x786c6231;
 
+export const nextHop = struct('xlb_nh', {
+  addr: { bytes: 16 },
+  expires_ns: 'u64',
+  ifindex: 'u32',
+  mtu: 'u16',
+  family: 'u8',
+  pad: 'u8',
+  dmac: { bytes: 6 },
+  smac: { bytes: 6 },
+  pad2: { bytes: 4 },
+});
+
+export const flowCache = struct('xlb_flow_cache', {
+  key: { bytes: 40 },
+  expires_ns: 'u64',
+  backend_id: 'u32',
+  svc_id: 'u32',
+  snat_port: 'be16',
+  kind: 'u8',
+  pad: { bytes: 5 },
+});
+
 export const abiStructs = [
   svcKey,
   svcValue,
@@ -155,4 +189,6 @@ export const abiStructs = [
   revNat,
   counter,
   xdpMeta,
+  nextHop,
+  flowCache,
 ] as const;

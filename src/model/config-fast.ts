@@ -17,7 +17,6 @@ const plainInt = new yaml.Type('tag:yaml.org,2002:int', {
   resolve: (s: string | null) => s !== null && /^[-+]?[0-9]+$/.test(s),
   construct: (s: string) => Number(s),
   predicate: (v: unknown) => typeof v === 'number' && Number.isInteger(v),
-  represent: (v: object) => String(v),
 });
 
 /** Any other number-looking scalar of YAML 1.2 core (hex, octal, floats, .inf, .nan). */
@@ -32,7 +31,6 @@ const otherNumber = new yaml.Type('tag:yaml.org,2002:float', {
       /^\.(nan|NaN|NAN)$/.test(s)),
   construct: (s: string) => new NotPlainInteger(s),
   instanceOf: NotPlainInteger,
-  represent: (v: object) => (v as NotPlainInteger).source,
 });
 
 // YAML 1.2 core's null and booleans.
@@ -41,14 +39,12 @@ const nullType = new yaml.Type('tag:yaml.org,2002:null', {
   resolve: (s: string | null) => s === null || /^(~|null|Null|NULL)?$/.test(s),
   construct: () => null,
   predicate: (v: unknown) => v === null,
-  represent: () => 'null',
 });
 const boolType = new yaml.Type('tag:yaml.org,2002:bool', {
   kind: 'scalar',
   resolve: (s: string | null) => s !== null && /^(true|True|TRUE|false|False|FALSE)$/.test(s),
   construct: (s: string) => s.toLowerCase() === 'true',
   predicate: (v: unknown) => typeof v === 'boolean',
-  represent: (v: object) => String(v),
 });
 
 const SCHEMA = yaml.FAILSAFE_SCHEMA.extend({ implicit: [nullType, boolType, plainInt, otherNumber] });

@@ -98,6 +98,10 @@ describe('ABI layout', () => {
       assert.equal(size('backends'), Limits.maxBackends);
       assert.equal(size('stats_backend'), Limits.maxBackends);
       assert.equal(size('sched_tables'), Limits.tableSlots);
+      assert.equal(size('svc_values'), Limits.svcSlots);
+      assert.equal(size('svc_ports'), Limits.svcPortKeys);
+      assert.equal(size('nh_cache'), Limits.nhCacheSize);
+      assert.equal(size('flow_cache'), Limits.flowCacheSize);
       assert.equal(size('stats_reason'), Reasons.length, 'one counter per enum xlb_reason');
       assert.equal(size('rev_nat'), 2048, 'flow table resized before load');
       assert.equal(dp.object.map('port_bitmaps').info.valueSize, Limits.portBitmapBytes);

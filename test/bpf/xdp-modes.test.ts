@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Dataplane } from '../../src/control/dataplane.js';
 import { testRun, xdpContext, XdpAction } from '../../src/kernel/program.js';
+import { sh } from '../../src/lab/exec.js';
 import { META_MAGIC, xdpMeta } from '../../src/model/abi.js';
 import { addrFrom16, addrTo16 } from '../../src/model/addr.js';
 import { buildPacket, describePacket, parsePacket, type PacketSpec } from '../../src/model/packet.js';
@@ -82,6 +83,8 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
   let fx: FixtureNet;
 
   before(() => {
+    // The caches are per CPU: keep this thread on one, so consecutive runs share them.
+    sh('taskset', ['-cp', '0', String(process.pid)]);
     fx = createFixtureNet('fx');
     dp = loadDataplane(CONFIG);
     fx.run(() => {
@@ -137,6 +140,71 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
     } finally {
       small.close();
     }
+  });
+
+  it('next hops are cached per CPU for a second; flushCaches() makes a neighbour change visible at once', () => {
+    const spec = fromClient(4, vip(2, 4), 53, 47100); // dsr to backend 2
+    const macOf = (out: Buffer) =>
+      [...out.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+    assert.equal(macOf(run(buildPacket(spec), fx.cl0).out), FX.backendMac(2));
+    fx.ip(
+      'neigh',
+      'replace',
+      FX.backend(2, 4),
+      'lladdr',
+      '02:00:00:00:09:09',
+      'dev',
+      'be0',
+      'nud',
+      'permanent',
+    );
+    try {
+      assert.equal(
+        macOf(run(buildPacket(spec), fx.cl0).out),
+        FX.backendMac(2),
+        'the cached MAC, within the second',
+      );
+      dp.flushCaches();
+      assert.equal(
+        macOf(run(buildPacket(spec), fx.cl0).out),
+        '02:00:00:00:09:09',
+        'the new MAC after a flush',
+      );
+    } finally {
+      fx.ip(
+        'neigh',
+        'replace',
+        FX.backend(2, 4),
+        'lladdr',
+        FX.backendMac(2),
+        'dev',
+        'be0',
+        'nud',
+        'permanent',
+      );
+      dp.flushCaches();
+    }
+  });
+
+  it('a flow confirmed in the last second skips the shared reply table (until the cache is flushed)', () => {
+    const spec = fromClient(4, vip(4, 4), 53, 47200); // nat, single backend 198.51.100.14
+    dp.flushCaches();
+    run(buildPacket(spec), fx.cl0);
+    const key = {
+      src: addrTo16(FX.backend(4, 4)),
+      dst: addrTo16(FX.client[4]),
+      sport: 5304,
+      dport: 47200,
+      proto: 17,
+      family: 4,
+    };
+    assert.ok(dp.maps.revNat.get(key), 'recorded');
+    dp.maps.revNat.delete(key);
+    run(buildPacket(spec), fx.cl0);
+    assert.equal(dp.maps.revNat.get(key), undefined, 'not looked up again within the second');
+    dp.flushCaches();
+    run(buildPacket(spec), fx.cl0);
+    assert.ok(dp.maps.revNat.get(key), 'recorded again after the flush');
   });
 
   for (const fam of [4, 6] as const) {
@@ -342,6 +410,7 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
 
       it('larger than the egress MTU: passed untouched, counted', () => {
         fx.ip('link', 'set', 'be0', 'mtu', '1280');
+        dp.flushCaches(); // next hops (with their MTU) are otherwise trusted for a second
         try {
           const frame = buildPacket({ ...fromClient(fam, vip(0, fam), 53), payload: Buffer.alloc(1300, 7) });
           const { action, out, reasons } = run(frame, fx.cl0);
@@ -350,6 +419,7 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
           assertSame(out, frame, 'untouched');
         } finally {
           fx.ip('link', 'set', 'be0', 'mtu', '1500');
+          dp.flushCaches();
         }
       });
 

@@ -7,7 +7,9 @@ import { nsSh, sh } from '../../src/lab/exec.js';
 import { GEN_HEADER_BYTES, Instruments } from '../../src/lab/instruments.js';
 import { createNetns, deleteNetns, netnsName, removeStaleNetns } from '../../src/lab/netns.js';
 import { readMac } from '../../src/lab/topology.js';
-import { testRun } from '../../src/kernel/program.js';
+import { testRun, xdpContext } from '../../src/kernel/program.js';
+import { inNetns } from '../../src/kernel/netns.js';
+import { ifindexOf } from '../../src/kernel/netif.js';
 import { buildPacket, parsePacket } from '../../src/model/packet.js';
 import { rootSkip } from '../helpers/privileged.js';
 
@@ -76,7 +78,12 @@ describe('generator and sink', { skip: rootSkip() }, () => {
     it(`IPv${fam}: every frame is well-formed and the source port cycles over the flows`, () => {
       const seen = new Set<number>();
       for (let i = 0; i < 6; i++) {
-        const out = testRun(inst.generatorFd, { data: frames[fam] }).data;
+        const out = inNetns(gen, () =>
+          testRun(inst.generatorFd, {
+            data: frames[fam],
+            ctx: xdpContext(frames[fam].length, ifindexOf('g0')),
+          }),
+        ).data;
         const p = parsePacket(out);
         assert.ok(p.udp?.checksumValid, 'UDP checksum valid (0 on IPv4)');
         if (fam === 4) assert.ok(p.ipv4?.checksumValid);
@@ -84,7 +91,7 @@ describe('generator and sink', { skip: rootSkip() }, () => {
           out.subarray(GEN_HEADER_BYTES).equals(frames[fam].subarray(GEN_HEADER_BYTES)),
           'payload untouched',
         );
-        seen.add(p.udp!.sport);
+        seen.add(p.udp.sport);
       }
       assert.ok(seen.size >= 5, `source ports ${[...seen].join(' ')}`);
     });

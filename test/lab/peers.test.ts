@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   PEERS,
+  nftablesPeer,
   nginxPeer,
   nodeProxyPeer,
   peerPrerequisites,
@@ -238,8 +239,11 @@ describe('benchmark peers', { skip: rootSkip() || prerequisitesSkip() }, () => {
   it('nftables refuses a bad ruleset with the command and its stderr, and leaves no table', async () => {
     const nft = nftablesPeer();
     peers.push(nft);
-    const bad = { ...env(), backends: [{ address: '198.51.100.300', port: 5301 }] };
-    await assert.rejects(nft.start(bad), /^Error: nftables peer: `nsenter .* nft -f \S+nftables\.nft` failed \(exit 1\): .+/s);
+    const bad = { ...env(), backends: [{ address: '198.51.100.11', port: 70000 }] };
+    await assert.rejects(
+      nft.start(bad),
+      /^Error: nftables peer: `nsenter .*nft -f \S+nftables\.nft` failed \(exit 1\): .+/s,
+    );
     assert.ok(!nsSh(NS.lb, 'nft', ['list', 'tables']).includes('xlb_bench'));
     await nft.stop();
   });

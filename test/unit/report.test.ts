@@ -47,6 +47,8 @@ const fixture: BenchResults = {
     { subject: 'xlb nat', nsPerPacket: 63.96, overPassNs: 42.92, packets: 1_000_000, rounds: [63.9, 64.0] },
   ],
   control: {
+    services: 1000,
+    backendsPerService: 64,
     applyLargeConfigMs: 812.4,
     applyLargeConfigWrites: 64_123,
     oneBackendChangeMs: 3.2,

@@ -1,0 +1,62 @@
+// `npm run bench -- --quick` as a smoke test of the harness: every subject produces a
+// figure and the counts reconcile. Speeds are never asserted (shared machines).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import type { BenchResults } from '../../bench/types.js';
+import { rootSkip } from '../helpers/privileged.js';
+
+const BENCH = fileURLToPath(new URL('../../bench/bench.js', import.meta.url));
+
+describe('npm run bench -- --quick', { skip: rootSkip() }, () => {
+  const out = mkdtempSync(join(tmpdir(), 'xlb-bench-out-'));
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  it('measures every subject, and what was sent reconciles with what arrived', () => {
+    const r = spawnSync(process.execPath, [BENCH, '--quick', '--out', out], {
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
+    const res = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as BenchResults;
+    const md = readFileSync(join(out, 'latest.md'), 'utf8');
+    const svg = readFileSync(join(out, 'latest.svg'), 'utf8');
+
+    const expected = [
+      ...[4, 6].flatMap((f) => [
+        `limit IPv${f}`,
+        ...['dsr', 'nat', 'fullnat'].map((m) => `xlb ${m} round-robin IPv${f}`),
+      ]),
+      'nftables IPv4',
+      'nginx IPv4',
+      'node-proxy IPv4',
+    ];
+    assert.deepEqual(res.throughput.map((t) => `${t.subject} IPv${t.family}`).sort(), expected.sort());
+    for (const t of res.throughput) {
+      const what = `${t.subject} IPv${t.family}`;
+      assert.equal(t.runs.length, 3, what);
+      assert.ok(t.pps > 0 && Number.isFinite(t.pps) && Number.isFinite(t.ratioToLimit), `${what}: a figure`);
+      t.sent.forEach((sent, i) => {
+        assert.equal(sent, res.packetsPerRun, `${what}: the generator sent exactly what was asked`);
+        assert.ok(t.received[i]! <= sent, `${what}: never more received than sent`);
+      });
+      // XDP forwarders and kernel forwarding lose nothing at this load; proxies may.
+      if (!['nginx', 'node-proxy'].includes(t.subject)) {
+        assert.deepEqual(t.received, t.sent, `${what}: every packet reached the sink`);
+      }
+      const spread = Object.values(t.spread).reduce((a, b) => a + b, 0);
+      assert.ok(spread > 0, `${what}: spread counted`);
+      assert.match(md, new RegExp(`\\| ${t.subject} \\| IPv${t.family} \\|`), `${what} in the markdown`);
+      assert.ok(svg.includes(`${t.subject} IPv${t.family}`), `${what} in the chart`);
+    }
+    assert.ok(res.cost.length >= 11 && res.cost.every((c) => c.nsPerPacket > 0), 'per-packet costs');
+    assert.ok(
+      res.control && res.control.applyLargeConfigWrites > 0 && res.control.runRssMiB > 0,
+      'control plane',
+    );
+  });
+});
