@@ -78,6 +78,17 @@ static __always_inline void reply_key(struct xlb_flow_key *k, const struct xlb_b
 	k->family = fam;
 }
 
+/* XLB_FLOW_F_REPLIED when the reply entry of this packet's flow to `be` saw a reply. */
+static __always_inline __u8 rev_replied(struct xlb_pkt *p, const struct xlb_backend *be, const int fam)
+{
+	struct xlb_flow_key k;
+	struct xlb_rev_nat *r;
+
+	reply_key(&k, be, pkt_saddr(p, fam), p->udp->source, fam);
+	r = bpf_map_lookup_elem(&rev_nat, &k);
+	return r ? (r->flags & XLB_FLOW_F_REPLIED) : 0;
+}
+
 /* Makes sure the replies of a (local or nat) flow are translated: records or
  * refreshes reply tuple -> service address. A flow this CPU confirmed in the last
  * second skips the shared table (not for wildcard services: their address varies). */

@@ -41,4 +41,36 @@ static __always_inline __u32 addr_hash(const __u8 *a, const int fam)
 	return fmix32(h);
 }
 
+static __always_inline __u32 rotl32(__u32 x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+/*
+ * MurmurHash3 x86_32 of `n` little-endian 32-bit words: the flow hash. The control
+ * plane's src/model/flowhash.ts is the same function; test/bpf/maglev.test.ts checks
+ * them against each other.
+ */
+static __always_inline __u32 murmur3_words(const __u32 *w, const int n, __u32 seed)
+{
+	__u32 h = seed, k;
+
+#pragma unroll
+	for (int i = 0; i < n; i++) {
+		k = w[i] * 0xcc9e2d51u;
+		k = rotl32(k, 15);
+		k *= 0x1b873593u;
+		h ^= k;
+		h = rotl32(h, 13);
+		h = h * 5 + 0xe6546b64u;
+	}
+	return fmix32(h ^ (__u32)(4 * n));
+}
+
+/* hash * len / 2^32: an index in [0, len) without a division. */
+static __always_inline __u32 fastrange32(__u32 hash, __u32 len)
+{
+	return (__u32)(((__u64)hash * len) >> 32);
+}
+
 #endif /* XLB_HASH_H */

@@ -30,7 +30,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Layout version of the maps and structs; userspace refuses an object whose
  * version it does not know. Bump on any change to xlb_shared.h. */
-const volatile __u32 xlb_abi_version = 3;
+const volatile __u32 xlb_abi_version = 4;
 
 /* Not read by the programs: it carries types into BTF (see struct xlb_abi_anchor). */
 const volatile struct xlb_abi_anchor xlb_abi_anchor;
@@ -101,21 +101,44 @@ static __always_inline const struct xlb_svc *svc_lookup(struct xlb_pkt *p, struc
 	return bpf_map_lookup_elem(&svc_values, &idx);
 }
 
+/* The flow hash of a packet, over the fields the service's hash key names. */
+static __always_inline __u32 flow_hash(struct xlb_pkt *p, const struct xlb_svc_key *vip, const struct xlb_svc *svc,
+				       const int fam)
+{
+	struct xlb_flow_key k = {};
+
+	addr_load(k.src, pkt_saddr(p, fam), fam);
+	k.family = fam;
+	if (svc->hash_key != XLB_HASH_KEY_SRC_ADDR)
+		k.sport = p->udp->source;
+	if (svc->hash_key == XLB_HASH_KEY_5_TUPLE) {
+		__builtin_memcpy(k.dst, vip->addr, 16);
+		k.dport = vip->port;
+		k.proto = IPPROTO_UDP;
+	}
+	return murmur3_words((const __u32 *)&k, sizeof(k) / 4, svc->hash_seed);
+}
+
 /* Picks the backend of a service for this packet; NULL when it has none. */
-static __always_inline const struct xlb_backend *pick(const struct xlb_svc *svc, __u32 *bid_out)
+static __always_inline const struct xlb_backend *pick(struct xlb_pkt *p, const struct xlb_svc_key *vip,
+							const struct xlb_svc *svc, __u32 *bid_out, const int fam)
 {
 	__u32 n = svc->table_len, idx, *cur, *bid;
 	void *table;
 
 	if (n == 0)
 		return NULL;
-	cur = bpf_map_lookup_elem(&rr_cursor, &svc->id);
-	if (!cur)
-		return NULL;
-	idx = *cur;
-	if (idx >= n)
-		idx = 0;
-	*cur = idx + 1;
+	if (svc->sched == XLB_SCHED_MAGLEV) {
+		idx = fastrange32(flow_hash(p, vip, svc, fam), n);
+	} else {
+		cur = bpf_map_lookup_elem(&rr_cursor, &svc->id);
+		if (!cur)
+			return NULL;
+		idx = *cur;
+		if (idx >= n)
+			idx = 0;
+		*cur = idx + 1;
+	}
 
 	table = bpf_map_lookup_elem(&sched_tables, &svc->table_slot);
 	if (!table)
@@ -137,6 +160,83 @@ static __always_inline const struct xlb_backend *backend_live(__u32 bid, __u32 s
 	return be;
 }
 
+/* The client's tuple: the key of fwd_flows. */
+static __always_inline void client_key(struct xlb_flow_key *k, struct xlb_pkt *p, const struct xlb_svc_key *vip,
+				       const int fam)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	addr_load(k->src, pkt_saddr(p, fam), fam);
+	__builtin_memcpy(k->dst, vip->addr, 16);
+	k->sport = p->udp->source;
+	k->dport = vip->port;
+	k->proto = IPPROTO_UDP;
+	k->family = fam;
+}
+
+/*
+ * The backend of a flow of a service with flow affinity (local, nat, dsr): the one it
+ * had — from this CPU's flow cache, else from fwd_flows — while that backend lives,
+ * else a new pick, remembered. A drained backend (weight 0) is out of the table but
+ * still live: its flows stay; a removed one is not: its flows move.
+ */
+static __always_inline const struct xlb_backend *affine_pick(struct xlb_pkt *p, const struct xlb_svc_key *vip,
+							      const struct xlb_svc *svc, __u32 *bid, __u64 now,
+							      const int fam)
+{
+	const struct xlb_backend *be;
+	struct xlb_flow_cache *c;
+	struct xlb_flow_key fk;
+	struct xlb_fwd *f;
+
+	client_key(&fk, p, vip, fam);
+	c = fc_slot(&fk);
+	if (c && c->kind == XLB_FC_FLOW && now < c->expires_ns && c->svc_id == svc->id && fkey_eq(&c->key, &fk)) {
+		be = backend_live(c->backend_id, svc->id);
+		if (be) {
+			*bid = c->backend_id;
+			return be;
+		}
+	}
+	f = bpf_map_lookup_elem(&fwd_flows, &fk);
+	if (f && f->svc_id == svc->id &&
+	    flow_fresh(now, f->last_seen_ns, f->flags, f->timeout_unreplied_s, f->timeout_assured_s)) {
+		be = backend_live(f->backend_id, svc->id);
+		if (be) {
+			*bid = f->backend_id;
+			if (now - f->last_seen_ns > XLB_FLOW_REFRESH_NS) {
+				f->last_seen_ns = now;
+				f->flags |= rev_replied(p, be, fam);
+			}
+			fc_fill(c, &fk, XLB_FC_FLOW, svc->id, *bid, 0, now);
+			return be;
+		}
+	}
+	be = pick(p, vip, svc, bid, fam);
+	if (!be)
+		return NULL;
+	struct xlb_fwd nf = {
+		.last_seen_ns = now,
+		.backend_id = *bid,
+		.svc_id = svc->id,
+		.timeout_unreplied_s = svc->timeout_unreplied_s,
+		.timeout_assured_s = svc->timeout_assured_s,
+	};
+	if (bpf_map_update_elem(&fwd_flows, &fk, &nf, BPF_ANY))
+		count(&stats_reason, XLB_R_FLOW_UPDATE_FAILED, 0);
+	fc_fill(c, &fk, XLB_FC_FLOW, svc->id, *bid, 0, now);
+	return be;
+}
+
+/* The backend for this packet: remembered for services with flow affinity, else picked. */
+static __always_inline const struct xlb_backend *choose(struct xlb_pkt *p, const struct xlb_svc_key *vip,
+							  const struct xlb_svc *svc, __u32 *bid, __u64 now,
+							  const int fam)
+{
+	if (svc->flags & XLB_SVC_F_AFFINITY)
+		return affine_pick(p, vip, svc, bid, now, fam);
+	return pick(p, vip, svc, bid, fam);
+}
+
 static __always_inline void count_balanced(const struct xlb_svc *svc, __u32 bid, __u64 len)
 {
 	count(&stats_svc, svc->id, len);
@@ -146,14 +246,15 @@ static __always_inline void count_balanced(const struct xlb_svc *svc, __u32 bid,
 static __always_inline int fwd_local(struct xlb_pkt *p, const struct xlb_svc_key *vip, const struct xlb_svc *svc,
 				     __u64 len, const int fam)
 {
+	__u64 now = bpf_ktime_get_coarse_ns();
 	const struct xlb_backend *be;
 	struct xlb_rw rw = {};
 	__u32 bid = 0;
 
-	be = pick(svc, &bid);
+	be = choose(p, vip, svc, &bid, now, fam);
 	if (!be)
 		return verdict(XDP_DROP, XLB_R_DROP_NO_BACKEND, len);
-	rev_record(p, vip, svc, bid, be, bpf_ktime_get_coarse_ns(), fam);
+	rev_record(p, vip, svc, bid, be, now, fam);
 	rw_addr(&rw, pkt_daddr(p, fam), be->addr, fam);
 	rw_port(&rw, &p->udp->dest, be->port);
 	rw_finish(&rw, p, fam);
@@ -171,7 +272,7 @@ static __always_inline int fwd_nat(struct xdp_md *ctx, struct xlb_pkt *p, const 
 	int rc, reason = XLB_R_NAT;
 	__u32 bid = 0;
 
-	be = pick(svc, &bid);
+	be = choose(p, vip, svc, &bid, now, fam);
 	if (!be)
 		return verdict(XDP_DROP, XLB_R_DROP_NO_BACKEND, len);
 	rc = route(ctx, &rt, pkt_saddr(p, fam), be->addr, p->l3_len, now, fam);
@@ -212,7 +313,7 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 
 	/* A flow this CPU saw in the last second: backend and port from its cache. */
 	c = fc_slot(&fk);
-	if (c && c->kind == XLB_FC_FULLNAT && now < c->expires_ns && c->svc_id == svc->id && fkey_eq(&c->key, &fk)) {
+	if (c && c->kind == XLB_FC_FLOW && now < c->expires_ns && c->svc_id == svc->id && fkey_eq(&c->key, &fk)) {
 		bid = c->backend_id;
 		port = c->snat_port;
 		be = backend_live(bid, svc->id);
@@ -235,7 +336,7 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 				port = 0;
 		}
 	} else {
-		be = pick(svc, &bid);
+		be = pick(p, vip, svc, &bid, fam);
 		if (!be)
 			return verdict(XDP_DROP, XLB_R_DROP_NO_BACKEND, len);
 	}
@@ -269,7 +370,7 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 		if (bpf_map_update_elem(&fwd_flows, &fk, &nf, BPF_ANY))
 			count(&stats_reason, XLB_R_FLOW_UPDATE_FAILED, 0);
 	}
-	fc_fill(c, &fk, XLB_FC_FULLNAT, svc->id, bid, port, now);
+	fc_fill(c, &fk, XLB_FC_FLOW, svc->id, bid, port, now);
 
 routed:
 	rc = route(ctx, &rt, svc->snat_addr, be->addr, p->l3_len, now, fam);
@@ -288,19 +389,20 @@ routed:
 	return verdict(rc, reason, len);
 }
 
-static __always_inline int fwd_dsr(struct xdp_md *ctx, struct xlb_pkt *p, const struct xlb_svc *svc, __u64 len,
-				   const int fam)
+static __always_inline int fwd_dsr(struct xdp_md *ctx, struct xlb_pkt *p, const struct xlb_svc_key *vip,
+				   const struct xlb_svc *svc, __u64 len, const int fam)
 {
+	__u64 now = bpf_ktime_get_coarse_ns();
 	const struct xlb_backend *be;
 	struct xlb_route rt;
 	int rc, reason = XLB_R_DSR;
 	__u32 bid = 0;
 
-	be = pick(svc, &bid);
+	be = choose(p, vip, svc, &bid, now, fam);
 	if (!be)
 		return verdict(XDP_DROP, XLB_R_DROP_NO_BACKEND, len);
 	/* Only the next hop changes: route towards the backend's own address. */
-	rc = route(ctx, &rt, pkt_saddr(p, fam), be->addr, p->l3_len, bpf_ktime_get_coarse_ns(), fam);
+	rc = route(ctx, &rt, pkt_saddr(p, fam), be->addr, p->l3_len, now, fam);
 	if (fib_pass_reason(rc))
 		return verdict(XDP_PASS, fib_pass_reason(rc), len);
 	count_balanced(svc, bid, len);
@@ -386,7 +488,7 @@ static __always_inline int process(struct xdp_md *ctx, struct xlb_pkt *p, __u64 
 		case XLB_MODE_FULLNAT:
 			return fwd_fullnat(ctx, p, &k, svc, len, fam);
 		case XLB_MODE_DSR:
-			return fwd_dsr(ctx, p, svc, len, fam);
+			return fwd_dsr(ctx, p, &k, svc, len, fam);
 		default:
 			return fwd_local(p, &k, svc, len, fam);
 		}

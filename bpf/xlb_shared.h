@@ -62,7 +62,15 @@ enum xlb_mode {
 
 /* How a backend is picked from a service's table. */
 enum xlb_sched {
-	XLB_SCHED_ROUND_ROBIN = 0, /* per-CPU cursor walks the table, one step per packet */
+	XLB_SCHED_ROUND_ROBIN = 0, /* per-CPU cursor walks the table (round-robin, weighted: a sequence) */
+	XLB_SCHED_MAGLEV = 1,      /* the flow hash indexes the table (a Maglev lookup table) */
+};
+
+/* What the flow hash covers (fields of struct xlb_flow_key; the others are zero). */
+enum xlb_hash_key {
+	XLB_HASH_KEY_5_TUPLE = 0,       /* src, dst, sport, dport, proto */
+	XLB_HASH_KEY_SRC_ADDR = 1,      /* src: a client sticks to one backend */
+	XLB_HASH_KEY_SRC_ADDR_PORT = 2, /* src, sport */
 };
 
 /* Port bitmaps (index into the port_bitmaps map). */
@@ -102,6 +110,7 @@ enum xlb_reason {
 
 /* Service flags. */
 #define XLB_SVC_F_WILDCARD (1 << 0) /* vip "*": any destination address */
+#define XLB_SVC_F_AFFINITY (1 << 1) /* established flows keep their backend (fwd_flows) */
 
 /* Backend flags. */
 #define XLB_BE_F_ACTIVE (1 << 0) /* slot holds a live backend (flows to it stay valid) */
@@ -135,6 +144,9 @@ struct xlb_svc {
 	__u16 snat_port_max;
 	__u8 snat_addr[16];        /* fullnat source address */
 	__u8 vaddr[16];            /* the service address; zero with XLB_SVC_F_WILDCARD */
+	__u8 hash_key;             /* enum xlb_hash_key */
+	__u8 pad[3];
+	__u32 hash_seed;           /* seeds the flow hash: nodes with one seed agree */
 };
 
 /* A backend; slots are immutable while any table refers to them. */
@@ -157,8 +169,8 @@ struct xlb_flow_key {
 	__u8 pad[2];
 };
 
-/* Forward flow state (client tuple -> backend), for flows that must stay on one
- * backend: fullnat (its source port belongs to the flow). */
+/* Forward flow state (client tuple -> backend), for flows that stay on one backend:
+ * services with flow affinity, and fullnat (its source port belongs to the flow). */
 struct xlb_fwd {
 	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns() of the last packet */
 	__u32 backend_id;
@@ -207,7 +219,7 @@ struct xlb_nh {
 
 /* Flow cache kinds. */
 #define XLB_FC_REPLY_OK 1 /* the reply translation of this reply tuple was confirmed */
-#define XLB_FC_FULLNAT 2  /* fullnat flow: backend and source port */
+#define XLB_FC_FLOW 2     /* a flow's backend (and fullnat source port) */
 
 /* A per-CPU, direct-mapped cache of flows seen in the last XLB_CACHE_NS, so that busy
  * flows skip the shared LRU tables. */
@@ -241,6 +253,7 @@ struct xlb_abi_anchor {
 	enum xlb_family family;
 	enum xlb_mode mode;
 	enum xlb_sched sched;
+	enum xlb_hash_key hash_key;
 	enum xlb_bitmap bitmap;
 	enum xlb_reason reason;
 };

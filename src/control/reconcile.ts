@@ -52,7 +52,7 @@ export function serviceValue(s: PlannedService, slot: number) {
     table_len: s.table.length,
     mode: s.mode,
     sched: s.sched,
-    flags: s.vip === '*' ? ServiceFlags.wildcard : 0,
+    flags: (s.vip === '*' ? ServiceFlags.wildcard : 0) | (s.affinity ? ServiceFlags.affinity : 0),
     family: s.family,
     timeout_unreplied_s: s.timeouts.unreplied,
     timeout_assured_s: s.timeouts.assured,
@@ -60,6 +60,8 @@ export function serviceValue(s: PlannedService, slot: number) {
     snat_port_max: s.snat?.portMax ?? 0,
     snat_addr: s.snat ? addrTo16(s.snat.address) : Buffer.alloc(16),
     vaddr: s.vip === '*' ? Buffer.alloc(16) : addrTo16(s.vip),
+    hash_key: s.hashKey,
+    hash_seed: s.hashSeed,
   };
 }
 
@@ -87,7 +89,18 @@ function portRefs(plan: Plan, index: Map<number, number>): Map<number, number> {
 
 /** Everything of a service's value but its table, for change detection. */
 const serviceValueId = (s: PlannedService | undefined) =>
-  s === undefined ? '' : JSON.stringify([s.mode, s.sched, s.family, s.timeouts, s.snat ?? null]);
+  s === undefined
+    ? ''
+    : JSON.stringify([
+        s.mode,
+        s.sched,
+        s.family,
+        s.timeouts,
+        s.snat ?? null,
+        s.hashKey,
+        s.hashSeed,
+        s.affinity,
+      ]);
 
 const sameTable = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 

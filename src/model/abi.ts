@@ -4,7 +4,7 @@
 // same test. Change both sides in one commit.
 import { struct } from './codec.js';
 
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 export const Limits = {
   maxServices: 4096,
@@ -29,8 +29,12 @@ export type FamilyNumber = (typeof Family)[keyof typeof Family];
 export const Mode = { local: 0, nat: 1, fullnat: 2, dsr: 3 } as const;
 export type ModeName = keyof typeof Mode;
 
-export const Sched = { 'round-robin': 0 } as const;
+/** enum xlb_sched: how the data plane walks a table (weighted round-robin is a round-robin table). */
+export const Sched = { 'round-robin': 0, maglev: 1 } as const;
 export type SchedName = keyof typeof Sched;
+
+/** enum xlb_hash_key. */
+export const HashKeyCode = { '5-tuple': 0, 'src-addr': 1, 'src-addr-port': 2 } as const;
 
 export const Bitmap = { backendPorts: 0 } as const;
 
@@ -88,9 +92,12 @@ export const svcValue = struct('xlb_svc', {
   snat_port_max: 'u16',
   snat_addr: { bytes: 16 },
   vaddr: { bytes: 16 },
+  hash_key: 'u8',
+  pad: { bytes: 3 },
+  hash_seed: 'u32',
 });
 /** Service flags. */
-export const ServiceFlags = { wildcard: 1 } as const;
+export const ServiceFlags = { wildcard: 1, affinity: 2 } as const;
 export type SvcValue = ReturnType<typeof svcValue.decode>;
 
 export const backendValue = struct('xlb_backend', {

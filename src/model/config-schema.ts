@@ -152,6 +152,19 @@ export function string(what: string, example: string): Rule<string> {
   };
 }
 
+/** true or false (not 'yes', not 1, not a quoted "true"). */
+export function boolean(what: string): Rule<boolean> {
+  return (value, path, c) => {
+    if (typeof value === 'boolean') return value;
+    const fix =
+      typeof value === 'string' && /^(true|false)$/i.test(value.trim())
+        ? `; remove the quotes: ${value.trim().toLowerCase()}`
+        : '; write true or false';
+    c.report(path, `${what} must be true or false, got ${describe(value)}${fix}`);
+    return undefined;
+  };
+}
+
 /** An integer in [min, max]: rejects booleans, numeric strings and non-integers (also `53.0` in YAML). */
 export function integer(what: string, min: number, max: number, example: number): Rule<number> {
   const range = `an integer from ${min} to ${max}`;

@@ -4,6 +4,7 @@
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
 import type { Document, YAMLError } from 'yaml';
 import {
+  boolean,
   Checker,
   checkMapping,
   classifyAddress,
@@ -20,6 +21,7 @@ import {
 } from './config-schema.js';
 import type { AddressInfo, Checked, Path, Rule } from './config-schema.js';
 import { fastLoad } from './config-fast.js';
+import { isPrime, nextPrime } from './maglev.js';
 
 export type XdpMode = 'auto' | 'native' | 'generic';
 /**
@@ -27,11 +29,15 @@ export type XdpMode = 'auto' | 'native' | 'generic';
  * fullnat (destination and source rewritten, see snat) or dsr (only the MAC address rewritten).
  */
 export type ForwardingMode = 'local' | 'nat' | 'fullnat' | 'dsr';
+export type Scheduler = 'maglev' | 'round-robin' | 'weighted-round-robin';
+export type HashKey = '5-tuple' | 'src-addr' | 'src-addr-port';
 export interface BackendConfig {
   /** Canonical address, of the service's family. */
   address: string;
   /** For mode dsr always the service port. */
   port: number;
+  /** 0 = drain: keeps its flows, gets no new ones. */
+  weight: number;
 }
 /** The source that fullnat gives to packets sent to backends. */
 export interface SnatConfig {
@@ -51,7 +57,13 @@ export interface ServiceConfig {
   vip: string;
   port: number;
   protocol: 'udp';
-  scheduler: 'round-robin';
+  scheduler: Scheduler;
+  /** What the maglev hash covers. */
+  hashKey: HashKey;
+  /** Entries of the maglev table (a prime); 0 for the other schedulers. */
+  tableSize: number;
+  /** Established flows keep their backend (a flow table entry each). */
+  flowAffinity: boolean;
   mode: ForwardingMode;
   /** The vip's family; for vip '*' that of the backends (or of snat without backends), else 4. */
   family: 4 | 6;
@@ -64,6 +76,8 @@ export interface Config {
   interfaces: string[];
   xdpMode: XdpMode;
   flowTableSize: number;
+  /** Seeds the maglev tables and flow hashes: nodes of a cluster with one seed agree. */
+  hashSeed: number;
   services: ServiceConfig[];
 }
 export interface ConfigProblem {
@@ -82,13 +96,21 @@ export const LIMITS = {
   maxFlowTableSize: 16777216,
   maxInterfaceNameLength: 15,
   maxServiceNameLength: 63,
+  maxWeight: 65535,
+  minTableSize: 7,
+  maxTableSize: 1048573,
+  maxWrrSequence: 65536,
 } as const;
 
 export const DEFAULTS = {
   xdpMode: 'auto',
   flowTableSize: 65536,
   protocol: 'udp',
-  scheduler: 'round-robin',
+  scheduler: 'maglev',
+  hashKey: '5-tuple',
+  tableSize: 16381,
+  weight: 1,
+  hashSeed: 0,
   mode: 'local',
   /** Like conntrack's UDP timeouts (nf_conntrack_udp_timeout and _stream). */
   flowTimeouts: { unreplied: 30, assured: 120 },
@@ -281,6 +303,7 @@ const backendFields = {
   }),
   // Required except in mode dsr: checked with the service (see checkModeFields).
   port: field(port('the backend port')),
+  weight: field(integer('the backend weight', 0, LIMITS.maxWeight, 1), { default: DEFAULTS.weight }),
 };
 const BACKEND_EXAMPLE = '{ address: 192.0.2.10, port: 9876 }';
 const backend: Rule<Checked<typeof backendFields>> = (value, path, c) => {
@@ -344,7 +367,13 @@ const serviceFields = {
     }),
     { default: DEFAULTS.protocol },
   ),
-  scheduler: field(oneOf('scheduler', ['round-robin']), { default: DEFAULTS.scheduler }),
+  scheduler: field(oneOf('scheduler', ['maglev', 'round-robin', 'weighted-round-robin']), {
+    default: DEFAULTS.scheduler,
+  }),
+  // Only with scheduler maglev: checked with the scheduler (see checkScheduler).
+  hash_key: field(oneOf('hash_key', ['5-tuple', 'src-addr', 'src-addr-port'])),
+  table_size: field(integer('table_size', LIMITS.minTableSize, LIMITS.maxTableSize, DEFAULTS.tableSize)),
+  flow_affinity: field(boolean('flow_affinity')),
   mode: field(oneOf('mode', ['local', 'nat', 'fullnat', 'dsr']), { default: DEFAULTS.mode }),
   // Required for mode fullnat only: checked with the mode (see checkModeFields).
   snat: field(snat),
@@ -361,6 +390,7 @@ const service: Rule<ServiceChecked> = (value, path, c) => {
   const s = checkMapping(value, path, c, serviceFields, 'a service', SERVICE_EXAMPLE);
   if (s === undefined || !isMapping(value)) return undefined;
   checkModeFields(s, value, path, c);
+  checkScheduler(s, value, path, c);
   return { ...s, family: checkFamilies(s, path, c) };
 };
 
@@ -372,6 +402,7 @@ const topFields = {
     integer('flow_table_size', LIMITS.minFlowTableSize, LIMITS.maxFlowTableSize, DEFAULTS.flowTableSize),
     { default: DEFAULTS.flowTableSize },
   ),
+  hash_seed: field(integer('hash_seed', 0, 0xffffffff, 0), { default: DEFAULTS.hashSeed }),
   services: field(list('services', service, LIMITS.maxServices, SERVICE_EXAMPLE), {
     required: `add a list of services, e.g. services: [${SERVICE_EXAMPLE}] (it may be empty: services: [])`,
   }),
@@ -423,6 +454,66 @@ function checkModeFields(s: ServiceFields, raw: Record<string, unknown>, path: P
     );
   }
 }
+
+/** Scheduler-specific fields and weights: maglev's hash_key and table_size, weights per scheduler. */
+function checkScheduler(s: ServiceFields, raw: Record<string, unknown>, path: Path, c: Checker): void {
+  const sched = s.scheduler;
+  if (sched === undefined) return;
+  const live = (s.backends ?? []).filter((b) => b !== undefined && (b.weight ?? 1) > 0);
+  for (const key of ['hash_key', 'table_size'] as const) {
+    if (sched !== 'maglev' && Object.hasOwn(raw, key)) {
+      c.report(
+        [...path, key],
+        `${key} only applies to scheduler maglev (this service uses ${sched}); remove it`,
+      );
+    }
+  }
+  if (sched === 'maglev' && s.table_size !== undefined) {
+    if (!isPrime(s.table_size)) {
+      c.report(
+        [...path, 'table_size'],
+        `table_size ${s.table_size} is not a prime; use one, e.g. ${nextPrime(s.table_size)} (maglev needs a prime)`,
+      );
+    } else if (s.table_size < live.length) {
+      c.report(
+        [...path, 'table_size'],
+        `table_size ${s.table_size} is smaller than the ${live.length} backends; use at least ` +
+          `${nextPrime(100 * live.length)} (about 100 entries per backend keeps every share within 1 %)`,
+      );
+    }
+  }
+  if (sched === 'round-robin') {
+    s.backends?.forEach((b, j) => {
+      if (b?.weight !== undefined && b.weight > 1) {
+        c.report(
+          [...path, 'backends', j, 'weight'],
+          `weight ${b.weight}: round-robin gives every backend the same share (weight 1, or 0 to drain); ` +
+            'use scheduler: weighted-round-robin or maglev for weights',
+        );
+      }
+    });
+  }
+  if (sched === 'weighted-round-robin') {
+    const weights = live.map((b) => b?.weight ?? 1);
+    const g = weights.reduce((a, w) => gcd(a, w), 0);
+    const length = g === 0 ? 0 : weights.reduce((a, w) => a + w / g, 0);
+    if (length > LIMITS.maxWrrSequence) {
+      c.report(
+        [...path, 'backends'],
+        `the weights make a round-robin sequence of ${length} entries, more than ${LIMITS.maxWrrSequence}; ` +
+          'use smaller weights with the same ratios, or scheduler: maglev',
+      );
+    }
+  }
+  if (s.mode === 'fullnat' && s.flow_affinity === false) {
+    c.report(
+      [...path, 'flow_affinity'],
+      'fullnat keeps every flow on its backend (its source port belongs to the flow); remove flow_affinity: false',
+    );
+  }
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /**
  * One family per service: that of the vip, or for vip '*' that of the first backend (else of snat,
@@ -572,6 +663,7 @@ function build(top: TopChecked, services: (ServiceChecked | undefined)[]): Confi
     interfaces: top.interfaces ? top.interfaces.map(req) : [req(top.interface)],
     xdpMode: req(top.xdp_mode),
     flowTableSize: req(top.flow_table_size),
+    hashSeed: req(top.hash_seed),
     services: services.map(req).map((s): ServiceConfig => {
       const mode = req(s.mode);
       const timeouts = req(s.flow_timeouts);
@@ -583,6 +675,9 @@ function build(top: TopChecked, services: (ServiceChecked | undefined)[]): Confi
         port: req(s.port),
         protocol: req(s.protocol),
         scheduler: req(s.scheduler),
+        hashKey: s.hash_key ?? DEFAULTS.hashKey,
+        tableSize: s.scheduler === 'maglev' ? (s.table_size ?? DEFAULTS.tableSize) : 0,
+        flowAffinity: s.flow_affinity ?? (s.scheduler === 'maglev' || mode === 'fullnat'),
         mode,
         family: req(s.family),
         ...(snatChecked === undefined || ports === undefined
@@ -593,7 +688,7 @@ function build(top: TopChecked, services: (ServiceChecked | undefined)[]): Confi
         flowTimeouts: { unreplied: req(timeouts.unreplied), assured: req(timeouts.assured) },
         backends: req(s.backends)
           .map(req)
-          .map((b) => ({ address: req(b.address), port: req(backendPort(s, b)) })),
+          .map((b) => ({ address: req(b.address), port: req(backendPort(s, b)), weight: req(b.weight) })),
       };
     }),
   };

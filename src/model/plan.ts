@@ -4,7 +4,9 @@
 // address and port do), and an id freed by this plan is not reused by it, because
 // the live tables may still point at it until they are replaced.
 import { addrTo16 } from './addr.js';
-import { Family, IPPROTO_UDP, Limits, Mode, Sched, type FamilyNumber } from './abi.js';
+import { Family, HashKeyCode, IPPROTO_UDP, Limits, Mode, Sched, type FamilyNumber } from './abi.js';
+import { buildMaglev } from './maglev.js';
+import { smoothWrrSequence } from './wrr.js';
 import type { Config, ServiceConfig } from './config.js';
 
 export interface PlannedBackend {
@@ -13,6 +15,8 @@ export interface PlannedBackend {
   address: string;
   port: number;
   family: FamilyNumber;
+  /** 0 = draining: live for its flows, out of the table. */
+  weight: number;
 }
 
 export interface PlannedService {
@@ -24,6 +28,11 @@ export interface PlannedService {
   family: FamilyNumber;
   mode: number;
   sched: number;
+  /** enum xlb_hash_key of the maglev hash. */
+  hashKey: number;
+  hashSeed: number;
+  /** Established flows keep their backend. */
+  affinity: boolean;
   timeouts: { unreplied: number; assured: number };
   snat?: { address: string; portMin: number; portMax: number };
   /** Backend ids in the order the scheduler walks them. */
@@ -65,10 +74,32 @@ class IdAllocator {
   }
 }
 
-/** The table a scheduler walks: round-robin visits backends in config order. */
-export function buildTable(_service: ServiceConfig, backendIds: number[]): number[] {
-  return [...backendIds];
+/**
+ * The table a service's scheduler uses: round-robin visits its backends in config
+ * order, weighted round-robin a smooth weighted sequence, maglev a Maglev lookup table
+ * built from the backends' identities (address:port), weights and the cluster's seed.
+ * Backends of weight 0 (draining) are in no table.
+ */
+export function buildTable(s: ServiceConfig, backends: PlannedBackend[], seed: number): number[] {
+  const live = backends.filter((b) => b.weight > 0);
+  switch (s.scheduler) {
+    case 'round-robin':
+      return live.map((b) => b.id);
+    case 'weighted-round-robin':
+      return smoothWrrSequence(live.map((b) => ({ id: b.id, weight: b.weight })));
+    case 'maglev':
+      return Array.from(
+        buildMaglev(
+          live.map((b) => ({ id: b.id, name: hostPort(b.address, b.port), weight: b.weight })),
+          s.tableSize,
+          seed,
+        ),
+      );
+  }
 }
+
+const hostPort = (address: string, port: number) =>
+  address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 
 export function plan(config: Config, previous: Plan = emptyPlan()): Plan {
   const prevSvc = new Map(previous.services.map((s) => [s.name, s.id]));
@@ -91,6 +122,7 @@ export function plan(config: Config, previous: Plan = emptyPlan()): Plan {
         address: b.address,
         port: b.port,
         family,
+        weight: b.weight,
       };
       out.backends.set(pb.id, pb);
       if (s.mode !== 'dsr') out.backendPorts.add(b.port);
@@ -103,13 +135,13 @@ export function plan(config: Config, previous: Plan = emptyPlan()): Plan {
       port: s.port,
       family,
       mode: Mode[s.mode],
-      sched: Sched[s.scheduler],
+      sched: s.scheduler === 'maglev' ? Sched.maglev : Sched['round-robin'],
+      hashKey: HashKeyCode[s.hashKey],
+      hashSeed: config.hashSeed,
+      affinity: s.flowAffinity,
       timeouts: { ...s.flowTimeouts },
       ...(s.snat ? { snat: { ...s.snat } } : {}),
-      table: buildTable(
-        s,
-        backends.map((b) => b.id),
-      ),
+      table: buildTable(s, backends, config.hashSeed),
       backends,
     });
     out.servicePorts.add(s.port);

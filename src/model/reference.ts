@@ -3,8 +3,9 @@
 // and reason the XDP program must reach, and where the rewritten fields are.
 // Tests run the BPF program and this model side by side on hostile input.
 import type { Reason } from './abi.js';
-import { formatIP } from './addr.js';
-import type { Plan, PlannedService } from './plan.js';
+import { addrTo16, formatIP } from './addr.js';
+import { flowHash, flowKeyBytes, tableIndex, type HashKey } from './flowhash.js';
+import type { Plan, PlannedBackend, PlannedService } from './plan.js';
 
 export interface Classified {
   action: 'pass' | 'drop';
@@ -146,4 +147,28 @@ export function localRewriteRanges(family: 4 | 6, l3: number, l4: number): [numb
     [l4 + 2, l4 + 4], // destination port
     [l4 + 6, l4 + 8], // UDP checksum
   ];
+}
+
+const HASH_KEY_NAMES: readonly HashKey[] = ['5-tuple', 'src-addr', 'src-addr-port'];
+
+/**
+ * The backend a service's maglev table gives a packet: the table entry at
+ * tableIndex(flowHash(the packet's key, seed), length). What the data plane picks for
+ * a new flow (and for every packet without flow affinity).
+ */
+export function maglevPick(service: PlannedService, plan: Plan, p: ParsedUdp): PlannedBackend | undefined {
+  if (service.table.length === 0) return undefined;
+  const key = flowKeyBytes(
+    {
+      family: p.family,
+      src: addrTo16(p.src),
+      dst: addrTo16(p.dst),
+      sport: p.sport,
+      dport: p.dport,
+      proto: 17,
+    },
+    HASH_KEY_NAMES[service.hashKey] ?? '5-tuple',
+  );
+  const id = service.table[tableIndex(flowHash(key, service.hashSeed), service.table.length)];
+  return id === undefined ? undefined : plan.backends.get(id);
 }

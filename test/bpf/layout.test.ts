@@ -5,7 +5,16 @@ import { describe, it } from 'node:test';
 import { defaultObjectPath, Dataplane } from '../../src/control/dataplane.js';
 import { MAP_NAMES } from '../../src/control/maps.js';
 import { BpfObject } from '../../src/kernel/object.js';
-import { Bitmap, Family, Limits, Mode, Reasons, Sched, abiStructs } from '../../src/model/abi.js';
+import {
+  Bitmap,
+  Family,
+  HashKeyCode,
+  Limits,
+  Mode,
+  Reasons,
+  Sched,
+  abiStructs,
+} from '../../src/model/abi.js';
 import { layoutMismatches, struct } from '../../src/model/codec.js';
 import { rootSkip } from '../helpers/privileged.js';
 
@@ -43,6 +52,7 @@ describe('ABI layout', () => {
       expect('xlb_family', 'XLB_FAMILY_', Family);
       expect('xlb_mode', 'XLB_MODE_', Mode);
       expect('xlb_sched', 'XLB_SCHED_', Sched);
+      expect('xlb_hash_key', 'XLB_HASH_KEY_', HashKeyCode);
       expect('xlb_bitmap', 'XLB_BITMAP_', Bitmap, 'XLB_BITMAP_COUNT');
       expect('xlb_reason', 'XLB_R_', Object.fromEntries(Reasons.map((r, i) => [r, i])), 'XLB_R_COUNT');
     } finally {

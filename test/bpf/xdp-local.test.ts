@@ -34,6 +34,7 @@ services:
   - name: dns
     vip: 192.0.2.10
     port: 53
+    scheduler: round-robin
     backends:
       - { address: 198.51.100.1, port: 5301 }
       - { address: 198.51.100.2, port: 5302 }
@@ -55,6 +56,7 @@ services:
   - name: wide
     vip: 192.0.2.40
     port: 4000
+    scheduler: round-robin
     backends:
 ${wideBackends.join('\n')}
 `;

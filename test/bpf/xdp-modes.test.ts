@@ -28,6 +28,7 @@ ${([4, 6] as const)
     vip: "${vip(0, f)}"
     port: 53
     mode: nat
+    scheduler: round-robin
     backends:
       - { address: "${FX.backend(1, f)}", port: 5301 }
       - { address: "${FX.backend(2, f)}", port: 5302 }

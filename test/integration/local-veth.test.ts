@@ -58,6 +58,7 @@ describe('local mode on veth, replies translated by TC egress', { skip: rootSkip
       '  - name: dns',
       '    vip: 192.0.2.1',
       '    port: 5300',
+      '    scheduler: round-robin',
       '    backends:',
       ...[5301, 5302, 5303].map((p) => `      - { address: 192.0.2.1, port: ${p} }`),
       '',

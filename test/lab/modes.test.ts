@@ -56,7 +56,7 @@ for (const { mode, arms } of LABS) {
         await p.waitFor(/^listening on/);
       }
       const config = join(tmp, 'xlb.yaml');
-      writeFileSync(config, lab.xlbConfig());
+      writeFileSync(config, lab.xlbConfig({ scheduler: 'round-robin' }));
       xlb = Proc.start(lab.lb.ns, process.execPath, [
         CLI,
         'run',

@@ -84,11 +84,16 @@ function toInput(c: Config): Record<string, unknown> {
     interfaces: c.interfaces,
     xdp_mode: c.xdpMode,
     flow_table_size: c.flowTableSize,
-    services: c.services.map(({ family: _family, flowTimeouts, snat, ...rest }) => ({
-      ...rest,
-      flow_timeouts: flowTimeouts,
-      ...(snat ? { snat: { address: snat.address, ports: `${snat.portMin}-${snat.portMax}` } } : {}),
-    })),
+    hash_seed: c.hashSeed,
+    services: c.services.map(
+      ({ family: _family, flowTimeouts, snat, hashKey, tableSize, flowAffinity, ...rest }) => ({
+        ...rest,
+        ...(rest.scheduler === 'maglev' ? { hash_key: hashKey, table_size: tableSize } : {}),
+        flow_affinity: flowAffinity,
+        flow_timeouts: flowTimeouts,
+        ...(snat ? { snat: { address: snat.address, ports: `${snat.portMin}-${snat.portMax}` } } : {}),
+      }),
+    ),
   };
 }
 
@@ -96,6 +101,7 @@ const EXPECTED_DEFAULT: Config = {
   interfaces: ['lo'],
   xdpMode: 'auto',
   flowTableSize: 65536,
+  hashSeed: 0,
   services: [
     {
       name: 'demo',
@@ -103,13 +109,16 @@ const EXPECTED_DEFAULT: Config = {
       port: 9875,
       protocol: 'udp',
       scheduler: 'round-robin',
+      hashKey: '5-tuple',
+      tableSize: 0,
+      flowAffinity: false,
       mode: 'local',
       family: 4,
       flowTimeouts: { unreplied: 30, assured: 120 },
       backends: [
-        { address: '127.0.0.1', port: 9876 },
-        { address: '127.0.0.1', port: 9877 },
-        { address: '127.0.0.1', port: 9878 },
+        { address: '127.0.0.1', port: 9876, weight: 1 },
+        { address: '127.0.0.1', port: 9877, weight: 1 },
+        { address: '127.0.0.1', port: 9878, weight: 1 },
       ],
     },
   ],
@@ -147,6 +156,7 @@ describe('valid configurations', () => {
       interfaces: ['lo'],
       xdpMode: 'auto',
       flowTableSize: 65536,
+      hashSeed: 0,
       services: [
         {
           name: 'dns',
@@ -154,12 +164,15 @@ describe('valid configurations', () => {
           port: 53,
           protocol: 'udp',
           scheduler: 'round-robin',
+          hashKey: '5-tuple',
+          tableSize: 0,
+          flowAffinity: false,
           mode: 'local',
           family: 4,
           flowTimeouts: { unreplied: 30, assured: 120 },
           backends: [
-            { address: '198.51.100.1', port: 53 },
-            { address: '198.51.100.2', port: 53 },
+            { address: '198.51.100.1', port: 53, weight: 1 },
+            { address: '198.51.100.2', port: 53, weight: 1 },
           ],
         },
         {
@@ -167,7 +180,10 @@ describe('valid configurations', () => {
           vip: '*',
           port: 123,
           protocol: 'udp',
-          scheduler: 'round-robin',
+          scheduler: 'maglev',
+          hashKey: '5-tuple',
+          tableSize: 16381,
+          flowAffinity: true,
           mode: 'local',
           family: 4,
           flowTimeouts: { unreplied: 30, assured: 120 },
@@ -193,7 +209,13 @@ describe('valid configurations', () => {
     assert.deepEqual(
       c.services.map((s) => [s.name, serviceKeyString(s), s.scheduler, s.mode, s.backends]),
       [
-        ['a.b-c_1', '203.0.113.7:65535/udp', 'round-robin', 'local', [{ address: '198.51.100.9', port: 1 }]],
+        [
+          'a.b-c_1',
+          '203.0.113.7:65535/udp',
+          'maglev',
+          'local',
+          [{ address: '198.51.100.9', port: 1, weight: 1 }],
+        ],
         ['0', '*:1/udp', 'round-robin', 'local', []],
       ],
     );
@@ -272,9 +294,9 @@ describe('bad YAML input: one problem, right path, right line, names the value a
       /'protocl' .*did you mean 'protocol'\?\); remove it/],
     ['unknown top-level key', { 3: 'flowtable_size: 1024' }, 'flowtable_size', 3,
       /did you mean 'flow_table_size'\?\); remove/],
-    ['unknown backend key', { 12: '{ address: 198.51.100.1, port: 53, weight: 2 }' },
-      `${S0}.backends[0].weight`, 12,
-      /'weight'.*one of: address, port$/],
+    ['unknown backend key', { 12: '{ address: 198.51.100.1, port: 53, wieght: 2 }' },
+      `${S0}.backends[0].wieght`, 12,
+      /'wieght'.*did you mean 'weight'/],
     ['interface + interfaces', { 2: 'interfaces: [eth0]' }, 'interfaces', 2,
       /both 'interface' and 'interfaces'.*keep only one/],
     ['no interface', { 1: null }, 'interface', 1, /no interface given; add 'interface: eth0'/],
@@ -302,7 +324,7 @@ describe('bad YAML input: one problem, right path, right line, names the value a
       /must be a list, got the string/],
     ['backend as a string', { 12: '"198.51.100.1:53"' }, `${S0}.backends[0]`, 12,
       /write it as \{ address: 198\.51\.100\.1, port: 53 \}/],
-    ['backend address *', { 12: "{ address: '*', port: 53 }" }, `${S0}.backends[0].address`, 12,
+    ['backend address *', { 12: "{ address: '*', port: 53, weight: 1 }" }, `${S0}.backends[0].address`, 12,
       /only allowed as a service vip; use/],
     ['backend address 0.0.0.0', { 12: '{ address: 0.0.0.0, port: 53 }' }, `${S0}.backends[0].address`, 12,
       /not a usable address; use/],
@@ -411,7 +433,12 @@ describe('validateConfig on objects', () => {
   const valid = () => ({
     interfaces: ['eth0'],
     services: [
-      { name: 'dns', vip: '192.0.2.1', port: 53, backends: [{ address: '198.51.100.1', port: 53 }] },
+      {
+        name: 'dns',
+        vip: '192.0.2.1',
+        port: 53,
+        backends: [{ address: '198.51.100.1', port: 53, weight: 1 }],
+      },
     ],
   });
 
@@ -422,17 +449,21 @@ describe('validateConfig on objects', () => {
       interfaces: ['eth0'],
       xdpMode: 'auto',
       flowTableSize: 65536,
+      hashSeed: 0,
       services: [
         {
           name: 'dns',
           vip: '192.0.2.1',
           port: 53,
           protocol: 'udp',
-          scheduler: 'round-robin',
+          scheduler: 'maglev',
+          hashKey: '5-tuple',
+          tableSize: 16381,
+          flowAffinity: true,
           mode: 'local',
           family: 4,
           flowTimeouts: { unreplied: 30, assured: 120 },
-          backends: [{ address: '198.51.100.1', port: 53 }],
+          backends: [{ address: '198.51.100.1', port: 53, weight: 1 }],
         },
       ],
     });
@@ -493,6 +524,7 @@ describe('validateConfig on objects', () => {
     input.services[0]!.backends = Array.from({ length: LIMITS.maxBackendsPerService + 1 }, (_, i) => ({
       address: '198.51.100.1',
       port: i + 1,
+      weight: 1,
     }));
     const problems = problemsOf(() => validateConfig(input));
     assert.deepEqual(
@@ -595,30 +627,42 @@ describe('forwarding modes, IPv6 and full-NAT: valid configurations', () => {
       '      - { address: 198.51.100.21 }',
       '      - { address: 198.51.100.22, port: 53 }',
     ].join('\n');
-    const common = { port: 53, protocol: 'udp', scheduler: 'round-robin' } as const;
+    const common = {
+      port: 53,
+      protocol: 'udp',
+      scheduler: 'maglev',
+      hashKey: '5-tuple',
+      tableSize: 16381,
+      flowAffinity: true,
+    } as const;
     const expected: Config = {
       interfaces: ['eth0', 'eth1'],
       xdpMode: 'auto',
       flowTableSize: 65536,
+      hashSeed: 0,
       services: [
         {
           name: 'dns',
           vip: '203.0.113.100',
           ...common,
+          scheduler: 'round-robin',
+          tableSize: 0,
+          flowAffinity: false,
           mode: 'nat',
           family: 4,
           flowTimeouts: { unreplied: 10, assured: 300 },
-          backends: [{ address: '198.51.100.11', port: 5353 }],
+          backends: [{ address: '198.51.100.11', port: 5353, weight: 1 }],
         },
         {
           name: 'dns-v6',
           vip: 'fd00:53::100',
           ...common,
           mode: 'fullnat',
+          flowAffinity: true,
           family: 6,
           snat: { address: 'fd00:53::1', portMin: 20000, portMax: 60000 },
           flowTimeouts: TIMEOUTS,
-          backends: [{ address: 'fd00:53::11', port: 53 }],
+          backends: [{ address: 'fd00:53::11', port: 53, weight: 1 }],
         },
         {
           name: 'dns-dsr',
@@ -628,8 +672,8 @@ describe('forwarding modes, IPv6 and full-NAT: valid configurations', () => {
           family: 4,
           flowTimeouts: TIMEOUTS,
           backends: [
-            { address: '198.51.100.21', port: 53 },
-            { address: '198.51.100.22', port: 53 },
+            { address: '198.51.100.21', port: 53, weight: 1 },
+            { address: '198.51.100.22', port: 53, weight: 1 },
           ],
         },
       ],
@@ -644,7 +688,7 @@ describe('forwarding modes, IPv6 and full-NAT: valid configurations', () => {
         6: "vip: 'FD00:0053:0000:0000:0000:0000:0000:0100'",
         10: withMode('fullnat', 'snat: { address: 2001:DB8:0:0:1:0:0:1, ports: 1024-1039 }'),
         12: '{ address: FD00:53::0011, port: 53 }',
-        13: "{ address: '2001:db8::192.0.2.1', port: 53 }",
+        13: "{ address: '2001:db8::192.0.2.1', port: 53, weight: 1 }",
       }),
     );
     const s = c.services[0]!;
@@ -652,14 +696,16 @@ describe('forwarding modes, IPv6 and full-NAT: valid configurations', () => {
     assert.equal(s.family, 6);
     assert.deepEqual(s.snat, { address: '2001:db8::1:0:0:1', portMin: 1024, portMax: 1039 });
     assert.deepEqual(s.backends, [
-      { address: 'fd00:53::11', port: 53 },
-      { address: '2001:db8::c000:201', port: 53 },
+      { address: 'fd00:53::11', port: 53, weight: 1 },
+      { address: '2001:db8::c000:201', port: 53, weight: 1 },
     ]);
     assert.equal(serviceKeyString(s), '[fd00:53::100]:53/udp');
     // validateConfig canonicalises the same way.
     const v = validateConfig({
       interface: 'lo',
-      services: [{ name: 'a', vip: '2001:0DB8::0:1', port: 1, backends: [{ address: 'FD00::A', port: 2 }] }],
+      services: [
+        { name: 'a', vip: '2001:0DB8::0:1', port: 1, backends: [{ address: 'FD00::A', port: 2, weight: 1 }] },
+      ],
     });
     assert.deepEqual(
       [v.services[0]!.vip, v.services[0]!.backends[0]!.address, v.services[0]!.family],
@@ -714,8 +760,8 @@ describe('forwarding modes, IPv6 and full-NAT: valid configurations', () => {
       }),
     );
     assert.deepEqual(c.services[0]!.backends, [
-      { address: '198.51.100.1', port: 5300 },
-      { address: '198.51.100.2', port: 5300 },
+      { address: '198.51.100.1', port: 5300, weight: 1 },
+      { address: '198.51.100.2', port: 5300, weight: 1 },
     ]);
   });
 
@@ -739,7 +785,7 @@ describe('forwarding modes, IPv6 and full-NAT: valid configurations', () => {
         'interface: lo',
         'services:',
         "  - { name: any4, vip: '*', port: 53, backends: [{ address: 198.51.100.1, port: 53 }] }",
-        "  - { name: any6, vip: '*', port: 53, backends: [{ address: 'fd00::1', port: 53 }] }",
+        "  - { name: any6, vip: '*', port: 53, backends: [{ address: 'fd00::1', port: 53, weight: 1 }] }",
         "  - { name: empty, vip: '*', port: 54, backends: [] }",
         "  - { name: nat6, vip: '*', port: 54, mode: fullnat, snat: { address: 'fd00::5' }, backends: [] }",
       ].join('\n'),
@@ -818,9 +864,9 @@ describe('forwarding modes, IPv6 and full-NAT: one problem, right path and line,
     ["vip fd00:: unquoted (YAML)", { 6: 'vip: fd00::' }, '', 6,
       /YAML syntax error.*an IPv6 address ending in '::' must be quoted: write 'fd00::'$/],
     ["vip :: unquoted (YAML)", { 6: 'vip: ::' }, '', 6, /YAML syntax error.*write vip: '\*' \(quoted\)$/],
-    ['backend IPv4-mapped', { 12: "{ address: '::ffff:198.51.100.1', port: 53 }" }, `${S0}.backends[0].address`,
+    ['backend IPv4-mapped', { 12: "{ address: '::ffff:198.51.100.1', port: 53, weight: 1 }" }, `${S0}.backends[0].address`,
       12, /backend address "::ffff:198\.51\.100\.1" is an IPv4-mapped .*plain IPv4 form: 198\.51\.100\.1$/],
-    ["backend '::'", { ...V6, 12: "{ address: '::', port: 53 }" }, `${S0}.backends[0].address`, 12,
+    ["backend '::'", { ...V6, 12: "{ address: '::', port: 53, weight: 1 }" }, `${S0}.backends[0].address`, 12,
       /"::" is not a usable address; use an IPv6 unicast address such as 2001:db8::10$/],
     ['backend IPv6 multicast', { ...V6, 13: '{ address: ff05::1:3, port: 53 }' }, `${S0}.backends[1].address`,
       13, /"ff05::1:3" is a multicast address \(ff00::\/8\)/],
@@ -833,14 +879,14 @@ describe('forwarding modes, IPv6 and full-NAT: one problem, right path and line,
       `${S0}.backends[0].address`, 12,
       /^198\.51\.100\.1 is IPv4 but service 'dns' is IPv6 \(vip 2001:db8::53\): .*use an IPv6 backend or an IPv4 vip$/],
     ["vip '*' with backends of both families",
-      { 17: "    backends: [{ address: 198.51.100.5, port: 123 }, { address: 'fd00::5', port: 123 }]" },
+      { 17: "    backends: [{ address: 198.51.100.5, port: 123 }, { address: 'fd00::5', port: 123, weight: 1 }]" },
       'services[1].backends[1].address', 17,
       /^fd00::5 is IPv6 but backends\[0\] \(198\.51\.100\.5\) is IPv4: all backends .* one family \(with vip '\*'.*use an IPv4 backend, or move the IPv6 backends to a service of their own$/],
     ['snat address of the other family', { 10: FULLNAT("{ address: 'fd00::5' }") }, `${S0}.snat.address`, 11,
       /^fd00::5 is IPv6 but service 'dns' is IPv4 \(vip 192\.0\.2\.1\): the snat address must have the service's family.*use an IPv4 address of this load balancer$/],
     ["snat address of the other family, vip '*'",
       { 15: "    vip: '*'\n    mode: fullnat\n    snat: { address: 192.0.2.5 }",
-        17: "    backends: [{ address: 'fd00::5', port: 123 }]" },
+        17: "    backends: [{ address: 'fd00::5', port: 123, weight: 1 }]" },
       'services[1].snat.address', 17,
       /192\.0\.2\.5 is IPv4 but service 'ntp' is IPv6 \(vip '\*', backends\[0\] is fd00::5\)/],
     // mode and snat
@@ -900,15 +946,15 @@ describe('forwarding modes, IPv6 and full-NAT: one problem, right path and line,
       /flow_timeouts must be a mapping like \{ unreplied: 30, assured: 120 \}, got the number 30$/],
     // duplicates
     ['same IPv6 vip written twice differently',
-      { ...V6, 6: "vip: 'FD00::1'", 15: "vip: 'fd00:0::1'", 16: 'port: 53', 17: "    backends: [{ address: 'fd00::13', port: 53 }]" },
+      { ...V6, 6: "vip: 'FD00::1'", 15: "vip: 'fd00:0::1'", 16: 'port: 53', 17: "    backends: [{ address: 'fd00::13', port: 53, weight: 1 }]" },
       'services[1]', 14, /\('dns'\) and services\[1\] \('ntp'\) both listen on \[fd00::1\]:53\/udp; change the vip/],
     ["two '*' IPv6 services on one port",
-      { ...V6, 6: "vip: '*'", 16: 'port: 53', 17: "    backends: [{ address: 'fd00::13', port: 53 }]" },
+      { ...V6, 6: "vip: '*'", 16: 'port: 53', 17: "    backends: [{ address: 'fd00::13', port: 53, weight: 1 }]" },
       'services[1]', 14, /both listen on \[\*\]:53\/udp \(any IPv6 address\); change the vip or port/],
     ["two '*' IPv4 services on one port", { 6: "vip: '*'", 16: 'port: 53' }, 'services[1]', 14,
       /both listen on \*:53\/udp \(any IPv4 address\)/],
     ['same IPv6 backend written twice differently',
-      { ...V6, 12: "{ address: 'FD00::1', port: 53 }", 13: "{ address: 'fd00:0::1', port: 53 }" },
+      { ...V6, 12: "{ address: 'FD00::1', port: 53, weight: 1 }", 13: "{ address: 'fd00:0::1', port: 53, weight: 1 }" },
       `${S0}.backends[1]`, 13, /^duplicate backend \[fd00::1\]:53 \(same as backends\[0\]\); remove one of them$/],
     ['dsr backend with and without the port', { 10: 'mode: dsr', 12: '{ address: 198.51.100.1 }',
       13: '{ address: 198.51.100.1, port: 53 }' }, `${S0}.backends[1]`, 13,
@@ -960,7 +1006,7 @@ describe('forwarding modes, IPv6 and full-NAT: one problem, right path and line,
             port: 53,
             mode: 'dsr',
             snat: { address: '2001:db8::2' },
-            backends: [{ address: '198.51.100.1' }, { address: '2001:db8::3', port: 54 }],
+            backends: [{ address: '198.51.100.1' }, { address: '2001:db8::3', port: 54, weight: 1 }],
           },
         ],
       }),

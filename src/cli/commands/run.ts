@@ -41,7 +41,8 @@ const spec = {
   name: 'run',
   summary:
     'Loads the XDP data plane, applies the config, attaches to the interfaces and shows live per-backend\n' +
-    'counters until Ctrl-C or SIGTERM, then detaches and removes everything it created.',
+    'counters until Ctrl-C or SIGTERM, then detaches and removes everything it created. SIGHUP re-reads\n' +
+    'the config and applies only the difference (a config with problems changes nothing).',
   usage: 'xlb run [--config FILE] [--iface IF] [--mode auto|native|generic] [--force]',
   options: runOptions,
 } satisfies CommandSpec<Record<string, OptionSpec>>;
@@ -68,9 +69,14 @@ export function xdpModeOption(value: string | undefined): XdpMode | undefined {
 type RunValues = { [K in keyof typeof runOptions]: string | string[] | boolean | undefined };
 
 /** Starts an instance from run's options; shared with `xlb demo`. */
-export function startFromOptions(values: RunValues): { inst: RunningInstance; intervalSec: number } {
+export function startFromOptions(values: RunValues): {
+  inst: RunningInstance;
+  intervalSec: number;
+  reload: () => Config;
+} {
   const intervalSec = intOption('run', 'interval', String(values.interval ?? '2'), 0, 3600);
-  const config = loadConfig(values.config as string | undefined);
+  const reload = () => loadConfig(values.config as string | undefined);
+  const config = reload();
   const inst = RunningInstance.start({
     config,
     interfaces: values.iface as string[] | undefined,
@@ -78,11 +84,28 @@ export function startFromOptions(values: RunValues): { inst: RunningInstance; in
     force: values.force === true,
     instance: values.instance as string | undefined,
   });
-  return { inst, intervalSec };
+  return { inst, intervalSec, reload };
+}
+
+/** SIGHUP: re-read the config and apply the difference; a bad file changes nothing. */
+function onReload(inst: RunningInstance, reload: () => Config): void {
+  try {
+    const r = inst.apply(reload());
+    console.log(
+      `xlb: SIGHUP: config applied (${r.writes} map writes: services +${r.servicesAdded} ~${r.servicesChanged} ` +
+        `-${r.servicesRemoved}, backends +${r.backendsAdded} -${r.backendsRemoved})`,
+    );
+  } catch (e) {
+    console.error(`xlb: SIGHUP: config not applied, the running one stays: ${(e as Error).message}`);
+  }
 }
 
 /** Prints counters every `intervalSec` while they change, until a signal; then stops. */
-export async function serve(inst: RunningInstance, intervalSec: number): Promise<number> {
+export async function serve(
+  inst: RunningInstance,
+  intervalSec: number,
+  reload?: () => Config,
+): Promise<number> {
   const where = inst.attachments.map((a) => `${a.name} (${a.mode})`).join(', ');
   const services = inst.dataplane.reconciler.applied.services;
   console.log(`xlb: attached to ${where}; ${services.length} service(s); instance '${inst.name}'`);
@@ -95,6 +118,7 @@ export async function serve(inst: RunningInstance, intervalSec: number): Promise
       // Signal listeners do not keep Node's event loop alive; this timer does.
       timer = setInterval(() => undefined, 1 << 30);
       process.once('SIGINT', () => resolve('SIGINT'));
+      if (reload) process.on('SIGHUP', () => onReload(inst, reload));
       process.once('SIGTERM', () => resolve('SIGTERM'));
       if (intervalSec > 0) {
         clearInterval(timer);
@@ -127,6 +151,6 @@ export async function runCommand(argv: string[]): Promise<number> {
     console.log(usage(spec));
     return 0;
   }
-  const { inst, intervalSec } = startFromOptions(values);
-  return serve(inst, intervalSec);
+  const { inst, intervalSec, reload } = startFromOptions(values);
+  return serve(inst, intervalSec, reload);
 }
