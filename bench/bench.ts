@@ -25,6 +25,7 @@ import { buildPacket } from '../src/model/packet.js';
 import { CLI, Proc } from '../src/lab/proc.js';
 import { measureCosts } from './cost.js';
 import { measureControlPlane } from './control.js';
+import { measureMaglev } from './maglev.js';
 import { PEERS, peerPrerequisites, type Peer } from './peers.js';
 import { writeReport, markdownReport } from './report.js';
 import { BENCH, buildBenchNet, type BenchNet } from './topology.js';
@@ -73,13 +74,16 @@ function template(net: BenchNet, family: 4 | 6): Buffer {
       });
 }
 
-function xlbConfig(mode: 'dsr' | 'nat' | 'fullnat'): string {
+type Scheduler = 'round-robin' | 'maglev';
+
+function xlbConfig(mode: 'dsr' | 'nat' | 'fullnat', scheduler: Scheduler): string {
   const svc = (fam: 4 | 6) =>
     [
       `  - name: bench-v${fam}`,
       `    vip: "${BENCH.vip[fam]}"`,
       `    port: ${BENCH.port}`,
       `    mode: ${mode}`,
+      `    scheduler: ${scheduler}`,
       ...(mode === 'fullnat' ? [`    snat: { address: "${BENCH.snat[fam]}", ports: 20000-60000 }`] : []),
       `    backends:`,
       ...BENCH.backends[fam].map((a) =>
@@ -112,9 +116,11 @@ function subjects(net: BenchNet, inst: Instruments, tmp: string): Subject[] {
       },
     });
   }
-  for (const mode of ['dsr', 'nat', 'fullnat'] as const) {
+  for (const [mode, scheduler] of (['dsr', 'nat', 'fullnat'] as const).flatMap((m) =>
+    (['round-robin', 'maglev'] as const).map((s) => [m, s] as const),
+  )) {
     let xlb: Proc | undefined;
-    const instance = `bench-${mode}-${process.pid}`;
+    const instance = `bench-${mode}-${scheduler}-${process.pid}`;
     const stats = () =>
       JSON.parse(
         nsSh(net.lb, process.execPath, [CLI, 'stats', '--instance', instance, '--json']),
@@ -122,11 +128,11 @@ function subjects(net: BenchNet, inst: Instruments, tmp: string): Subject[] {
     for (const family of [4, 6] as const) {
       let before: StatsSnapshot | undefined;
       out.push({
-        subject: `xlb ${mode} round-robin`,
+        subject: `xlb ${mode} ${scheduler}`,
         family,
         setup: async () => {
-          const config = join(tmp, `xlb-${mode}.yaml`);
-          writeFileSync(config, xlbConfig(mode));
+          const config = join(tmp, `xlb-${mode}-${scheduler}.yaml`);
+          writeFileSync(config, xlbConfig(mode, scheduler));
           xlb = Proc.start(net.lb, process.execPath, [
             CLI,
             'run',
@@ -331,6 +337,11 @@ export async function runBench(o: Options): Promise<BenchResults> {
       services: o.quick ? 100 : 1000,
       backendsPerService: 64,
       tmpDir: tmp,
+    });
+    results.maglev = measureMaglev({
+      sizes: [65537],
+      backendCounts: o.quick ? [10, 100] : [10, 100, 1000],
+      rounds: o.quick ? 1 : 3,
     });
     results.notes.push(
       `one CPU (taskset 0) runs the generator, the load balancer's XDP/softirq work and the sink; userspace proxies run where the scheduler puts them`,

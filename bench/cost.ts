@@ -47,14 +47,18 @@ const CONFIG = `
 interface: lo
 flow_table_size: 262144
 services:
-  - { name: local-a, vip: 192.0.2.10, port: 53, backends: [{ address: 198.51.100.10, port: 5353 }] }
-  - { name: local-b, vip: 198.51.100.10, port: 5353, backends: [{ address: 192.0.2.10, port: 53 }] }
+  - { name: local-a, vip: 192.0.2.10, port: 53, scheduler: round-robin, backends: [{ address: 198.51.100.10, port: 5353 }] }
+  - { name: local-b, vip: 198.51.100.10, port: 5353, scheduler: round-robin, backends: [{ address: 192.0.2.10, port: 53 }] }
 ${([4, 6] as const)
   .map(
     (f) => `
-  - { name: nat${f}-a, vip: "${p1(f)}", port: 53, mode: nat, backends: [{ address: "${p2(f)}", port: 54 }] }
-  - { name: nat${f}-b, vip: "${p2(f)}", port: 54, mode: nat, backends: [{ address: "${p1(f)}", port: 53 }] }
-  - { name: dsr${f}, vip: "${p1(f)}", port: 55, mode: dsr, backends: [{ address: "${p2(f)}" }] }
+  - { name: nat${f}-a, vip: "${p1(f)}", port: 53, mode: nat, scheduler: round-robin, backends: [{ address: "${p2(f)}", port: 54 }] }
+  - { name: nat${f}-b, vip: "${p2(f)}", port: 54, mode: nat, scheduler: round-robin, backends: [{ address: "${p1(f)}", port: 53 }] }
+  - { name: dsr${f}, vip: "${p1(f)}", port: 55, mode: dsr, scheduler: round-robin, backends: [{ address: "${p2(f)}" }] }
+  - { name: natm${f}-a, vip: "${p1(f)}", port: 60, mode: nat, scheduler: maglev, backends: [{ address: "${p2(f)}", port: 61 }] }
+  - { name: natm${f}-b, vip: "${p2(f)}", port: 61, mode: nat, scheduler: maglev, backends: [{ address: "${p1(f)}", port: 60 }] }
+  - { name: nats${f}-a, vip: "${p1(f)}", port: 62, mode: nat, scheduler: maglev, flow_affinity: false, backends: [{ address: "${p2(f)}", port: 63 }] }
+  - { name: nats${f}-b, vip: "${p2(f)}", port: 63, mode: nat, scheduler: maglev, flow_affinity: false, backends: [{ address: "${p1(f)}", port: 62 }] }
   - name: full${f}-a
     vip: "${p1(f)}"
     port: 56
@@ -186,7 +190,7 @@ export function measureCosts(opts: { packets?: number; rounds?: number } = {}): 
         expect: { action: XdpAction.PASS, changed: false },
       },
       {
-        name: 'xlb local, IPv4',
+        name: 'xlb local round-robin, IPv4',
         fd: d.xdpProgram.fd,
         frame: buildPacket(udp(4, FX.client[4], '192.0.2.10', 40000, 53)),
         expect: { action: XdpAction.PASS, changed: true },
@@ -195,26 +199,38 @@ export function measureCosts(opts: { packets?: number; rounds?: number } = {}): 
     for (const f of [4, 6] as const) {
       subjects.push(
         {
-          name: `xlb nat, IPv${f}`,
+          name: `xlb nat round-robin, IPv${f}`,
           fd: d.xdpProgram.fd,
           frame: buildPacket(udp(f, FX.client[f], p1(f), 40000, 53)),
           expect: { action: XdpAction.TX, changed: true },
         },
         {
-          name: `xlb fullnat, IPv${f}, established flow`,
+          name: `xlb fullnat maglev, IPv${f}, flow-table hit`,
           fd: d.xdpProgram.fd,
           frame: buildPacket(udp(f, FX.be0[f], p1(f), 1000, 56)),
           expect: { action: XdpAction.TX, changed: true },
         },
         {
-          name: `xlb fullnat, IPv${f}, new flow every packet`,
+          name: `xlb fullnat maglev, IPv${f}, flow-table miss (new flow every packet)`,
           fd: d.xdpProgram.fd,
           frame: buildPacket(udp(f, FX.client[f], p1(f), 40000, 56)),
           packets: 25_000,
           expect: { action: XdpAction.TX, changed: true },
         },
         {
-          name: `xlb dsr, IPv${f}`,
+          name: `xlb nat maglev, IPv${f}, flow-table hit`,
+          fd: d.xdpProgram.fd,
+          frame: buildPacket(udp(f, FX.client[f], p1(f), 40000, 60)),
+          expect: { action: XdpAction.TX, changed: true },
+        },
+        {
+          name: `xlb nat maglev, IPv${f}, no flow table (hash every packet)`,
+          fd: d.xdpProgram.fd,
+          frame: buildPacket(udp(f, FX.client[f], p1(f), 40000, 62)),
+          expect: { action: XdpAction.TX, changed: true },
+        },
+        {
+          name: `xlb dsr round-robin, IPv${f}`,
           fd: d.xdpProgram.fd,
           frame: buildPacket(udp(f, FX.client[f], p1(f), 40000, 55)),
           expect: { action: XdpAction.TX, changed: true },

@@ -2,6 +2,7 @@
 // of the throughput, and the files (dated and latest) they are written to.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { maglevTable } from './maglev.js';
 import type { BenchResults, ControlPlaneResult, CostResult, ThroughputResult } from './types.js';
 
 // ---- numbers -----------------------------------------------------------------------------------
@@ -105,6 +106,7 @@ export function markdownReport(r: BenchResults): string {
     ...table(['subject', 'ns/packet', 'over XDP_PASS-only', 'packets', 'rounds'], r.cost.map(costRow)),
   ];
   if (r.control) out.push('', '## Control plane', '', ...table(['figure', 'value'], controlRows(r.control)));
+  if (r.maglev?.length) out.push('', '## Maglev table build (TypeScript)', '', maglevTable(r.maglev));
   if (r.notes.length > 0)
     out.push('', '## Notes', '', ...r.notes.map((n) => `- ${n.replace(/\s*\n\s*/g, ' ')}`));
   return `${out.join('\n')}\n`;

@@ -1,3 +1,5 @@
+import type { MaglevBenchRow } from './maglev.js';
+
 // The shape of a benchmark run's results (bench/results/*.json), shared by the harness,
 // the report writers and the tests.
 
@@ -60,5 +62,7 @@ export interface BenchResults {
   throughput: ThroughputResult[];
   cost: CostResult[];
   control?: ControlPlaneResult;
+  /** Maglev table build times, beside the paper's straightforward algorithm. */
+  maglev?: MaglevBenchRow[];
   notes: string[];
 }
