@@ -499,6 +499,66 @@ static __always_inline int process(struct xdp_md *ctx, struct xlb_pkt *p, __u64 
 	return verdict(XDP_PASS, XLB_R_PASS_NO_SERVICE, len);
 }
 
+/*
+ * A packet that is not UDP may be an ICMP "port unreachable" about a datagram we sent
+ * to a backend: count it per the datagram's destination (the backend) for the
+ * daemon's passive health check. The packet itself passes on untouched.
+ */
+static __always_inline void icmp_note(void *data, void *data_end)
+{
+	struct ethhdr *eth = data;
+	struct xlb_icmp_key k = {};
+	__u64 one = 1, *n;
+	void *l3;
+
+	if ((void *)(eth + 1) > data_end)
+		return;
+	l3 = eth + 1;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = l3, *in;
+		__u8 *icmp;
+		struct udphdr *udp;
+
+		if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_ICMP || ip->ihl != 5)
+			return;
+		icmp = (void *)(ip + 1);
+		in = (void *)(icmp + 8);
+		if ((void *)(in + 1) > data_end || icmp[0] != 3 || icmp[1] != 3 || in->ihl != 5 ||
+		    in->protocol != IPPROTO_UDP)
+			return;
+		udp = (void *)(in + 1);
+		if ((void *)(udp + 1) > data_end)
+			return;
+		*(__be32 *)k.addr = in->daddr;
+		k.port = udp->dest;
+		k.family = XLB_FAMILY_V4;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = l3, *in;
+		__u8 *icmp;
+		struct udphdr *udp;
+
+		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_ICMPV6)
+			return;
+		icmp = (void *)(ip6 + 1);
+		in = (void *)(icmp + 8);
+		if ((void *)(in + 1) > data_end || icmp[0] != 1 || icmp[1] != 4 || in->nexthdr != IPPROTO_UDP)
+			return;
+		udp = (void *)(in + 1);
+		if ((void *)(udp + 1) > data_end)
+			return;
+		__builtin_memcpy(k.addr, &in->daddr, 16);
+		k.port = udp->dest;
+		k.family = XLB_FAMILY_V6;
+	} else {
+		return;
+	}
+	n = bpf_map_lookup_elem(&icmp_unreach, &k);
+	if (n)
+		(*n)++;
+	else
+		bpf_map_update_elem(&icmp_unreach, &k, &one, BPF_NOEXIST);
+}
+
 SEC("xdp")
 int xlb_xdp(struct xdp_md *ctx)
 {
@@ -509,8 +569,11 @@ int xlb_xdp(struct xdp_md *ctx)
 	int rc;
 
 	rc = xlb_parse(data, data_end, &p);
-	if (rc != XLB_PARSE_OK)
+	if (rc != XLB_PARSE_OK) {
+		if (rc == XLB_R_PASS_NOT_UDP)
+			icmp_note(data, data_end);
 		return verdict(XDP_PASS, rc, len);
+	}
 	if (p.family == XLB_FAMILY_V4)
 		return process(ctx, &p, len, 4);
 	return process(ctx, &p, len, 6);

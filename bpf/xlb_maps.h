@@ -126,6 +126,15 @@ struct {
 	__type(value, struct xlb_flow_cache);
 } flow_cache SEC(".maps");
 
+/* ICMP port-unreachable errors seen, per (inner) destination address and port: the
+ * daemon counts them as failed health probes of that backend. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct xlb_icmp_key);
+	__type(value, __u64);
+} icmp_unreach SEC(".maps");
+
 /* Counters: per verdict reason, per service id, per backend id. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

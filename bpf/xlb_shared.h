@@ -34,7 +34,9 @@
 #ifndef XLB_FLOW_CACHE_SIZE
 #define XLB_FLOW_CACHE_SIZE 16384 /* per-CPU flow cache entries (power of two; 64 bytes each) */
 #endif
+#ifndef XLB_CACHE_NS
 #define XLB_CACHE_NS 1000000000ULL /* how long cache entries are trusted: 1 s */
+#endif
 #ifndef XLB_FLOW_ENTRIES
 #define XLB_FLOW_ENTRIES 65536 /* default; resized by userspace before load */
 #endif
@@ -233,6 +235,15 @@ struct xlb_flow_cache {
 	__u8 pad[5];
 };
 
+/* An ICMP "port unreachable" about a datagram sent to this address and port: passive
+ * health signal (key of icmp_unreach). */
+struct xlb_icmp_key {
+	__u8 addr[16];
+	__be16 port;
+	__u8 family;
+	__u8 pad;
+};
+
 /* Handed from XDP to the TC ingress program in the packet's metadata when the next
  * hop's MAC is unknown: TC asks the kernel to resolve it (bpf_redirect_neigh). */
 #define XLB_META_MAGIC 0x786c6231 /* "xlb1" */
@@ -250,6 +261,7 @@ struct xlb_abi_anchor {
 	struct xlb_meta meta;
 	struct xlb_nh nh;
 	struct xlb_flow_cache fc;
+	struct xlb_icmp_key icmp;
 	enum xlb_family family;
 	enum xlb_mode mode;
 	enum xlb_sched sched;

@@ -16,6 +16,13 @@ const commands: Record<string, { summary: string; run: (argv: string[]) => numbe
   stats: { summary: 'counters of a running instance', run: statsCommand },
   validate: { summary: 'check a config file without applying it', run: validateCommand },
   lab: (await import('./commands/lab.js')).labEntry,
+  daemon: (await import('./commands/daemon.js')).daemonEntry,
+  down: (await import('./commands/daemon.js')).downEntry,
+  status: (await import('./commands/status.js')).statusEntry,
+  service: (await import('./commands/service.js')).serviceEntry,
+  backend: (await import('./commands/backend.js')).backendEntry,
+  top: (await import('./commands/top.js')).topEntry,
+  config: (await import('./commands/config.js')).configEntry,
 };
 
 function version(): string {

@@ -8,7 +8,11 @@ import { attachTcx, type TcAttachment } from '../kernel/tc.js';
 import { abiStructs } from '../model/abi.js';
 import type { Config } from '../model/config.js';
 import { plan } from '../model/plan.js';
-import { MAP_NAMES, openMaps, type DataplaneMaps } from './maps.js';
+import { MAP_NAMES, openMaps, type DataplaneMaps, type MapName } from './maps.js';
+import { BpfLink } from '../kernel/link.js';
+import { perCpuValues, type BpfMap } from '../kernel/map.js';
+import { addrFrom16 } from '../model/addr.js';
+import { existsSync } from 'node:fs';
 import { Reconciler, type ApplyReport } from './reconcile.js';
 import { readStats, type StatsSnapshot } from './stats.js';
 
@@ -20,7 +24,16 @@ export interface DataplaneOptions {
   objectPath?: string;
   /** Entries of the reply-translation table. */
   flowTableSize?: number;
+  /** Existing maps (pinned by an earlier daemon) the new programs share instead of fresh ones. */
+  reuse?: Map<MapName, BpfMap>;
 }
+
+/** Pin names of the links of an interface. */
+export const linkPins = (ifname: string) => ({
+  xdp: `link-xdp-${ifname}`,
+  tcIngress: `link-tcin-${ifname}`,
+  tcEgress: `link-tceg-${ifname}`,
+});
 
 export interface AttachOptions {
   mode: XdpMode;
@@ -33,6 +46,8 @@ export class Dataplane {
   readonly xdp: XdpAttachment[] = [];
   readonly tc: TcAttachment[] = [];
   private closed = false;
+  /** Set by the daemon: closing leaves the pinned links attached. */
+  keepAttached = false;
 
   private constructor(readonly object: BpfObject) {
     this.maps = openMaps((name) => object.map(name));
@@ -48,6 +63,7 @@ export class Dataplane {
         obj.setMaxEntries('fwd_flows', opts.flowTableSize);
       }
       obj.checkCodecs(abiStructs);
+      for (const [name, map] of opts.reuse ?? []) obj.reuseMap(name, map.fd);
       obj.load();
       return new Dataplane(obj);
     } catch (e) {
@@ -74,25 +90,69 @@ export class Dataplane {
    * whose next hop needs resolving) and the egress translator of local replies (on
    * lo, replies pass the XDP hook themselves). All or nothing.
    */
-  attach(interfaces: string[], opts: AttachOptions): void {
+  attach(interfaces: string[], opts: AttachOptions & { pinDir?: string }): void {
     try {
       for (const ifname of interfaces) {
         const a = attachXdp(this.xdpProgram.fd, ifname, opts);
         this.xdp.push(a);
         this.maps.txPorts.set(a.ifindex, a.ifindex);
+        const pins = linkPins(ifname);
+        if (opts.pinDir) a.link.pin(join(opts.pinDir, pins.xdp));
         if (ifname === 'lo') continue;
-        this.tc.push(attachTcx(this.tcIngressProgram.fd, ifname, 'ingress'));
-        this.tc.push(attachTcx(this.egressProgram.fd, ifname, 'egress'));
+        const tin = attachTcx(this.tcIngressProgram.fd, ifname, 'ingress');
+        this.tc.push(tin);
+        if (opts.pinDir) tin.link.pin(join(opts.pinDir, pins.tcIngress));
+        const teg = attachTcx(this.egressProgram.fd, ifname, 'egress');
+        this.tc.push(teg);
+        if (opts.pinDir) teg.link.pin(join(opts.pinDir, pins.tcEgress));
       }
     } catch (e) {
-      this.detach();
+      this.detach(true);
       throw e;
     }
   }
 
-  detach(): void {
-    for (const a of this.xdp) this.maps.txPorts.delete(a.ifindex);
-    for (const a of [...this.xdp.splice(0), ...this.tc.splice(0)]) a.link.close();
+  /**
+   * Takes over the links an earlier daemon pinned in `pinDir` for `ifname`: each is
+   * switched to this object's program in one atomic update (bpf_link_update), so
+   * traffic never stops. False when there is no pinned XDP link for it.
+   */
+  adoptLinks(ifname: string, pinDir: string, mode: 'native' | 'generic'): boolean {
+    const pins = linkPins(ifname);
+    if (!existsSync(join(pinDir, pins.xdp))) return false;
+    const xdp = BpfLink.fromPin(join(pinDir, pins.xdp));
+    xdp.update(this.xdpProgram.fd);
+    const ifindex = xdp.info.ifindex;
+    this.xdp.push({ ifname, ifindex, mode, link: xdp });
+    this.maps.txPorts.set(ifindex, ifindex);
+    for (const [file, prog, direction] of [
+      [pins.tcIngress, this.tcIngressProgram, 'ingress'],
+      [pins.tcEgress, this.egressProgram, 'egress'],
+    ] as const) {
+      if (!existsSync(join(pinDir, file))) continue;
+      const l = BpfLink.fromPin(join(pinDir, file));
+      l.update(prog.fd);
+      this.tc.push({ ifname, ifindex, direction, link: l });
+    }
+    return true;
+  }
+
+  /**
+   * Lets go of the attachments. Links pinned in bpffs stay attached (the data plane
+   * keeps forwarding without its daemon) unless `force`, which detaches them.
+   */
+  detach(force = false): void {
+    if (force) for (const a of this.xdp) this.maps.txPorts.delete(a.ifindex);
+    for (const a of [...this.xdp.splice(0), ...this.tc.splice(0)]) {
+      if (force) {
+        try {
+          a.link.detach();
+        } catch {
+          /* already gone */
+        }
+      }
+      a.link.close();
+    }
   }
 
   /** Compiles and applies a (validated) config. */
@@ -113,6 +173,29 @@ export class Dataplane {
     }
   }
 
+  /**
+   * ICMP port-unreachable errors seen per destination ('addr:port', '[v6]:port'),
+   * summed over CPUs: the passive health signal. Counters only grow.
+   */
+  icmpUnreachable(): Map<string, bigint> {
+    const out = new Map<string, bigint>();
+    const m = this.maps.icmpUnreach;
+    for (const raw of [...m.raw.keys()]) {
+      const v = m.raw.lookup(raw);
+      if (!v) continue;
+      const k = m.key.decode(raw);
+      const per = perCpuValues(m.raw, v).map((b) => m.value.decode(b));
+      const family = k.family === 6 ? 6 : 4;
+      const addr = addrFrom16(k.addr, family);
+      const id = family === 6 ? `[${addr}]:${k.port}` : `${addr}:${k.port}`;
+      out.set(
+        id,
+        per.reduce((a, b) => a + b, 0n),
+      );
+    }
+    return out;
+  }
+
   stats(): StatsSnapshot {
     return readStats(this.maps, this.reconciler.applied);
   }
@@ -125,7 +208,7 @@ export class Dataplane {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.detach();
+    this.detach(!this.keepAttached);
     this.reconciler.close();
     this.object.close();
   }

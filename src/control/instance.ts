@@ -1,7 +1,17 @@
 // A running xlb instance as other processes see it: its maps pinned in bpffs and a
 // small state file (owner pid, plan) under /run/xlb. `xlb stats` reads both; a new
 // `xlb run` refuses to start over a live instance and clears a dead one's leftovers.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Plan, PlannedService } from '../model/plan.js';
 
@@ -56,7 +66,10 @@ export function readState(name: string): InstanceState | undefined {
 export function writeState(state: InstanceState): void {
   const { stateFile } = instancePaths(state.name);
   mkdirSync(runDir(), { recursive: true });
-  writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n');
+  // Written aside and renamed: a process killed mid-write leaves the old state, not half a file.
+  const tmp = `${stateFile}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
+  renameSync(tmp, stateFile);
 }
 
 /** Removes the pins and the state file of an instance. */
@@ -82,9 +95,26 @@ export function claimInstance(name: string): InstancePaths {
     );
   }
   removeInstance(name);
-  if (!existsSync(bpffsRoot())) {
-    throw new Error(`${bpffsRoot()} does not exist: mount bpffs (mount -t bpf bpf /sys/fs/bpf)`);
-  }
+  ensureBpffs();
   mkdirSync(paths.pinDir, { recursive: true });
   return paths;
+}
+
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/** Throws unless the pin root is a mounted bpffs (pins elsewhere fail, or worse, on sysfs). */
+export function ensureBpffs(): void {
+  const root = bpffsRoot();
+  let type: number;
+  try {
+    type = statfsSync(root).type;
+  } catch {
+    throw new Error(`${root} does not exist: mount bpffs (mount -t bpf bpf /sys/fs/bpf)`);
+  }
+  if (type !== BPF_FS_MAGIC) {
+    throw new Error(
+      `${root} is not a bpffs mount, so xlb cannot pin its maps and links there: mount -t bpf bpf ${root} ` +
+        '(inside `ip netns exec`, which remounts /sys, prefer `nsenter --net=/run/netns/NAME`)',
+    );
+  }
 }

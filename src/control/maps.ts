@@ -2,8 +2,8 @@
 // the same names either way.
 import type { BpfMap } from '../kernel/map.js';
 import { TypedMap } from '../kernel/typed-map.js';
-import { backendValue, counter, flowKey, fwdFlow, revNat, svcKey, svcValue } from '../model/abi.js';
-import { u32 } from '../model/codec.js';
+import { backendValue, counter, flowKey, fwdFlow, icmpKey, revNat, svcKey, svcValue } from '../model/abi.js';
+import { u32, u64 } from '../model/codec.js';
 
 export const MAP_NAMES = [
   'svc_ports',
@@ -18,6 +18,7 @@ export const MAP_NAMES = [
   'port_bitmaps',
   'nh_cache',
   'flow_cache',
+  'icmp_unreach',
   'stats_reason',
   'stats_svc',
   'stats_backend',
@@ -39,6 +40,7 @@ export function openMaps(get: (name: MapName) => BpfMap) {
     statsReason: new TypedMap(get('stats_reason'), u32, counter),
     statsSvc: new TypedMap(get('stats_svc'), u32, counter),
     statsBackend: new TypedMap(get('stats_backend'), u32, counter),
+    icmpUnreach: new TypedMap(get('icmp_unreach'), icmpKey, u64),
   };
 }
 

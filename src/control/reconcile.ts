@@ -142,6 +142,24 @@ export class Reconciler {
     return this.actual;
   }
 
+  /** Where each service's live table and value are (saved so that a new daemon can adopt). */
+  get slots(): { table: [number, number][]; value: [number, number][] } {
+    return { table: [...this.liveSlot], value: [...this.liveValue] };
+  }
+
+  /**
+   * Takes over maps an earlier daemon filled: `plan` is what they hold (rebuilt from
+   * its saved config and ids), `slots` where its live tables and values are.
+   */
+  restore(plan: Plan, slots: { table: [number, number][]; value: [number, number][] }): void {
+    this.actual = plan;
+    this.liveSlot.clear();
+    for (const [id, slot] of slots.table) this.liveSlot.set(id, slot);
+    this.liveValue.clear();
+    for (const [id, at] of slots.value) this.liveValue.set(id, at);
+    this.ports = portRefs(plan, this.liveValue);
+  }
+
   apply(next: Plan): ApplyReport {
     encodeAll(next, this.actual); // anything that cannot be encoded fails here, before the first write
     const m = this.maps;

@@ -147,6 +147,7 @@ function bind() {
     bpf_map__value_size: fn<(map: Ptr) => number>(lib, 'uint32_t bpf_map__value_size(void *map)'),
     bpf_map__max_entries: fn<(map: Ptr) => number>(lib, 'uint32_t bpf_map__max_entries(void *map)'),
     bpf_map__map_flags: fn<(map: Ptr) => number>(lib, 'uint32_t bpf_map__map_flags(void *map)'),
+    bpf_map__reuse_fd: fn<(map: Ptr, fd: number) => number>(lib, 'int bpf_map__reuse_fd(void *map, int fd)'),
     bpf_map__set_max_entries: fn<(map: Ptr, n: number) => number>(
       lib,
       'int bpf_map__set_max_entries(void *map, uint32_t n)',

@@ -36,6 +36,13 @@ export class BpfLink {
     return linkInfoByFd(this.fd);
   }
 
+  /** Opens a link pinned in bpffs. */
+  static fromPin(path: string): BpfLink {
+    const fd = libbpf().bpf_obj_get(path);
+    if (fd < 0) throw kernelError(`open pinned link ${path} (bpf_obj_get)`, fd);
+    return new BpfLink(fd, `link ${path}`);
+  }
+
   /** Pins the link so that it outlives this process. */
   pin(path: string): void {
     const rc = libbpf().bpf_obj_pin(this.fd, path);

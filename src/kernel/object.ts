@@ -50,6 +50,16 @@ export class BpfObject {
     if (rc < 0) throw kernelError(`set max_entries of map '${mapName}' to ${entries}`, rc);
   }
 
+  /**
+   * Makes the object use an existing map (e.g. one pinned by an earlier daemon) instead
+   * of creating it: programs loaded afterwards share its contents. Before load only.
+   */
+  reuseMap(mapName: string, fd: number): void {
+    if (this.loaded) throw new Error(`map '${mapName}': maps can only be reused before load`);
+    const rc = libbpf().bpf_map__reuse_fd(this.rawMap(mapName), fd);
+    if (rc < 0) throw kernelError(`reuse pinned map '${mapName}'`, rc);
+  }
+
   /** Loads every program and creates every map; throws VerifierError on rejection. */
   load(): void {
     const log: string[] = [];

@@ -187,7 +187,16 @@ export const flowCache = struct('xlb_flow_cache', {
   pad: { bytes: 5 },
 });
 
+/** Key of icmp_unreach: the destination of the datagram an ICMP port-unreachable is about. */
+export const icmpKey = struct('xlb_icmp_key', {
+  addr: { bytes: 16 },
+  port: 'be16',
+  family: 'u8',
+  pad: 'u8',
+});
+
 export const abiStructs = [
+  icmpKey,
   svcKey,
   svcValue,
   backendValue,

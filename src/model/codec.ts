@@ -167,6 +167,24 @@ export const u32: StructCodec<number> = {
   },
 };
 
+/** A scalar u64 codec (per-CPU event counters). */
+export const u64: StructCodec<bigint> = {
+  name: '__u64',
+  size: 8,
+  fields: [],
+  encodeInto(v, buf, at = 0) {
+    buf.writeBigUInt64LE(v, at);
+  },
+  encode(v) {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(v);
+    return b;
+  },
+  decode(buf, at = 0) {
+    return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).readBigUInt64LE(at);
+  },
+};
+
 export interface StructLayout {
   name: string;
   size: number;

@@ -21,6 +21,7 @@ import {
 } from './config-schema.js';
 import type { AddressInfo, Checked, Path, Rule } from './config-schema.js';
 import { fastLoad } from './config-fast.js';
+import { allDownRule, healthRule, type AllDownPolicy, type HealthConfig } from './config-health.js';
 import { isPrime, nextPrime } from './maglev.js';
 
 export type XdpMode = 'auto' | 'native' | 'generic';
@@ -70,6 +71,10 @@ export interface ServiceConfig {
   /** Present exactly when mode is 'fullnat'. */
   snat?: SnatConfig;
   flowTimeouts: FlowTimeouts;
+  /** Active health checks of the backends (run by the daemon); absent: every backend counts as up. */
+  health?: HealthConfig;
+  /** With health: what happens when every backend is down. Present exactly when health is. */
+  allDown?: AllDownPolicy;
   backends: BackendConfig[];
 }
 export interface Config {
@@ -378,6 +383,9 @@ const serviceFields = {
   // Required for mode fullnat only: checked with the mode (see checkModeFields).
   snat: field(snat),
   flow_timeouts: field(flowTimeouts, { default: DEFAULTS.flowTimeouts }),
+  health: field(healthRule),
+  // Only with health: checked in the service rule.
+  all_down: field(allDownRule),
   backends: field(list('backends', backend, LIMITS.maxBackendsPerService, `[${BACKEND_EXAMPLE}]`), {
     required: `add a list of backends, e.g. backends: [${BACKEND_EXAMPLE}] (an empty list drops the packets)`,
   }),
@@ -391,6 +399,12 @@ const service: Rule<ServiceChecked> = (value, path, c) => {
   if (s === undefined || !isMapping(value)) return undefined;
   checkModeFields(s, value, path, c);
   checkScheduler(s, value, path, c);
+  if (s.all_down !== undefined && !Object.hasOwn(value, 'health')) {
+    c.report(
+      [...path, 'all_down'],
+      'all_down only applies to a service with health checks; add a health block (e.g. health: { type: udp }) or remove all_down',
+    );
+  }
   return { ...s, family: checkFamilies(s, path, c) };
 };
 
@@ -686,6 +700,7 @@ function build(top: TopChecked, services: (ServiceChecked | undefined)[]): Confi
               snat: { address: req(snatChecked.address), portMin: ports.portMin, portMax: ports.portMax },
             }),
         flowTimeouts: { unreplied: req(timeouts.unreplied), assured: req(timeouts.assured) },
+        ...(s.health === undefined ? {} : { health: s.health, allDown: s.all_down ?? 'drop' }),
         backends: req(s.backends)
           .map(req)
           .map((b) => ({ address: req(b.address), port: req(backendPort(s, b)), weight: req(b.weight) })),

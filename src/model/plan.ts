@@ -101,7 +101,36 @@ export function buildTable(s: ServiceConfig, backends: PlannedBackend[], seed: n
 const hostPort = (address: string, port: number) =>
   address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 
-export function plan(config: Config, previous: Plan = emptyPlan()): Plan {
+/** What plan() needs of the previous plan to keep ids stable (a saved daemon state is enough). */
+export interface PlanIds {
+  services: { name: string; id: number }[];
+  backends: Map<number, { service: string; address: string; port: number; id: number }>;
+}
+
+/** The ids of a plan, as JSON-friendly lists. */
+export function planIds(p: PlanIds): {
+  services: [string, number][];
+  backends: [string, string, number, number][];
+} {
+  return {
+    services: p.services.map((s) => [s.name, s.id]),
+    backends: [...p.backends.values()].map((b) => [b.service, b.address, b.port, b.id]),
+  };
+}
+
+export function planIdsFrom(saved: {
+  services: [string, number][];
+  backends: [string, string, number, number][];
+}): PlanIds {
+  return {
+    services: saved.services.map(([name, id]) => ({ name, id })),
+    backends: new Map(
+      saved.backends.map(([service, address, port, id]) => [id, { service, address, port, id }]),
+    ),
+  };
+}
+
+export function plan(config: Config, previous: PlanIds = emptyPlan()): Plan {
   const prevSvc = new Map(previous.services.map((s) => [s.name, s.id]));
   const prevBe = new Map(
     [...previous.backends.values()].map((b) => [backendName(b.service, b.address, b.port), b.id]),

@@ -44,7 +44,7 @@ describe('local mode on lo: the tutorial setup', { skip: rootSkip() }, () => {
   });
 
   after(async () => {
-    for (const p of procs) await p.stop('SIGKILL');
+    for (const p of procs) await p.stop(); // SIGTERM: xlb run removes its pins
     deleteNetns(ns);
   });
 

@@ -80,7 +80,7 @@ describe('local mode on veth, replies translated by TC egress', { skip: rootSkip
   });
 
   after(async () => {
-    for (const p of procs) await p.stop('SIGKILL');
+    for (const p of procs) await p.stop(); // SIGTERM: xlb run removes its pins
     deleteNetns(client);
     deleteNetns(lb);
     rmSync(tmp, { recursive: true, force: true });

@@ -84,7 +84,7 @@ describe('two instances, one config and seed', { skip: rootSkip() }, () => {
 
   after(async () => {
     inst?.close();
-    for (const p of procs) await p.stop('SIGKILL');
+    for (const p of procs) await p.stop(); // SIGTERM: xlb run removes its pins
     topo?.destroy();
     rmSync(tmp, { recursive: true, force: true });
   });

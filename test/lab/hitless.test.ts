@@ -144,7 +144,7 @@ describe('hitless changes: add, drain, re-weight, remove under traffic', { skip:
   });
 
   after(async () => {
-    for (const p of procs) await p.stop('SIGKILL');
+    for (const p of procs) await p.stop(); // SIGTERM: xlb run removes its pins
     lab?.destroy();
     rmSync(tmp, { recursive: true, force: true });
   });

@@ -72,7 +72,7 @@ for (const { mode, arms } of LABS) {
     });
 
     after(async () => {
-      for (const p of procs) await p.stop('SIGKILL');
+      for (const p of procs) await p.stop(); // SIGTERM: xlb run removes its pins
       lab?.destroy();
       rmSync(tmp, { recursive: true, force: true });
     });

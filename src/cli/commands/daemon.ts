@@ -1,0 +1,201 @@
+// xlb daemon: the long-running control plane (systemd's ExecStart), and xlb down.
+import { readFileSync } from 'node:fs';
+import { pino, type Level } from 'pino';
+import { defaultSocket } from '../../api/client.js';
+import { startApi, type RunningApi } from '../../api/server.js';
+import { Daemon, down } from '../../control/daemon.js';
+import { UsageError, parse, usage, type CommandSpec, type OptionSpec } from '../args.js';
+import { xdpModeOption } from './run.js';
+
+const daemonOptions = {
+  config: {
+    type: 'string',
+    short: 'c',
+    arg: 'FILE',
+    help: 'YAML config, re-read on SIGHUP and when it changes',
+    default: '/etc/xlb/xlb.yaml',
+  },
+  instance: { type: 'string', arg: 'NAME', help: 'instance name (pins, state, socket)', default: 'default' },
+  mode: {
+    type: 'string',
+    short: 'm',
+    arg: 'MODE',
+    help: 'XDP mode: auto | native | generic (overrides the config)',
+  },
+  force: { type: 'boolean', help: 'replace an XDP program of another tool already on the interface' },
+  'api-socket': {
+    type: 'string',
+    arg: 'PATH',
+    help: "the API's unix socket, mode 0660 ('none': no socket) (default: /run/xlb/NAME.sock)",
+  },
+  'api-listen': {
+    type: 'string',
+    arg: 'HOST:PORT',
+    help: 'also serve the API (and /metrics) over TCP; a non-loopback HOST needs a token',
+  },
+  'api-token-file': {
+    type: 'string',
+    arg: 'FILE',
+    help: 'file holding the bearer token the API requires (or set XLB_API_TOKEN)',
+  },
+  'no-health': { type: 'boolean', help: 'do not run health checks (every backend counts as up)' },
+  'no-watch': { type: 'boolean', help: 'do not reload when the config file changes (SIGHUP still does)' },
+  'log-level': { type: 'string', arg: 'LEVEL', help: 'debug | info | warn | error', default: 'info' },
+} satisfies Record<string, OptionSpec>;
+
+const spec = {
+  name: 'daemon',
+  summary:
+    'Runs xlb as a service: loads (or adopts) the data plane, applies the config, serves the REST API,\n' +
+    'runs health checks and logs JSON lines to stdout. SIGHUP or a change of the file reloads it (a file\n' +
+    'with problems changes nothing). SIGTERM stops the daemon but not the forwarding: links and maps stay\n' +
+    'pinned, and the next `xlb daemon` adopts them without losing a packet (also with a new BPF object).\n' +
+    '`xlb down` detaches and removes everything.',
+  usage: 'xlb daemon [--config FILE] [--instance NAME] [--api-listen HOST:PORT] [--api-token-file FILE]',
+  options: daemonOptions,
+} satisfies CommandSpec<Record<string, OptionSpec>>;
+
+/** 'host:port', '[v6]:port' or ':port' (loopback). */
+export function parseListen(s: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) {
+    throw new UsageError(`--api-listen '${s}' is not HOST:PORT (e.g. 127.0.0.1:9477 or [::1]:9477)`);
+  }
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+function token(file: string | undefined): string | undefined {
+  if (file === undefined) return process.env.XLB_API_TOKEN || undefined;
+  let t: string;
+  try {
+    t = readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new UsageError(
+      `cannot read --api-token-file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+    );
+  }
+  if (t === '') throw new UsageError(`--api-token-file ${file} is empty: write a token into it`);
+  return t;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+export async function daemonCommand(argv: string[]): Promise<number> {
+  const { values, help } = parse(spec, argv);
+  if (help) {
+    console.log(usage(spec));
+    return 0;
+  }
+  const level = String(values['log-level']);
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) {
+    throw new UsageError(`--log-level must be debug, info, warn or error, got '${level}'`);
+  }
+  const instance = String(values.instance);
+  const socketOpt = values['api-socket'];
+  const socket = socketOpt === 'none' ? undefined : (socketOpt ?? defaultSocket(instance));
+  const listen = values['api-listen'] === undefined ? undefined : parseListen(values['api-listen']);
+  const apiToken = token(values['api-token-file']);
+  const mode = xdpModeOption(values.mode);
+  const log = pino({ level: level as Level, base: { instance } });
+
+  const daemon = Daemon.start({
+    configPath: String(values.config),
+    instance,
+    ...(mode ? { mode } : {}),
+    force: values.force === true,
+    health: values['no-health'] !== true,
+    watch: values['no-watch'] !== true,
+    log,
+    version: version(),
+  });
+  let api: RunningApi | undefined;
+  try {
+    api = await startApi({
+      daemon,
+      ...(socket ? { socket } : {}),
+      ...(listen ?? {}),
+      ...(apiToken ? { token: apiToken } : {}),
+      onRequest: (r) => log.debug({ event: 'request', ...r }, `${r.method} ${r.url} ${r.status}`),
+      onError: (e, r) =>
+        log.error({ event: 'api_error', err: e, ...r }, `${r.method} ${r.url}: unexpected error`),
+    });
+  } catch (e) {
+    daemon.stop();
+    throw e;
+  }
+  const s = daemon.status();
+  log.info(
+    {
+      event: 'ready',
+      api: api.addresses,
+      interfaces: s.interfaces,
+      generation: s.generation,
+      adopted: s.adopted,
+    },
+    `xlb daemon ready: ${s.services} service(s) on ${s.interfaces.map((i) => `${i.name} (${i.mode})`).join(', ')}; API ${api.addresses.join(', ')}`,
+  );
+
+  const signal = await new Promise<string>((resolve) => {
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    process.on('SIGHUP', () => {
+      try {
+        daemon.reload();
+      } catch {
+        /* logged by the daemon; the running config stays */
+      }
+    });
+    const end = (sig: string) => {
+      clearInterval(keepAlive);
+      resolve(sig);
+    };
+    process.once('SIGTERM', () => end('SIGTERM'));
+    process.once('SIGINT', () => end('SIGINT'));
+  });
+  log.info({ event: 'signal', signal }, `${signal}: stopping (forwarding continues; xlb down removes it)`);
+  await api.close();
+  daemon.stop();
+  return 0;
+}
+
+const downSpec = {
+  name: 'down',
+  summary:
+    "Detaches an instance's programs from its interfaces and removes its pinned maps and state: the\n" +
+    'forwarding that survives `systemctl stop xlb` ends. Stop the daemon first.',
+  usage: 'xlb down [--instance NAME]',
+  options: {
+    instance: { type: 'string', arg: 'NAME', help: 'instance name', default: 'default' },
+  },
+} satisfies CommandSpec<Record<string, OptionSpec>>;
+
+export function downCommand(argv: string[]): number {
+  const { values, help } = parse(downSpec, argv);
+  if (help) {
+    console.log(usage(downSpec));
+    return 0;
+  }
+  const r = down(String(values.instance));
+  if (!r.removed) {
+    console.log(`xlb: instance '${String(values.instance)}' has nothing pinned; nothing to do`);
+    return 0;
+  }
+  console.log(
+    `xlb: instance '${String(values.instance)}' down: ${r.detached} link(s) detached, pins and state removed`,
+  );
+  return 0;
+}
+
+export const daemonEntry = {
+  summary: 'run as a service: config file, REST API, health checks, metrics',
+  run: daemonCommand,
+};
+export const downEntry = {
+  summary: 'detach and remove what a stopped daemon left forwarding',
+  run: downCommand,
+};

@@ -1,0 +1,211 @@
+// xlb status: what the running daemon reports about itself, over its REST API. This file
+// also holds what every API command shares: the connection options (--instance, --socket,
+// --url, --token, --json), the client they make, subcommand groups and error output.
+import { ApiClient, defaultSocket } from '../../api/client.js';
+import { ApiError, ErrorCodes, type StatusView } from '../../api/contract.js';
+import { UsageError, parse, usage, type CommandSpec, type OptionSpec, type Parsed } from '../args.js';
+
+// ---- shared by the API commands ------------------------------------------------------------------
+
+/** The options of every command that talks to the daemon. */
+export const apiOptions = {
+  instance: { type: 'string', arg: 'NAME', help: 'instance to talk to', default: 'default' },
+  socket: { type: 'string', arg: 'PATH', help: "the daemon's unix socket (default: /run/xlb/NAME.sock)" },
+  url: { type: 'string', arg: 'URL', help: "the daemon's HTTP address instead, e.g. http://127.0.0.1:9100" },
+  token: { type: 'string', arg: 'TOKEN', help: 'API bearer token (default: $XLB_API_TOKEN)' },
+  json: { type: 'boolean', help: "print the API's JSON instead of text" },
+} satisfies Record<string, OptionSpec>;
+
+export type ApiSpec = CommandSpec<typeof apiOptions & Record<string, OptionSpec>>;
+
+interface ConnectValues {
+  instance?: string | undefined;
+  socket?: string | undefined;
+  url?: string | undefined;
+  token?: string | undefined;
+}
+
+/** The client for the connection options; --socket and --url exclude each other. */
+export function connect(command: string, v: ConnectValues): ApiClient {
+  if (v.socket !== undefined && v.url !== undefined) {
+    throw new UsageError(`${command}: give --socket or --url, not both`);
+  }
+  const token = v.token ?? (process.env.XLB_API_TOKEN || undefined);
+  if (v.url !== undefined) {
+    try {
+      return new ApiClient({ url: v.url, token });
+    } catch {
+      throw new UsageError(`${command}: --url must be a URL like http://127.0.0.1:9100, got '${v.url}'`);
+    }
+  }
+  let socket = v.socket;
+  if (socket === undefined) {
+    try {
+      socket = defaultSocket(v.instance ?? 'default');
+    } catch (e) {
+      throw new UsageError(`${command}: ${(e as Error).message}`);
+    }
+  }
+  return new ApiClient({ socket, token });
+}
+
+/** Human lines for an error's details: config problems one a line, objects key by key. */
+export function detailLines(details: unknown): string[] {
+  if (details === undefined || details === null) return [];
+  if (Array.isArray(details)) return details.map((d) => `- ${detailItem(d)}`);
+  if (typeof details === 'object') {
+    const problems = (details as { problems?: unknown }).problems;
+    if (Array.isArray(problems)) return detailLines(problems);
+    return Object.entries(details).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  }
+  return [typeof details === 'string' ? details : (JSON.stringify(details) ?? '')];
+}
+
+function detailItem(d: unknown): string {
+  if (typeof d === 'string') return d;
+  if (d && typeof d === 'object' && typeof (d as { message?: unknown }).message === 'string') {
+    const p = d as { path?: unknown; line?: unknown; message: string };
+    const line = typeof p.line === 'number' ? `line ${p.line}: ` : '';
+    const path = typeof p.path === 'string' && p.path !== '' ? `${p.path}: ` : '';
+    return `${line}${path}${p.message}`;
+  }
+  return JSON.stringify(d);
+}
+
+/** `xlb: error: <message> (<code>)` and the details, on stderr. */
+export function printApiError(e: ApiError): void {
+  const lines = [`xlb: error: ${e.message} (${e.code})`, ...detailLines(e.details).map((l) => `  ${l}`)];
+  if (e.code === 'XLB_RELOAD_FAILED' || e.code === 'XLB_INVALID_CONFIG') {
+    lines.push(`  ${ErrorCodes[e.code].meaning.replace(/^.*; /, '')}`);
+  }
+  console.error(lines.join('\n'));
+}
+
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(value ?? {}, null, 2));
+}
+
+/**
+ * Parses argv, answers --help, connects and runs `body`; an ApiError from the daemon is
+ * printed with its code and details and exits 1.
+ */
+export async function runApiCommand<O extends typeof apiOptions & Record<string, OptionSpec>>(
+  spec: CommandSpec<O>,
+  argv: string[],
+  body: (api: ApiClient, parsed: Parsed<O>) => Promise<number>,
+): Promise<number> {
+  const parsed = parse(spec, argv);
+  if (parsed.help) {
+    console.log(usage(spec));
+    return 0;
+  }
+  const api = connect(spec.name, parsed.values as ConnectValues);
+  try {
+    return await body(api, parsed);
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    printApiError(e);
+    return 1;
+  }
+}
+
+export interface Subcommand {
+  summary: string;
+  run: (argv: string[]) => Promise<number>;
+}
+
+/** A command of subcommands (`xlb service ls|add|rm`): dispatch and the group's help. */
+export function commandGroup(
+  name: string,
+  summary: string,
+  subs: Record<string, Subcommand>,
+): (argv: string[]) => Promise<number> {
+  const names = Object.keys(subs);
+  const width = Math.max(...names.map((n) => n.length)) + 2;
+  const help = [
+    `usage: xlb ${name} ${names.join('|')} [options]`,
+    '',
+    summary,
+    '',
+    'subcommands:',
+    ...names.map((n) => `  ${n.padEnd(width)}${subs[n]?.summary ?? ''}`),
+    '',
+    `\`xlb ${name} SUBCOMMAND --help\` describes one. All take --instance NAME, --socket PATH,`,
+    '--url URL, --token TOKEN (or $XLB_API_TOKEN) and --json.',
+  ].join('\n');
+  return async (argv) => {
+    const [sub, ...rest] = argv;
+    if (sub === undefined || sub === '--help' || sub === '-h') {
+      console.log(help);
+      return sub === undefined ? 2 : 0;
+    }
+    const command = Object.hasOwn(subs, sub) ? subs[sub] : undefined;
+    if (!command) {
+      throw new UsageError(
+        `${name}: unknown subcommand '${sub}' (use ${names.join(', ')}; see xlb ${name} --help)`,
+      );
+    }
+    return command.run(rest);
+  };
+}
+
+/** Aligned `key  value` lines. */
+export function keyValues(rows: [string, string | number][]): string {
+  const width = Math.max(...rows.map(([k]) => k.length)) + 2;
+  return rows.map(([k, v]) => `${k.padEnd(width)}${v}`.trimEnd()).join('\n');
+}
+
+export const yesNo = (b: boolean): string => (b ? 'yes' : 'no');
+
+/** 'address:port', '[v6]:port'. */
+export function endpoint(address: string, port: number, family?: 4 | 6): string {
+  return address.includes(':') || family === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+// ---- xlb status ----------------------------------------------------------------------------------
+
+const spec = {
+  name: 'status',
+  summary:
+    "Shows the running daemon's state: instance, configuration generation, readiness, drift from\n" +
+    'the config file, interfaces and counts of services and backends.',
+  usage: 'xlb status [--instance NAME | --socket PATH | --url URL] [--token TOKEN] [--json]',
+  options: apiOptions,
+} satisfies ApiSpec;
+
+export function renderStatus(s: StatusView, changes?: string[]): string {
+  const interfaces = s.interfaces.map((i) => `${i.name} (${i.mode})`).join(', ');
+  const drift = s.drift ? 'yes: the running configuration differs from the file' : 'no';
+  const lines = keyValues([
+    ['instance', `${s.instance} (pid ${s.pid}, xlb ${s.version})`],
+    ['started', s.startedAt],
+    ['config', s.configFile],
+    ['generation', s.generation],
+    ['ready', s.ready ? 'yes' : 'no: the configuration is not applied yet'],
+    ['drift', drift],
+    ['adopted', s.adopted ? 'yes: the data plane was adopted from an earlier daemon' : 'no'],
+    ['interfaces', interfaces || 'none'],
+    ['services', s.services],
+    ['backends', s.backends],
+  ]);
+  return changes && changes.length > 0 ? `${lines}\n${changes.map((c) => `  ${c}`).join('\n')}` : lines;
+}
+
+export async function statusCommand(argv: string[]): Promise<number> {
+  return runApiCommand(spec, argv, async (api, { values }) => {
+    const status = await api.status();
+    if (values.json) {
+      printJson(status);
+      return 0;
+    }
+    const changes = status.drift ? (await api.drift()).changes : undefined;
+    console.log(renderStatus(status, changes));
+    return 0;
+  });
+}
+
+/** The `status` entry of main.ts's command table. */
+export const statusEntry = {
+  summary: 'state of the running daemon (over its API)',
+  run: statusCommand,
+};
