@@ -21,14 +21,13 @@ import { nsSh, sh } from '../src/lab/exec.js';
 import { Instruments } from '../src/lab/instruments.js';
 import { removeStaleNetns } from '../src/lab/netns.js';
 import { XDP_PASS_OBJECT } from '../src/lab/topology.js';
-import { buildPacket } from '../src/model/packet.js';
 import { CLI, Proc } from '../src/lab/proc.js';
 import { measureCosts } from './cost.js';
 import { measureControlPlane } from './control.js';
 import { measureMaglev } from './maglev.js';
 import { PEERS, peerPrerequisites, type Peer } from './peers.js';
 import { writeReport, markdownReport } from './report.js';
-import { BENCH, buildBenchNet, type BenchNet } from './topology.js';
+import { BENCH, benchFrame, buildBenchNet, type BenchNet } from './topology.js';
 import type { BenchResults, ThroughputResult } from './types.js';
 
 const PREFIX = 'xlbb-';
@@ -55,24 +54,6 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-
-function template(net: BenchNet, family: 4 | 6): Buffer {
-  const eth = { src: net.mac.g0, dst: net.mac.eth0 };
-  const payload = Buffer.alloc(32, 0x62);
-  return family === 4
-    ? buildPacket({
-        eth,
-        ipv4: { src: BENCH.gen[4], dst: BENCH.vip[4] },
-        udp: { sport: 10000, dport: BENCH.port, checksum: 'zero' },
-        payload,
-      })
-    : buildPacket({
-        eth,
-        ipv6: { src: BENCH.gen[6], dst: BENCH.vip[6] },
-        udp: { sport: 10000, dport: BENCH.port },
-        payload,
-      });
-}
 
 type Scheduler = 'round-robin' | 'maglev';
 
@@ -207,7 +188,7 @@ async function measure(
   s: Subject,
   o: Options,
 ): Promise<Omit<ThroughputResult, 'ratioToLimit'>> {
-  const frame = template(net, s.family);
+  const frame = benchFrame(net, s.family);
   const gen = (count: number) =>
     inst.generate({
       ns: net.gen,

@@ -12,6 +12,7 @@
 // load balancer send with XDP into a veth are received because the peer runs XDP (the sink,
 // the subject, or xdp_pass on eth0 for subjects that use the kernel's stack).
 import { buildTopology, readMac, type Topology } from '../src/lab/topology.js';
+import { buildPacket } from '../src/model/packet.js';
 
 export const BENCH = {
   vip: { 4: '192.0.2.100', 6: 'fd00:192::100' },
@@ -83,4 +84,23 @@ export function buildBenchNet(prefix: string): BenchNet {
     },
     destroy: () => topology.destroy(),
   };
+}
+
+/** The generator's first frame: from gen to the service address (the generator varies the source port). */
+export function benchFrame(net: BenchNet, family: 4 | 6): Buffer {
+  const eth = { src: net.mac.g0, dst: net.mac.eth0 };
+  const payload = Buffer.alloc(32, 0x62);
+  return family === 4
+    ? buildPacket({
+        eth,
+        ipv4: { src: BENCH.gen[4], dst: BENCH.vip[4] },
+        udp: { sport: 10000, dport: BENCH.port, checksum: 'zero' },
+        payload,
+      })
+    : buildPacket({
+        eth,
+        ipv6: { src: BENCH.gen[6], dst: BENCH.vip[6] },
+        udp: { sport: 10000, dport: BENCH.port },
+        payload,
+      });
 }

@@ -14,10 +14,10 @@ die() { say "error: $*"; exit 1; }
 # Debian packages: build (clang, libbpf headers, make), run (libbpf1, iproute2),
 # operate and debug (bpftool, ethtool), try the demo (nc), test (dnsmasq, kdig, ping),
 # benchmark peers (nginx with its stream module, nftables), check the metrics (promtool, in
-# Debian's prometheus package; its service is not started).
+# Debian's prometheus package; its service is not started) and the unit (systemd-analyze).
 APT_PKGS=(clang-14 llvm-14 libbpf-dev libbpf1 bpftool iproute2 ethtool make util-linux
   netcat-openbsd iputils-ping dnsmasq-base knot-dnsutils nginx libnginx-mod-stream nftables
-  prometheus
+  prometheus systemd
   ${XLB_APT_EXTRA:-})
 
 missing=()

@@ -173,6 +173,14 @@ export class Daemon implements DaemonApi {
         for (const m of reuse.values()) m.close();
       }
       dp.keepAttached = true;
+      const flowEntries = dp.maps.revNat.raw.info.maxEntries;
+      if (flowEntries !== config.flowTableSize) {
+        log.warn(
+          { event: 'warning', flowTableSize: flowEntries },
+          `flow_table_size ${config.flowTableSize} not applied: the adopted flow tables keep ` +
+            `${flowEntries} entries (and their flows); xlb down and start again to resize them`,
+        );
+      }
       const applied = validateConfig(prev.applied, 'saved state');
       dp.reconciler.restore(plan(applied, planIdsFrom(prev.ids)), prev.slots);
       for (const ifname of config.interfaces) {

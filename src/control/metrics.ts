@@ -53,7 +53,7 @@ function setGauge<L extends string>(g: Gauge<L>, series: [Record<L, string>, num
 export class Metrics {
   readonly registry = new Registry();
   private readonly version: string;
-  private readonly info: Gauge<'instance' | 'version'>;
+  private readonly info: Gauge<'xlb_instance' | 'version'>;
   private readonly generation: Gauge;
   private readonly reconcile: Gauge;
   private reconcileRegistered = false;
@@ -80,7 +80,11 @@ export class Metrics {
       new Gauge<L>({ name, help, labelNames, registers });
     const sb = ['service', 'backend'] as const;
 
-    this.info = gauge('xlb_info', 'Always 1: the instance and the version of xlb', ['instance', 'version']);
+    // Not 'instance': Prometheus sets that label to the scrape target (ours would become exported_instance).
+    this.info = gauge('xlb_info', 'Always 1: the xlb instance name and the version', [
+      'xlb_instance',
+      'version',
+    ]);
     this.generation = gauge('xlb_config_generation', 'Generation of the applied configuration', []);
     // Registered at the first apply, so that no made-up 0 is exposed before.
     this.reconcile = new Gauge({
@@ -132,7 +136,7 @@ export class Metrics {
 
   /** Sets every metric from the snapshot (call it before each scrape, or on each stats read). */
   update(s: MetricsSnapshot): void {
-    setGauge(this.info, [[{ instance: s.instance, version: this.version }, 1]]);
+    setGauge(this.info, [[{ xlb_instance: s.instance, version: this.version }, 1]]);
     this.generation.set(s.generation);
     this.updateReconcile(s.reconcileSeconds);
     this.updateServices(s.stats);

@@ -61,8 +61,12 @@ function snapshot(scale: number): MetricsSnapshot {
         packets: 300 * scale,
         bytes: 30000 * scale,
         backends: [
-          backend('10.0.0.1:53', '10.0.0.1', 53, { packets: 200 * scale, bytes: 20000 * scale, flows: 12 }),
-          backend('10.0.0.2:53', '10.0.0.2', 53, {
+          backend('198.51.100.1:53', '198.51.100.1', 53, {
+            packets: 200 * scale,
+            bytes: 20000 * scale,
+            flows: 12,
+          }),
+          backend('198.51.100.2:53', '198.51.100.2', 53, {
             packets: 100 * scale,
             bytes: 10000 * scale,
             drained: true,
@@ -156,14 +160,14 @@ describe('Metrics', () => {
     const m = new Metrics({ processMetrics: false, version: '9.9.9' });
     m.update(snapshot(1));
     const e = parseExposition(await m.text());
-    assert.equal(get(e, 'xlb_info', { instance: 'default', version: '9.9.9' }), 1);
+    assert.equal(get(e, 'xlb_info', { xlb_instance: 'default', version: '9.9.9' }), 1);
     assert.equal(get(e, 'xlb_config_generation'), 4);
     assert.equal(get(e, 'xlb_reconcile_duration_seconds'), 0.0125);
     assert.equal(get(e, 'xlb_service_packets_total', { service: 'dns' }), 300);
     assert.equal(get(e, 'xlb_service_bytes_total', { service: 'dns' }), 30000);
     assert.equal(get(e, 'xlb_service_packets_total', { service: 'dns6' }), 0);
-    const b1 = { service: 'dns', backend: '10.0.0.1:53' };
-    const b2 = { service: 'dns', backend: '10.0.0.2:53' };
+    const b1 = { service: 'dns', backend: '198.51.100.1:53' };
+    const b2 = { service: 'dns', backend: '198.51.100.2:53' };
     const b6 = { service: 'dns6', backend: '[fd00::1]:53' };
     assert.equal(get(e, 'xlb_backend_packets_total', b1), 200);
     assert.equal(get(e, 'xlb_backend_bytes_total', b2), 10000);
@@ -197,7 +201,7 @@ describe('Metrics', () => {
     const e = parseExposition(await m.text());
     assert.equal(get(e, 'xlb_config_generation'), 5);
     assert.equal(get(e, 'xlb_service_packets_total', { service: 'dns' }), 1500);
-    assert.equal(get(e, 'xlb_backend_bytes_total', { service: 'dns', backend: '10.0.0.1:53' }), 100000);
+    assert.equal(get(e, 'xlb_backend_bytes_total', { service: 'dns', backend: '198.51.100.1:53' }), 100000);
     assert.equal(get(e, 'xlb_packets_total', { reason: 'nat' }), 1500);
     assert.equal(get(e, 'xlb_health_transitions_total', { service: 'dns6', backend: '[fd00::1]:53' }), 10);
     assert.equal(get(e, 'xlb_service_packets_total', { service: 'dns6' }), undefined);

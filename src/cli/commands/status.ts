@@ -11,7 +11,7 @@ import { UsageError, parse, usage, type CommandSpec, type OptionSpec, type Parse
 export const apiOptions = {
   instance: { type: 'string', arg: 'NAME', help: 'instance to talk to', default: 'default' },
   socket: { type: 'string', arg: 'PATH', help: "the daemon's unix socket (default: /run/xlb/NAME.sock)" },
-  url: { type: 'string', arg: 'URL', help: "the daemon's HTTP address instead, e.g. http://127.0.0.1:9100" },
+  url: { type: 'string', arg: 'URL', help: "the daemon's HTTP address instead, e.g. http://127.0.0.1:9477" },
   token: { type: 'string', arg: 'TOKEN', help: 'API bearer token (default: $XLB_API_TOKEN)' },
   json: { type: 'boolean', help: "print the API's JSON instead of text" },
 } satisfies Record<string, OptionSpec>;
@@ -35,7 +35,7 @@ export function connect(command: string, v: ConnectValues): ApiClient {
     try {
       return new ApiClient({ url: v.url, token });
     } catch {
-      throw new UsageError(`${command}: --url must be a URL like http://127.0.0.1:9100, got '${v.url}'`);
+      throw new UsageError(`${command}: --url must be a URL like http://127.0.0.1:9477, got '${v.url}'`);
     }
   }
   let socket = v.socket;
