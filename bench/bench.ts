@@ -24,6 +24,7 @@ import { XDP_PASS_OBJECT } from '../src/lab/topology.js';
 import { CLI, Proc } from '../src/lab/proc.js';
 import { measureCosts } from './cost.js';
 import { measureControlPlane } from './control.js';
+import { measureDaemon } from './daemon.js';
 import { measureMaglev } from './maglev.js';
 import { PEERS, peerPrerequisites, type Peer } from './peers.js';
 import { writeReport, markdownReport } from './report.js';
@@ -324,6 +325,7 @@ export async function runBench(o: Options): Promise<BenchResults> {
       backendCounts: o.quick ? [10, 100] : [10, 100, 1000],
       rounds: o.quick ? 1 : 3,
     });
+    results.daemon = await measureDaemon({ net, inst, tmpDir: tmp, quick: o.quick });
     results.notes.push(
       `one CPU (taskset 0) runs the generator, the load balancer's XDP/softirq work and the sink; userspace proxies run where the scheduler puts them`,
       `${FLOWS} flows (source ports); ${o.packets} packets per run, ${o.runs} runs per subject, median shown`,

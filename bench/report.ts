@@ -2,6 +2,7 @@
 // of the throughput, and the files (dated and latest) they are written to.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { DaemonBenchResult } from './daemon.js';
 import { maglevTable } from './maglev.js';
 import type { BenchResults, ControlPlaneResult, CostResult, ThroughputResult } from './types.js';
 
@@ -76,6 +77,38 @@ function controlRows(c: ControlPlaneResult): string[][] {
   ];
 }
 
+function daemonTables(d: DaemonBenchResult): string[] {
+  return [
+    ...table(
+      [
+        'one-backend change over the API',
+        'add (median / p95)',
+        'remove (median / p95)',
+        'apply (daemon log)',
+        'map writes',
+      ],
+      d.api.map((a) => [
+        `${count(a.services)} services, ${count(a.backends)} backends`,
+        `${a.addMs.median} / ${a.addMs.p95} ms`,
+        `${a.removeMs.median} / ${a.removeMs.p95} ms`,
+        `${a.applyMs} ms`,
+        count(a.writes),
+      ]),
+    ),
+    '',
+    ...table(
+      [`steady load, ${count(d.offeredPps)} pps offered`, 'sent', 'received', 'lost', 'no daemon for'],
+      d.loss.map((l) => [
+        l.what,
+        count(l.sent),
+        count(l.received),
+        count(l.lost),
+        l.gapMs ? `${count(l.gapMs)} ms` : '—',
+      ]),
+    ),
+  ];
+}
+
 export function markdownReport(r: BenchResults): string {
   const out = [
     `# xlb benchmark: ${r.date} (${r.quick ? 'quick' : 'full'} run)`,
@@ -107,6 +140,7 @@ export function markdownReport(r: BenchResults): string {
   ];
   if (r.control) out.push('', '## Control plane', '', ...table(['figure', 'value'], controlRows(r.control)));
   if (r.maglev?.length) out.push('', '## Maglev table build (TypeScript)', '', maglevTable(r.maglev));
+  if (r.daemon) out.push('', '## Daemon', '', ...daemonTables(r.daemon));
   if (r.notes.length > 0)
     out.push('', '## Notes', '', ...r.notes.map((n) => `- ${n.replace(/\s*\n\s*/g, ' ')}`));
   return `${out.join('\n')}\n`;

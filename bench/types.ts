@@ -1,3 +1,4 @@
+import type { DaemonBenchResult } from './daemon.js';
 import type { MaglevBenchRow } from './maglev.js';
 
 // The shape of a benchmark run's results (bench/results/*.json), shared by the harness,
@@ -64,5 +65,7 @@ export interface BenchResults {
   control?: ControlPlaneResult;
   /** Maglev table build times, beside the paper's straightforward algorithm. */
   maglev?: MaglevBenchRow[];
+  /** The daemon: API change latency, packets lost across restarts and upgrades. */
+  daemon?: DaemonBenchResult;
   notes: string[];
 }

@@ -540,12 +540,15 @@ export class Daemon implements DaemonApi {
     return this.flowCounts;
   }
 
-  private serviceViews(snapshot: StatsSnapshot): ServiceView[] {
-    const p = this.dataplane.reconciler.applied;
+  private serviceViews(snapshot: StatsSnapshot, only?: string): ServiceView[] {
     const flows = this.flows().perBackend;
-    return this.running.services.map((s) => {
-      const stats = snapshot.services.find((x) => x.name === s.name);
-      const planned = p.services.find((x) => x.name === s.name);
+    const statsByName = new Map(snapshot.services.map((x) => [x.name, x]));
+    const plannedByName = new Map(this.dataplane.reconciler.applied.services.map((x) => [x.name, x]));
+    const services =
+      only === undefined ? this.running.services : this.running.services.filter((s) => s.name === only);
+    return services.map((s) => {
+      const stats = statsByName.get(s.name);
+      const planned = plannedByName.get(s.name);
       return {
         name: s.name,
         vip: s.vip,
@@ -587,7 +590,7 @@ export class Daemon implements DaemonApi {
   }
 
   service(name: string): ServiceView {
-    const v = this.services().find((s) => s.name === name);
+    const v = this.serviceViews(this.dataplane.stats(name), name)[0];
     if (!v) throw new ApiError('XLB_NOT_FOUND', `no service '${name}' (xlb service ls lists them)`);
     return v;
   }

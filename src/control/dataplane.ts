@@ -196,8 +196,15 @@ export class Dataplane {
     return out;
   }
 
-  stats(): StatsSnapshot {
-    return readStats(this.maps, this.reconciler.applied);
+  /** Counters of every service, or of the one named `only` (the reasons always). */
+  stats(only?: string): StatsSnapshot {
+    const applied = this.reconciler.applied;
+    return readStats(
+      this.maps,
+      only === undefined
+        ? applied
+        : { ...applied, services: applied.services.filter((s) => s.name === only) },
+    );
   }
 
   /** Pins every map under `dir` (for `xlb stats` and other readers). */

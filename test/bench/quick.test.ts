@@ -19,7 +19,7 @@ describe('npm run bench -- --quick', { skip: rootSkip() }, () => {
   it('measures every subject, and what was sent reconciles with what arrived', () => {
     const r = spawnSync(process.execPath, [BENCH, '--quick', '--out', out], {
       encoding: 'utf8',
-      timeout: 240_000,
+      timeout: 360_000,
     });
     assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
     const res = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as BenchResults;
@@ -75,5 +75,24 @@ describe('npm run bench -- --quick', { skip: rootSkip() }, () => {
       res.control && res.control.applyLargeConfigWrites > 0 && res.control.runRssMiB > 0,
       'control plane',
     );
+    const d = res.daemon;
+    assert.ok(d, 'daemon figures');
+    assert.equal(d.api.length, 2);
+    for (const a of d.api) {
+      assert.ok(a.addMs.median > 0 && a.addMs.p95 >= a.addMs.median, `API add ${JSON.stringify(a.addMs)}`);
+      assert.ok(a.writes > 0 && a.applyMs > 0, `apply ${a.writes} writes, ${a.applyMs} ms`);
+    }
+    assert.deepEqual(
+      d.loss.map((l) => l.what),
+      ['no restart', 'SIGKILL + restart', 'upgrade (SIGTERM + new object)'],
+    );
+    for (const l of d.loss) {
+      assert.ok(l.sent > 0 && l.received <= l.sent && l.lost === l.sent - l.received, JSON.stringify(l));
+    }
+    assert.ok(
+      d.loss.slice(1).every((l) => l.gapMs > 0),
+      'a gap was measured',
+    );
+    assert.match(md, /## Daemon/);
   });
 });
