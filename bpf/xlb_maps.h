@@ -40,10 +40,12 @@ struct {
 
 /* One inner array per scheduling table (u32 backend ids). Tables of different
  * lengths share the outer map thanks to BPF_F_INNER_MAP. A service is switched
- * to a new table by one update of its services entry (slot + length together). */
+ * to a new table by one update of its services entry (slot + length together).
+ * BPF_F_MMAPABLE lets userspace fill a new table with one copy instead of one
+ * update per entry (every inner map must carry the template's flags). */
 struct xlb_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);

@@ -34,7 +34,15 @@ import { configToInput, configToYaml } from '../model/config-io.js';
 import { plan, planIds, planIdsFrom } from '../model/plan.js';
 import { Dataplane, linkPins } from './dataplane.js';
 import { HealthChecker, type HealthEvent } from './health.js';
-import { claimInstance, instancePaths, pidAlive, readState, removeInstance, writeState } from './instance.js';
+import {
+  claimInstance,
+  instancePaths,
+  pidAlive,
+  planToState,
+  readState,
+  removeInstance,
+  writeState,
+} from './instance.js';
 import { MAP_NAMES, type MapName } from './maps.js';
 import { Metrics } from './metrics.js';
 import { forwardingWarnings } from './preflight.js';
@@ -335,7 +343,7 @@ export class Daemon implements DaemonApi {
       pid: process.pid,
       startedAt: this.startedAt.toISOString(),
       interfaces: this.dataplane.xdp.map((a) => ({ name: a.ifname, mode: a.mode })),
-      services: p.services.map((s) => ({ ...s, table: [] })),
+      services: planToState(p),
       abi: ABI_VERSION,
       generation: this.generationNo,
       running: configToInput(this.running),

@@ -35,15 +35,19 @@ export interface InstanceState {
   pid: number;
   startedAt: string;
   interfaces: { name: string; mode: string }[];
-  services: PlannedService[];
+  services: StateService[];
 }
 
-export function planToState(plan: Plan): PlannedService[] {
-  return plan.services;
+/** A planned service as the state file keeps it: without its table (up to 65,537 ids). */
+export type StateService = Omit<PlannedService, 'table'>;
+
+export function planToState(plan: Plan): StateService[] {
+  return plan.services.map(({ table: _table, ...s }) => s);
 }
 
 /** Rebuilds the parts of a plan that reading stats needs. */
-export function stateToPlan(services: PlannedService[]): Plan {
+export function stateToPlan(saved: StateService[]): Plan {
+  const services = saved.map((s) => ({ ...s, table: new Uint32Array(0) }));
   const backends = new Map(services.flatMap((s) => s.backends.map((b) => [b.id, b] as const)));
   return { services, backends, servicePorts: new Set(), backendPorts: new Set() };
 }
@@ -68,7 +72,7 @@ export function writeState(state: InstanceState): void {
   mkdirSync(runDir(), { recursive: true });
   // Written aside and renamed: a process killed mid-write leaves the old state, not half a file.
   const tmp = `${stateFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
+  writeFileSync(tmp, JSON.stringify(state) + '\n'); // compact: large configs make it megabytes
   renameSync(tmp, stateFile);
 }
 

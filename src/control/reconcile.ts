@@ -8,7 +8,14 @@
 //   5. removed services; spare slots pointed at an empty table, freeing the old ones.
 // Map-in-map updates make the kernel wait for running programs (synchronize_rcu, ms):
 // batching them makes that one wait per apply instead of one per table.
-import { BPF_F_INNER_MAP, BpfMap, MapType, numPossibleCpus, perCpuBuffer } from '../kernel/map.js';
+import {
+  BPF_F_INNER_MAP,
+  BPF_F_MMAPABLE,
+  BpfMap,
+  MapType,
+  numPossibleCpus,
+  perCpuBuffer,
+} from '../kernel/map.js';
 import {
   BackendFlags,
   Bitmap,
@@ -102,7 +109,8 @@ const serviceValueId = (s: PlannedService | undefined) =>
         s.affinity,
       ]);
 
-const sameTable = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+const sameTable = (a: Uint32Array, b: Uint32Array) =>
+  a === b || (a.length === b.length && a.every((v, i) => v === b[i]));
 
 /** Writes grouped per map and sent in batches (one system call per map and phase). */
 class Batch {
@@ -310,7 +318,7 @@ export class Reconciler {
   }
 
   private empty(): BpfMap {
-    this.emptyTable ??= BpfMap.create(MapType.ARRAY, 'xlb_table_empty', 4, 4, 1, BPF_F_INNER_MAP);
+    this.emptyTable ??= BpfMap.create(MapType.ARRAY, 'xlb_table_empty', 4, 4, 1, TABLE_FLAGS);
     return this.emptyTable;
   }
 
@@ -327,17 +335,19 @@ export class Reconciler {
   }
 }
 
-/** A scheduling table as an inner array map (BPF_F_INNER_MAP: any length), filled in one call. */
-function buildTable(table: number[], slot: number): BpfMap {
-  const inner = BpfMap.create(MapType.ARRAY, `xlb_table_${slot}`, 4, 4, table.length, BPF_F_INNER_MAP);
+/** The inner-map template's flags in bpf/xlb_maps.h: every table must carry them. */
+const TABLE_FLAGS = BPF_F_INNER_MAP | BPF_F_MMAPABLE;
+
+/**
+ * A scheduling table as an inner array map (BPF_F_INNER_MAP: any length), filled through
+ * a shared mapping before any program can see it (entries at a stride of 8 bytes).
+ */
+function buildTable(table: Uint32Array, slot: number): BpfMap {
+  const inner = BpfMap.create(MapType.ARRAY, `xlb_table_${slot}`, 4, 4, table.length, TABLE_FLAGS);
   try {
-    const keys = Buffer.alloc(4 * table.length);
-    const values = Buffer.alloc(4 * table.length);
-    table.forEach((id, i) => {
-      keys.writeUInt32LE(i, 4 * i);
-      values.writeUInt32LE(id, 4 * i);
-    });
-    inner.updateBatch(keys, values);
+    const values = new Uint32Array(2 * table.length);
+    for (let i = 0; i < table.length; i++) values[2 * i] = table[i]!;
+    inner.writeMmapable(new Uint8Array(values.buffer));
     return inner;
   } catch (e) {
     inner.close();

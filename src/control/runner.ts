@@ -5,7 +5,7 @@ import type { XdpMode } from '../kernel/xdp.js';
 import type { Config } from '../model/config.js';
 import { Dataplane } from './dataplane.js';
 import { forwardingWarnings } from './preflight.js';
-import { claimInstance, removeInstance, writeState } from './instance.js';
+import { claimInstance, planToState, removeInstance, writeState } from './instance.js';
 import type { ApplyReport } from './reconcile.js';
 
 export interface StartOptions {
@@ -75,7 +75,7 @@ export class RunningInstance {
       pid: process.pid,
       startedAt: new Date().toISOString(),
       interfaces: this.attachments,
-      services: this.dataplane.reconciler.applied.services,
+      services: planToState(this.dataplane.reconciler.applied),
     });
   }
 

@@ -48,6 +48,11 @@ export function hintFor(op: string, errno: number): string {
       return op.includes('pin') || op.includes('obj_get')
         ? 'nothing is pinned there: is bpffs mounted (mount -t bpf bpf /sys/fs/bpf) and is xlb running?'
         : 'no such entry';
+    case E.EAGAIN:
+      return /^load /.test(op)
+        ? 'the verifier gave up because signals kept arriving while it ran (libbpf retried 5 times): ' +
+            'a profiler (node --cpu-prof) or a fast timer interrupts it; load without them'
+        : 'the kernel is busy: try again';
     case E.EINVAL:
       return 'the kernel rejected the arguments: this kernel may be too old for this feature (xlb needs Linux >= 6.6)';
     default:

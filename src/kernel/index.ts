@@ -6,6 +6,7 @@ export {
   MapType,
   UpdateFlags,
   BPF_F_INNER_MAP,
+  BPF_F_MMAPABLE,
   numPossibleCpus,
   perCpuValues,
   perCpuBuffer,

@@ -262,6 +262,15 @@ function bind() {
       'int vsnprintf(_Out_ uint8_t *buf, size_t n, const char *fmt, void *ap)',
     ),
     close: fn<(fd: number) => number>(libc, 'int close(int fd)'),
+    mmap: fn<(addr: null, len: number, prot: number, flags: number, fd: number, off: number) => Ptr>(
+      libc,
+      'void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)',
+    ),
+    munmap: fn<(addr: Ptr, len: number) => number>(libc, 'int munmap(void *addr, size_t len)'),
+    memcpyTo: fn<(dst: Ptr, src: Uint8Array, n: number) => Ptr>(
+      libc,
+      'void *memcpy(void *dst, const uint8_t *src, size_t n)',
+    ),
     setns: fn<(fd: number, nstype: number) => number>(libc, 'int setns(int fd, int nstype)'),
     if_nametoindex: fn<(name: string) => number>(libc, 'uint32_t if_nametoindex(const char *name)'),
     if_indextoname: fn<(index: number, buf: Uint8Array) => string | null>(

@@ -2,6 +2,7 @@
 // then loaded into the kernel (programs verified, maps created). A failed load is a
 // VerifierError carrying the verifier's log.
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { layoutMismatches, type StructCodec, type StructLayout } from '../model/codec.js';
 import { enumValues, structLayout } from './btf.js';
 import { KernelError, VerifierError, kernelError } from './errors.js';
@@ -70,6 +71,8 @@ export class BpfObject {
       () => libbpf().bpf_object__load(this.obj),
     );
     if (rc < 0) {
+      // The verifier stops at a pending signal with EAGAIN: that is no rejection of the code.
+      if (-rc === constants.errno.EAGAIN) throw kernelError(`load ${this.path}`, rc);
       const text = log.join('');
       const m = /prog '([^']+)': -- BEGIN PROG LOAD LOG --\n([\s\S]*?)-- END PROG LOAD LOG --/.exec(text);
       if (m) throw new VerifierError(`load ${this.path}`, -rc, m[1] ?? '?', m[2] ?? '');

@@ -4,7 +4,7 @@
 // same test. Change both sides in one commit.
 import { struct } from './codec.js';
 
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 
 export const Limits = {
   maxServices: 4096,

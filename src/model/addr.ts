@@ -1,7 +1,6 @@
 // Address helpers: strict IPv4/IPv6/MAC parsing and formatting (RFC 5952 canonical IPv6 text),
 // and the 16-byte address form used in BPF map keys (IPv4 in the first 4 bytes, rest zero).
 
-const DEC_OCTET = /^(0|[1-9][0-9]{0,2})$/;
 const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
@@ -11,15 +10,34 @@ function invalid(kind: string, s: unknown): Error {
 
 /** Dotted quad, exactly four decimal octets 0-255. Leading zeros are rejected (they read as octal elsewhere). */
 export function parseIPv4(s: string): Buffer {
-  if (typeof s !== 'string') throw invalid('IPv4', s);
-  const parts = s.split('.');
-  if (parts.length !== 4) throw invalid('IPv4', s);
-  const out = Buffer.alloc(4);
-  parts.forEach((p, i) => {
-    if (!DEC_OCTET.test(p) || Number(p) > 255) throw invalid('IPv4', s);
-    out[i] = Number(p);
-  });
+  const out = tryParseIPv4(s);
+  if (out === undefined) throw invalid('IPv4', s);
   return out;
+}
+
+/** parseIPv4 without the exception (config validation tries every address as IPv4 first). */
+function tryParseIPv4(s: unknown): Buffer | undefined {
+  if (typeof s !== 'string' || s.length < 7 || s.length > 15) return undefined;
+  const out = Buffer.alloc(4);
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 46; // a final '.' closes the last octet
+    if (c === 46) {
+      if (digits === 0 || dots === 4) return undefined;
+      out[dots++] = octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return undefined; // leading zero
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return undefined;
+    } else {
+      return undefined;
+    }
+  }
+  return dots === 4 ? out : undefined;
 }
 
 /** Parses hex groups separated by ':' (none may be empty). */
@@ -73,24 +91,23 @@ export function parseIPv6(s: string): Buffer {
 }
 
 export function ipFamily(s: string): 4 | 6 | undefined {
-  for (const [family, parse] of [
-    [4, parseIPv4],
-    [6, parseIPv6],
-  ] as const) {
-    try {
-      parse(s);
-      return family;
-    } catch {
-      // try the next family
-    }
+  try {
+    return parseIP(s).family;
+  } catch {
+    return undefined;
   }
-  return undefined;
 }
 
 export function parseIP(s: string): { family: 4 | 6; bytes: Buffer } {
-  const family = ipFamily(s);
-  if (family === 4) return { family, bytes: parseIPv4(s) };
-  if (family === 6) return { family, bytes: parseIPv6(s) };
+  const v4 = tryParseIPv4(s);
+  if (v4 !== undefined) return { family: 4, bytes: v4 };
+  if (typeof s === 'string' && s.includes(':')) {
+    try {
+      return { family: 6, bytes: parseIPv6(s) };
+    } catch {
+      // reported below as neither family
+    }
+  }
   throw invalid('IP', s);
 }
 
@@ -127,7 +144,7 @@ function formatIPv6(b: Uint8Array): string {
 }
 
 function formatIPv4(b: Uint8Array): string {
-  return Array.from(b.subarray(0, 4)).join('.');
+  return `${b[0] ?? 0}.${b[1] ?? 0}.${b[2] ?? 0}.${b[3] ?? 0}`;
 }
 
 /** 4 bytes → dotted quad; 16 bytes → RFC 5952 text. */

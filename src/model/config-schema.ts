@@ -264,6 +264,21 @@ export interface AddressInfo {
  * unicast.
  */
 export function classifyAddress(s: string): AddressInfo {
+  let info = classified.get(s);
+  if (info === undefined) {
+    if (classified.size >= CLASSIFIED_MAX) classified.clear();
+    info = Object.freeze(classify(s));
+    classified.set(s, info);
+  }
+  return info;
+}
+
+// Configs repeat addresses (every backend of a host, every re-validation of the running config
+// on an API change): classifications are remembered, up to a bound.
+const CLASSIFIED_MAX = 1 << 18;
+const classified = new Map<string, Readonly<AddressInfo>>();
+
+function classify(s: string): AddressInfo {
   if (s === '*') return { kind: 'any' };
   let ip: { family: 4 | 6; bytes: Buffer };
   try {

@@ -137,12 +137,49 @@ export function buildMaglev(backends: readonly MaglevBackend[], size: number, se
   const heap = new Float64Array(n);
   for (let i = 0; i < n; i++) heap[i] = n + i; // iteration 1 for all: sorted, so a heap
 
+  // Equal weights (the common case): every iteration is one turn of each backend in rank
+  // order, which is what the heap yields too, without its cost.
+  let uniform = true;
+  for (let i = 1; i < n; i++) if ((weight[i] as number) !== weight[0]) uniform = false;
+  let nextRank = 0;
+
   const owner = new Int32Array(size);
   const taken = new Uint8Array(size); // the probes' working set: a quarter of owner's
   for (let filled = 0; filled < size; filled++) {
-    const key = heap[0] as number;
-    const i = key % n;
-    const t = (key - i) / n;
+    let i: number;
+    if (uniform) {
+      i = nextRank;
+      nextRank = nextRank + 1 === n ? 0 : nextRank + 1;
+    } else {
+      const key = heap[0] as number;
+      i = key % n;
+      const t = (key - i) / n;
+
+      // Next turn: the first iteration t' > t with t' * w >= turns * maxWeight.
+      const k = (turns[i] as number) + 1;
+      turns[i] = k;
+      const w = weight[i] as number;
+      const target = k * maxWeight;
+      let next = Math.ceil(target / w);
+      while (next * w < target) next++; // exact whatever the rounding of the division
+      while (next > 1 && (next - 1) * w >= target) next--;
+      if (next <= t) next = t + 1;
+
+      // Replace the top and sift it down.
+      const nk = next * n + i;
+      let pos = 0;
+      for (;;) {
+        const l = 2 * pos + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        let m = l;
+        if (r < n && (heap[r] as number) < (heap[l] as number)) m = r;
+        if ((heap[m] as number) >= nk) break;
+        heap[pos] = heap[m] as number;
+        pos = m;
+      }
+      heap[pos] = nk;
+    }
 
     let c = cur[i] as number;
     const s = skip[i] as number;
@@ -154,31 +191,6 @@ export function buildMaglev(backends: readonly MaglevBackend[], size: number, se
     taken[c] = 1;
     c += s;
     cur[i] = c >= size ? c - size : c;
-
-    // Next turn: the first iteration t' > t with t' * w >= turns * maxWeight.
-    const k = (turns[i] as number) + 1;
-    turns[i] = k;
-    const w = weight[i] as number;
-    const target = k * maxWeight;
-    let next = Math.ceil(target / w);
-    while (next * w < target) next++; // exact whatever the rounding of the division
-    while (next > 1 && (next - 1) * w >= target) next--;
-    if (next <= t) next = t + 1;
-
-    // Replace the top and sift it down.
-    const nk = next * n + i;
-    let pos = 0;
-    for (;;) {
-      const l = 2 * pos + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      let m = l;
-      if (r < n && (heap[r] as number) < (heap[l] as number)) m = r;
-      if ((heap[m] as number) >= nk) break;
-      heap[pos] = heap[m] as number;
-      pos = m;
-    }
-    heap[pos] = nk;
   }
 
   const table = new Uint32Array(size);

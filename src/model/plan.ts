@@ -35,8 +35,8 @@ export interface PlannedService {
   affinity: boolean;
   timeouts: { unreplied: number; assured: number };
   snat?: { address: string; portMin: number; portMax: number };
-  /** Backend ids in the order the scheduler walks them. */
-  table: number[];
+  /** Backend ids in the order the scheduler walks them (shared between plans: never write). */
+  table: Uint32Array;
   backends: PlannedBackend[];
 }
 
@@ -80,20 +80,18 @@ class IdAllocator {
  * built from the backends' identities (address:port), weights and the cluster's seed.
  * Backends of weight 0 (draining) are in no table.
  */
-export function buildTable(s: ServiceConfig, backends: PlannedBackend[], seed: number): number[] {
+export function buildTable(s: ServiceConfig, backends: PlannedBackend[], seed: number): Uint32Array {
   const live = backends.filter((b) => b.weight > 0);
   switch (s.scheduler) {
     case 'round-robin':
-      return live.map((b) => b.id);
+      return Uint32Array.from(live, (b) => b.id);
     case 'weighted-round-robin':
-      return smoothWrrSequence(live.map((b) => ({ id: b.id, weight: b.weight })));
+      return Uint32Array.from(smoothWrrSequence(live.map((b) => ({ id: b.id, weight: b.weight }))));
     case 'maglev':
-      return Array.from(
-        buildMaglev(
-          live.map((b) => ({ id: b.id, name: hostPort(b.address, b.port), weight: b.weight })),
-          s.tableSize,
-          seed,
-        ),
+      return buildMaglev(
+        live.map((b) => ({ id: b.id, name: hostPort(b.address, b.port), weight: b.weight })),
+        s.tableSize,
+        seed,
       );
   }
 }

@@ -37,6 +37,7 @@ describe('kernel errors', () => {
     assert.match(hintFor('load', E.ENOSYS), /CONFIG_BPF_SYSCALL/);
     assert.match(hintFor('attach xdp', E.EOPNOTSUPP), /--mode generic/);
     assert.match(hintFor('attach', E.EBUSY), /--force/);
+    assert.match(hintFor('load dist/bpf/xlb.bpf.o', E.EAGAIN), /signals .*profiler/);
     assert.match(hintFor('pin map', E.ENOENT), /bpffs/);
     assert.match(hintFor('if', E.ENODEV), /ip link/);
     assert.match(

@@ -22,6 +22,7 @@ describe('parseIPv4', () => {
     assert.deepEqual(parseIPv4('203.0.113.255'), Buffer.from([203, 0, 113, 255]));
     assert.deepEqual(parseIPv4('0.0.0.0'), Buffer.alloc(4));
     assert.deepEqual(parseIPv4('127.0.0.1'), Buffer.from([127, 0, 0, 1]));
+    assert.deepEqual(parseIPv4('255.255.255.255'), Buffer.alloc(4, 255));
   });
 
   for (const bad of [
@@ -37,6 +38,12 @@ describe('parseIPv4', () => {
     '192.0.2.0x1',
     '192.0.2.1/24',
     '2001:db8::1',
+    '192.0.2.1.',
+    '.192.0.2',
+    '1.2.3.1000',
+    '00.1.2.3',
+    '1.2.3.４',
+    '255.255.255.255.255',
   ]) {
     it(`rejects ${JSON.stringify(bad)}`, () => {
       assert.throws(() => parseIPv4(bad), /invalid IPv4 address/);

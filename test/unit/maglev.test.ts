@@ -130,6 +130,20 @@ describe('buildMaglev', () => {
     }
   });
 
+  it('equals the reference with equal weights (the path that skips the heap)', () => {
+    const cases: [MaglevBackend[], number][] = [
+      [pool(1, () => 1), 251],
+      [pool(3, () => 1), 16381],
+      [pool(64, () => 1), 16381],
+      [pool(10, () => 7), 1021], // equal but not 1
+      [pool(12, (i) => (i % 4 === 0 ? 0 : 2)), 1021], // drained ones left out, the rest equal
+      [pool(251, () => 1), 251],
+    ];
+    for (const [backends, size] of cases) {
+      assert.deepEqual(buildMaglev(backends, size, SEED), buildMaglevReference(backends, size, SEED));
+    }
+  });
+
   it('equals the reference with skewed and large weights', () => {
     const cases: [MaglevBackend[], number][] = [
       [pool(20, (i) => (i === 0 ? 1000 : 1)), 1021],

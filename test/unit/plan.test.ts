@@ -3,6 +3,7 @@
 // changed (so a one-backend change in a large config rebuilds one table, not all of them).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { planToState, stateToPlan } from '../../src/control/instance.js';
 import { parseConfig } from '../../src/model/config.js';
 import { buildTable, plan, planIds, planIdsFrom } from '../../src/model/plan.js';
 
@@ -110,4 +111,19 @@ describe('plan', () => {
       assert.deepEqual(b.table, buildTable(c2.services[1]!, b.backends, c2.hashSeed));
     });
   }
+});
+
+describe('the state file form of a plan', () => {
+  it('leaves the tables out (1,021 ids a service here, up to 65,537) and reads back for stats', () => {
+    const p = plan(parseConfig(config()));
+    const saved = JSON.parse(JSON.stringify(planToState(p))) as ReturnType<typeof planToState>;
+    for (const s of saved) assert.equal('table' in s, false, `${s.name} has no table`);
+    assert.ok(JSON.stringify(saved).length < 2000, 'a few hundred bytes a service, not thousands of ids');
+    const back = stateToPlan(saved);
+    assert.deepEqual(
+      back.services.map((s) => [s.name, s.id, s.backends.map((b) => b.id)]),
+      p.services.map((s) => [s.name, s.id, s.backends.map((b) => b.id)]),
+    );
+    assert.deepEqual([...back.backends.keys()].sort(), [...p.backends.keys()].sort());
+  });
 });
