@@ -184,6 +184,20 @@ function bind() {
       lib,
       'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const void *opts)',
     ),
+    bpf_map_lookup_batch: fn<
+      (
+        fd: number,
+        inBatch: Uint8Array | null,
+        outBatch: Uint8Array,
+        keys: Uint8Array,
+        values: Uint8Array,
+        count: number[],
+        opts: null,
+      ) => number
+    >(
+      lib,
+      'int bpf_map_lookup_batch(int fd, const void *in_batch, _Out_ void *out_batch, _Out_ void *keys, _Out_ void *values, _Inout_ uint32_t *count, const void *opts)',
+    ),
     bpf_map_delete_batch: fn<(fd: number, keys: Uint8Array, count: number[], opts: null) => number>(
       lib,
       'int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const void *opts)',

@@ -192,6 +192,45 @@ export class BpfMap {
     }
   }
 
+  /**
+   * The values of keys 0..count-1 of an array or per-CPU array, read with BPF_MAP_LOOKUP_BATCH
+   * (a few system calls instead of one per key): key i's value at i × valueBufferSize.
+   */
+  lookupArrayPrefix(count: number): Buffer {
+    const { type, keySize, maxEntries } = this.info;
+    if ((type !== MapType.ARRAY && type !== MapType.PERCPU_ARRAY) || keySize !== 4) {
+      throw new RangeError(`map '${this.info.name}': lookupArrayPrefix reads array maps only`);
+    }
+    if (!Number.isInteger(count) || count < 0 || count > maxEntries) {
+      throw new RangeError(`map '${this.info.name}': ${count} keys asked, it has ${maxEntries}`);
+    }
+    const out = Buffer.alloc(count * this.valueBufferSize);
+    const b = libbpf();
+    const keys = Buffer.alloc(4 * count);
+    const cursor = Buffer.alloc(4);
+    let done = 0;
+    while (done < count) {
+      const n = [count - done];
+      const rc = b.bpf_map_lookup_batch(
+        this.fd,
+        done === 0 ? null : cursor,
+        cursor,
+        keys.subarray(4 * done),
+        out.subarray(done * this.valueBufferSize),
+        n,
+        null,
+      );
+      // Arrays hand out keys in order; ENOENT means the end of the map was reached.
+      if (rc < 0 && rc !== -constants.errno.ENOENT)
+        throw kernelError(this.op(`lookup batch (${done} of ${count} read)`), rc);
+      done += n[0] ?? 0;
+      if (rc < 0 || (n[0] ?? 0) === 0) break;
+    }
+    if (done < count)
+      throw kernelError(this.op(`lookup batch (${done} of ${count} read)`), -constants.errno.EIO);
+    return out;
+  }
+
   /** Removes many keys in one system call; keys that are absent are an error (ENOENT). */
   deleteBatch(keys: Uint8Array): void {
     const count = keys.length / this.info.keySize;

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Dataplane } from '../../src/control/dataplane.js';
 import { XdpAction, TcAction } from '../../src/kernel/program.js';
 import { numPossibleCpus } from '../../src/kernel/map.js';
+import { BATCH_READ_MIN } from '../../src/control/stats.js';
 import type { Reason } from '../../src/model/abi.js';
 import { addrFrom16, addrTo16 } from '../../src/model/addr.js';
 import { buildPacket, describePacket, parsePacket, type PacketSpec } from '../../src/model/packet.js';
@@ -353,6 +354,27 @@ describe('xlb_xdp: local mode balancing', { skip: rootSkip() }, () => {
       }
     });
   }
+
+  it('stats read many backends in batches and agree with per-backend lookups', () => {
+    // 'wide' has 256 backends: more than BATCH_READ_MIN, so readStats reads the arrays in batches.
+    assert.ok(256 >= BATCH_READ_MIN);
+    for (let i = 0; i < 300; i++) balance(udp4('192.0.2.40', 4000, {}, 30000 + i));
+    const all = dp.stats();
+    const few = dp.stats('dns'); // one service, 3 backends: one lookup per id
+    const wide = all.services.find((s) => s.name === 'wide')!;
+    assert.equal(wide.backends.length, 256);
+    assert.ok(wide.packets >= 300, `wide counted ${wide.packets}`);
+    assert.deepEqual({ packets: wide.packets, bytes: wide.bytes }, serviceCount(dp, serviceId(dp, 'wide')));
+    for (const b of wide.backends) assert.equal(b.packets, backendCount(dp, b.id), `backend ${b.id}`);
+    assert.equal(
+      wide.backends.reduce((a, b) => a + b.packets, 0),
+      wide.packets,
+    );
+    assert.deepEqual(
+      few.services,
+      all.services.filter((s) => s.name === 'dns'),
+    );
+  });
 
   it('exact address wins over the wildcard service on the same port', () => {
     assert.equal(balance(udp4('192.0.2.20', 5353)).to, '198.51.100.8:7000');

@@ -1,8 +1,9 @@
 // Filling an mmapable array through a shared mapping (how the reconciler writes
-// scheduling tables): what the kernel then reads back, and the refusals.
+// scheduling tables) and reading an array's first keys in batches (how counters are read
+// for large configs): what the kernel then holds, and the refusals.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BPF_F_INNER_MAP, BPF_F_MMAPABLE, BpfMap, MapType } from '../../src/kernel/map.js';
+import { BPF_F_INNER_MAP, BPF_F_MMAPABLE, BpfMap, MapType, numPossibleCpus } from '../../src/kernel/map.js';
 import { rootSkip } from '../helpers/privileged.js';
 
 const u32 = (n: number) => {
@@ -43,6 +44,44 @@ describe('BpfMap.writeMmapable', { skip: rootSkip() }, () => {
     } finally {
       plain.close();
       mm.close();
+    }
+  });
+});
+
+describe('BpfMap.lookupArrayPrefix', { skip: rootSkip() }, () => {
+  it('reads keys 0..n-1 of a per-CPU array in batches, as per-key lookups see them', () => {
+    const n = 5000;
+    const m = BpfMap.create(MapType.PERCPU_ARRAY, 'xlb_t_pcpu', 4, 16, n);
+    try {
+      const cpus = numPossibleCpus();
+      for (const i of [0, 1, 63, 64, 2047, n - 1]) {
+        const v = Buffer.alloc(m.valueBufferSize);
+        for (let c = 0; c < cpus; c++) {
+          v.writeBigUInt64LE(BigInt(i * 10 + c), 16 * c);
+          v.writeBigUInt64LE(BigInt(i * 1000 + c), 16 * c + 8);
+        }
+        m.update(u32(i), v);
+      }
+      const all = m.lookupArrayPrefix(n);
+      assert.equal(all.length, n * m.valueBufferSize);
+      for (const i of [0, 1, 2, 63, 64, 2047, 3000, n - 1]) {
+        const one = all.subarray(i * m.valueBufferSize, (i + 1) * m.valueBufferSize);
+        assert.deepEqual(one, m.lookup(u32(i)), `key ${i}`);
+      }
+      assert.equal(all.readBigUInt64LE(64 * m.valueBufferSize + 8), 64000n);
+      assert.equal(m.lookupArrayPrefix(0).length, 0);
+      assert.throws(() => m.lookupArrayPrefix(n + 1), /5001 keys asked, it has 5000/);
+    } finally {
+      m.close();
+    }
+  });
+
+  it('refuses maps that are not arrays', () => {
+    const h = BpfMap.create(MapType.HASH, 'xlb_t_hash', 4, 4, 8);
+    try {
+      assert.throws(() => h.lookupArrayPrefix(1), /reads array maps only/);
+    } finally {
+      h.close();
     }
   });
 });

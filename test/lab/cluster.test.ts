@@ -91,38 +91,48 @@ describe('two instances, one config and seed', { skip: rootSkip() }, () => {
 
   it(`sends the same ${FLOWS} flows to the same backends`, () => {
     const gen = topo.netns('gen');
-    for (const [ifname, node] of [
-      ['ga', 'lba'],
-      ['gb', 'lbb'],
-    ] as const) {
-      const frame = buildPacket({
-        eth: { src: readMac(gen, ifname), dst: readMac(topo.netns(node), 'eth0') },
-        ipv4: { src: '203.0.113.77', dst: '203.0.113.200' },
-        udp: { sport: 10000, dport: 5300, checksum: 'zero' },
-        payload: Buffer.alloc(32, 1),
-      });
-      const r = inst.generate({ ns: gen, ifname, template: frame, family: 4, count: FLOWS, flows: FLOWS });
-      assert.equal(r.sent, FLOWS);
-    }
-    // Each instance remembers where it sent every flow (flow affinity): compare.
-    const decisions = names.map((name) => {
-      const state = readState(name)!;
-      const address = new Map(
-        state.services.flatMap((s) => s.backends.map((b) => [b.id, `${b.address}:${b.port}`])),
-      );
-      const map = BpfMap.fromPin(join(instancePaths(name).pinDir, 'fwd_flows'));
-      try {
-        const flows = new TypedMap(map, flowKey, fwdFlow);
-        return new Map(
-          [...flows.entries()].map(([k, v]) => [
-            `${addrFrom16(k.src, 4)}:${k.sport}`,
-            address.get(v.backend_id),
-          ]),
-        );
-      } finally {
-        map.close();
+    const send = () => {
+      for (const [ifname, node] of [
+        ['ga', 'lba'],
+        ['gb', 'lbb'],
+      ] as const) {
+        const frame = buildPacket({
+          eth: { src: readMac(gen, ifname), dst: readMac(topo.netns(node), 'eth0') },
+          ipv4: { src: '203.0.113.77', dst: '203.0.113.200' },
+          udp: { sport: 10000, dport: 5300, checksum: 'zero' },
+          payload: Buffer.alloc(32, 1),
+        });
+        const r = inst.generate({ ns: gen, ifname, template: frame, family: 4, count: FLOWS, flows: FLOWS });
+        assert.equal(r.sent, FLOWS);
       }
-    });
+    };
+    // Each instance remembers where it sent every flow (flow affinity): compare.
+    const read = () =>
+      names.map((name) => {
+        const state = readState(name)!;
+        const address = new Map(
+          state.services.flatMap((s) => s.backends.map((b) => [b.id, `${b.address}:${b.port}`])),
+        );
+        const map = BpfMap.fromPin(join(instancePaths(name).pinDir, 'fwd_flows'));
+        try {
+          const flows = new TypedMap(map, flowKey, fwdFlow);
+          return new Map(
+            [...flows.entries()].map(([k, v]) => [
+              `${addrFrom16(k.src, 4)}:${k.sport}`,
+              address.get(v.backend_id),
+            ]),
+          );
+        } finally {
+          map.close();
+        }
+      });
+    // A loaded machine can drop frames in a veth's ring: the same flows are sent again (a flow
+    // that is already known keeps its entry) until each instance has seen every one, 4 passes at most.
+    let decisions = read();
+    for (let pass = 0; pass < 4 && decisions.some((d) => d.size < FLOWS); pass++) {
+      send();
+      decisions = read();
+    }
     const [a, b] = decisions as [Map<string, string | undefined>, Map<string, string | undefined>];
     assert.equal(a.size, FLOWS, 'instance a saw every flow');
     assert.equal(b.size, FLOWS, 'instance b saw every flow');
