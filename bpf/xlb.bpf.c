@@ -559,6 +559,151 @@ static __always_inline void icmp_note(void *data, void *data_end)
 		bpf_map_update_elem(&icmp_unreach, &k, &one, BPF_NOEXIST);
 }
 
+/* An ICMP error about a datagram xlb sent to a backend, and the flow it belongs to. */
+struct xlb_icmp_err {
+	struct xlb_pkt outer;  /* eth and the outer IP header */
+	struct xlb_pkt quoted; /* the quoted IP and UDP headers */
+	__u8 *icmp;
+	struct xlb_rev_nat *r;
+	__u8 backend[16];
+	__u16 l3_len;
+};
+
+/*
+ * Recognises an ICMP error (IPv4: destination unreachable, time exceeded; ICMPv6:
+ * destination unreachable, packet too big, time exceeded) that quotes a datagram xlb
+ * sent to a backend (client or snat address -> backend), and finds that flow's reply
+ * state. 0 when found; -1 for anything else (no VLAN tag, no IPv4 options, no IPv6
+ * extension headers, the quote must hold the whole UDP header).
+ */
+static __always_inline int icmp_parse(void *data, void *data_end, struct xlb_icmp_err *e, const int fam)
+{
+	const int ihl = fam == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+	struct xlb_flow_key k = {};
+	__u8 *ip = data + sizeof(struct ethhdr), *qip;
+	struct udphdr *qudp;
+
+	e->icmp = ip + ihl;
+	qip = e->icmp + 8;
+	qudp = (void *)(qip + ihl);
+	if ((void *)(qudp + 1) > data_end)
+		return -1;
+	e->outer.eth = data;
+	e->quoted.udp = qudp;
+	if (fam == 4) {
+		struct iphdr *o = (void *)ip, *qi = (void *)qip;
+
+		if (o->ihl != 5 || o->protocol != IPPROTO_ICMP || (o->frag_off & bpf_htons(IP_MF | IP_OFFSET)) ||
+		    (e->icmp[0] != 3 && e->icmp[0] != 11) || qi->ihl != 5 || qi->protocol != IPPROTO_UDP)
+			return -1;
+		e->l3_len = bpf_ntohs(o->tot_len);
+		e->outer.ip4 = o;
+		e->quoted.ip4 = qi;
+	} else {
+		struct ipv6hdr *o = (void *)ip, *qi = (void *)qip;
+
+		if (o->nexthdr != IPPROTO_ICMPV6 || e->icmp[0] < 1 || e->icmp[0] > 3 || qi->nexthdr != IPPROTO_UDP)
+			return -1;
+		e->l3_len = sizeof(*o) + bpf_ntohs(o->payload_len);
+		e->outer.ip6 = o;
+		e->quoted.ip6 = qi;
+	}
+	if (!port_in(XLB_BITMAP_BACKEND_PORTS, qudp->dest))
+		return -1;
+	/* The quoted datagram's reply tuple is the reply table's key. */
+	addr_load(k.src, pkt_daddr(&e->quoted, fam), fam);
+	addr_load(k.dst, pkt_saddr(&e->quoted, fam), fam);
+	k.sport = qudp->dest;
+	k.dport = qudp->source;
+	k.proto = IPPROTO_UDP;
+	k.family = fam;
+	__builtin_memcpy(e->backend, k.src, 16);
+	e->r = bpf_map_lookup_elem(&rev_nat, &k);
+	if (!e->r || !rev_fresh(e->r, bpf_ktime_get_coarse_ns()))
+		return -1;
+	return 0;
+}
+
+/*
+ * Rewrites the error as the client must see it, as a reply would be: the quoted datagram
+ * becomes the client's own (client -> service address and port), the outer source the
+ * service address when the backend itself sent the error (a router on the way keeps its
+ * address), fullnat's outer destination the client. Checksums are updated incrementally:
+ * the quoted headers' own, the ICMP one (which covers them, and for ICMPv6 the outer
+ * addresses) and the IPv4 header's. `routed`: xlb forwards it, so the TTL drops by one.
+ */
+static __always_inline void icmp_rewrite(struct xlb_icmp_err *e, int routed, const int fam)
+{
+	struct xlb_rev_nat *r = e->r;
+	int rewrite_dst = r->flags & XLB_FLOW_F_REWRITE_DST;
+	struct udphdr *qudp = e->quoted.udp;
+	struct xlb_rw out = {}, in = {};
+	__u16 *icheck, old;
+	__u32 acc;
+
+	rw_addr(&in, pkt_daddr(&e->quoted, fam), r->vaddr, fam);
+	rw_port(&in, &qudp->dest, r->vport);
+	if (rewrite_dst) {
+		rw_addr(&in, pkt_saddr(&e->quoted, fam), r->caddr, fam);
+		rw_port(&in, &qudp->source, r->cport);
+	}
+	acc = in.l4_acc;
+	if (fam == 4) {
+		old = e->quoted.ip4->check;
+		e->quoted.ip4->check = csum_apply(old, in.ip_acc);
+		acc = csum_acc16(acc, old, e->quoted.ip4->check);
+	}
+	old = qudp->check;
+	qudp->check = csum_apply_udp(old, in.l4_acc);
+	acc = csum_acc16(acc, old, qudp->check);
+
+	if (addr_eq(pkt_saddr(&e->outer, fam), e->backend, fam))
+		rw_addr(&out, pkt_saddr(&e->outer, fam), r->vaddr, fam);
+	if (rewrite_dst)
+		rw_addr(&out, pkt_daddr(&e->outer, fam), r->caddr, fam);
+	if (routed)
+		rw_ttl_dec(&out, &e->outer, fam);
+	if (fam == 4)
+		e->outer.ip4->check = csum_apply(e->outer.ip4->check, out.ip_acc);
+	else
+		acc += csum_fold32(out.l4_acc);
+	icheck = (__u16 *)(e->icmp + 2);
+	*icheck = csum_apply(*icheck, acc);
+}
+
+/*
+ * XDP: an ICMP error about a nat or fullnat flow is translated and routed to the client
+ * like a reply (so that the client's stack can match it to its socket: a connected socket
+ * is refused at once instead of waiting out a timeout); about a local flow (`lo`) it is
+ * translated and passed to the stack. dsr backends answer the client themselves.
+ * Returns -1 when the packet is no such error (it passes as before).
+ */
+static __always_inline int icmp_error(struct xdp_md *ctx, void *data, void *data_end, __u64 len, const int fam)
+{
+	int rc, reason = XLB_R_ICMP_REPLY;
+	struct xlb_icmp_err e = {};
+	struct xlb_route rt;
+
+	if (icmp_parse(data, data_end, &e, fam))
+		return -1;
+	if (e.r->mode == XLB_MODE_LOCAL) {
+		icmp_rewrite(&e, 0, fam);
+		return verdict(XDP_PASS, XLB_R_ICMP_REPLY, len);
+	}
+	if (e.r->mode != XLB_MODE_NAT && e.r->mode != XLB_MODE_FULLNAT)
+		return -1;
+	rc = route(ctx, &rt, e.r->vaddr,
+		   e.r->flags & XLB_FLOW_F_REWRITE_DST ? e.r->caddr : pkt_daddr(&e.outer, fam), e.l3_len,
+		   bpf_ktime_get_coarse_ns(), fam);
+	if (fib_pass_reason(rc))
+		return verdict(XDP_PASS, fib_pass_reason(rc), len);
+	if (!ttl_ok(&e.outer, fam))
+		return verdict(XDP_PASS, XLB_R_PASS_TTL, len);
+	icmp_rewrite(&e, 1, fam);
+	rc = xmit(ctx, &e.outer, &rt, rc, fam, &reason);
+	return verdict(rc, reason, len);
+}
+
 SEC("xdp")
 int xlb_xdp(struct xdp_md *ctx)
 {
@@ -570,8 +715,20 @@ int xlb_xdp(struct xdp_md *ctx)
 
 	rc = xlb_parse(data, data_end, &p);
 	if (rc != XLB_PARSE_OK) {
-		if (rc == XLB_R_PASS_NOT_UDP)
+		if (rc == XLB_R_PASS_NOT_UDP) {
+			struct ethhdr *eth = data;
+			int icmp_rc = -1;
+
 			icmp_note(data, data_end);
+			if ((void *)(eth + 1) <= data_end) {
+				if (eth->h_proto == bpf_htons(ETH_P_IP))
+					icmp_rc = icmp_error(ctx, data, data_end, len, 4);
+				else if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+					icmp_rc = icmp_error(ctx, data, data_end, len, 6);
+			}
+			if (icmp_rc >= 0)
+				return icmp_rc;
+		}
 		return verdict(XDP_PASS, rc, len);
 	}
 	if (p.family == XLB_FAMILY_V4)
@@ -642,14 +799,39 @@ static __always_inline int egress_reply(struct __sk_buff *skb, struct xlb_pkt *p
 	return TC_ACT_OK;
 }
 
+/*
+ * An ICMP error the stack sends about a datagram for a local backend (its port is closed,
+ * say) leaves translated like a reply: see icmp_rewrite. The stack computed its checksums
+ * in full (no offload for ICMP), so they are updated in place.
+ */
+static __always_inline int egress_icmp(struct __sk_buff *skb, void *data, void *data_end, const int fam)
+{
+	struct xlb_icmp_err e = {};
+
+	if (icmp_parse(data, data_end, &e, fam) || e.r->mode != XLB_MODE_LOCAL)
+		return TC_ACT_OK;
+	icmp_rewrite(&e, 0, fam);
+	count(&stats_reason, XLB_R_ICMP_REPLY, skb->len);
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int xlb_egress(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
 	struct xlb_pkt p;
+	int rc;
 
-	if (xlb_parse(data, data_end, &p) != XLB_PARSE_OK)
+	rc = xlb_parse(data, data_end, &p);
+	if (rc == XLB_R_PASS_NOT_UDP && (void *)(eth + 1) <= data_end) {
+		if (eth->h_proto == bpf_htons(ETH_P_IP))
+			return egress_icmp(skb, data, data_end, 4);
+		if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+			return egress_icmp(skb, data, data_end, 6);
+	}
+	if (rc != XLB_PARSE_OK)
 		return TC_ACT_OK;
 	if (p.family == XLB_FAMILY_V4)
 		return egress_reply(skb, &p, data, 4);

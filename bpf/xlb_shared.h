@@ -107,7 +107,8 @@ enum xlb_reason {
 	XLB_R_PASS_FLOW_EXPIRED = 18,  /* reply to a flow that timed out: passed untouched */
 	XLB_R_SNAT_EXHAUSTED = 19,     /* fullnat found no free source port for a new flow: dropped */
 	XLB_R_PASS_EGRESS_NOT_XLB = 20, /* egress interface not in tx_ports: the stack forwards */
-	XLB_R_COUNT = 21,
+	XLB_R_ICMP_REPLY = 21,         /* ICMP error about a nat/fullnat flow translated back to its client */
+	XLB_R_COUNT = 22,
 };
 
 /* Service flags. */

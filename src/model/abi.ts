@@ -61,6 +61,7 @@ export const Reasons = [
   'pass_flow_expired',
   'snat_exhausted',
   'pass_egress_not_xlb',
+  'icmp_reply',
 ] as const;
 
 /** Reasons that count events on packets also counted under their verdict. */

@@ -7,15 +7,21 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Dataplane } from '../../src/control/dataplane.js';
 import { testRun, xdpContext, XdpAction } from '../../src/kernel/program.js';
-import { sh } from '../../src/lab/exec.js';
 import { META_MAGIC, xdpMeta } from '../../src/model/abi.js';
 import { addrFrom16, addrTo16 } from '../../src/model/addr.js';
 import { buildPacket, describePacket, parsePacket, type PacketSpec } from '../../src/model/packet.js';
-import { assertSame, loadDataplane, reasonDeltas } from '../helpers/bpf.js';
-import { FX, createFixtureNet, type FixtureNet } from '../../src/lab/fixture-net.js';
+import {
+  assertSame,
+  fixtureLb,
+  ipSpec,
+  loadDataplane,
+  reasonDeltas,
+  type Fam,
+  type FixtureLb,
+} from '../helpers/bpf.js';
+import { FX, type FixtureNet } from '../../src/lab/fixture-net.js';
 import { rootSkip } from '../helpers/privileged.js';
 
-type Fam = 4 | 6;
 const vip = (n: number, fam: Fam) => (fam === 4 ? `192.0.2.${100 + n}` : `fd00:192::${100 + n}`);
 
 const CONFIG = `
@@ -75,37 +81,20 @@ ${([4, 6] as const)
   .join('')}
 `;
 
-function ip(fam: Fam, src: string, dst: string, extra: object = {}): Pick<PacketSpec, 'ipv4' | 'ipv6'> {
-  return fam === 4 ? { ipv4: { src, dst, ...extra } } : { ipv6: { src, dst, ...extra } };
-}
+const ip = ipSpec;
 
 describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSkip() }, () => {
+  let lb: FixtureLb;
   let dp: Dataplane;
   let fx: FixtureNet;
 
   before(() => {
-    // The caches are per CPU: keep this thread on one, so consecutive runs share them.
-    sh('taskset', ['-cp', '0', String(process.pid)]);
-    fx = createFixtureNet('fx');
-    dp = loadDataplane(CONFIG);
-    fx.run(() => {
-      dp.maps.txPorts.set(fx.cl0, fx.cl0);
-      dp.maps.txPorts.set(fx.be0, fx.be0);
-    });
+    lb = fixtureLb(CONFIG, 'fx');
+    ({ dp, fx } = lb);
   });
-  after(() => {
-    dp?.close();
-    fx?.destroy();
-  });
+  after(() => lb?.close());
 
-  /** One test run arriving on `ingress`; returns action, output and counted reasons. */
-  function run(frame: Buffer, ingress: number) {
-    let out!: { retval: number; data: Buffer };
-    const reasons = reasonDeltas(dp, () => {
-      out = fx.run(() => testRun(dp.xdpProgram.fd, { data: frame, ctx: xdpContext(frame.length, ingress) }));
-    });
-    return { action: out.retval, out: out.data, reasons };
-  }
+  const run = (frame: Buffer, ingress: number) => lb.run(frame, ingress);
 
   const fromClient = (
     fam: Fam,

@@ -1,10 +1,12 @@
 // Helpers for data-plane tests: a loaded (never attached) data plane configured from
 // YAML, one-packet test runs, and counter deltas.
 import { Dataplane } from '../../src/control/dataplane.js';
-import { testRun, type TestRunResult } from '../../src/kernel/program.js';
+import { testRun, xdpContext, type TestRunResult } from '../../src/kernel/program.js';
+import { sh } from '../../src/lab/exec.js';
+import { createFixtureNet, type FixtureNet } from '../../src/lab/fixture-net.js';
 import { Reason, type Reason as ReasonName } from '../../src/model/abi.js';
 import { parseConfig } from '../../src/model/config.js';
-import { describePacket, hexdiff } from '../../src/model/packet.js';
+import { describePacket, hexdiff, type PacketSpec } from '../../src/model/packet.js';
 import assert from 'node:assert/strict';
 
 export function loadDataplane(yaml: string, flowTableSize = 4096): Dataplane {
@@ -72,3 +74,68 @@ export function assertSame(actual: Buffer, expected: Buffer, what: string): void
     `${what}\n  got      ${describePacket(actual)}\n  expected ${describePacket(expected)}\n${hexdiff(actual, expected)}`,
   );
 }
+
+/** A data plane whose test runs happen inside a fixture network (routes, static neighbours). */
+export interface FixtureLb {
+  dp: Dataplane;
+  fx: FixtureNet;
+  /** One test run arriving on `ingress` (fx.cl0 or fx.be0): action, output and counted reasons. */
+  run(
+    frame: Buffer,
+    ingress: number,
+  ): { action: number; out: Buffer; reasons: Partial<Record<ReasonName, number>> };
+  close(): void;
+}
+
+/**
+ * Loads `yaml` into a data plane and builds the fixture network `tag`, with both of its
+ * interfaces in tx_ports. The calling thread is pinned to CPU 0: the next-hop and flow
+ * caches are per CPU, and consecutive runs must share them.
+ */
+export function fixtureLb(yaml: string, tag: string): FixtureLb {
+  sh('taskset', ['-cp', '0', String(process.pid)]);
+  const fx = createFixtureNet(tag);
+  let dp: Dataplane;
+  try {
+    dp = loadDataplane(yaml);
+  } catch (e) {
+    fx.destroy();
+    throw e;
+  }
+  fx.run(() => {
+    dp.maps.txPorts.set(fx.cl0, fx.cl0);
+    dp.maps.txPorts.set(fx.be0, fx.be0);
+  });
+  return {
+    dp,
+    fx,
+    run(frame, ingress) {
+      let out!: { retval: number; data: Buffer };
+      const reasons = reasonDeltas(dp, () => {
+        out = fx.run(() =>
+          testRun(dp.xdpProgram.fd, { data: frame, ctx: xdpContext(frame.length, ingress) }),
+        );
+      });
+      return { action: out.retval, out: out.data, reasons };
+    },
+    close() {
+      dp.close();
+      fx.destroy();
+    },
+  };
+}
+
+export type Fam = 4 | 6;
+
+/** The IP part of a PacketSpec in either family. */
+export function ipSpec(
+  fam: Fam,
+  src: string,
+  dst: string,
+  extra: object = {},
+): Pick<PacketSpec, 'ipv4' | 'ipv6'> {
+  return fam === 4 ? { ipv4: { src, dst, ...extra } } : { ipv6: { src, dst, ...extra } };
+}
+
+/** A TTL (IPv4) or hop limit (IPv6) for ipSpec's `extra`. */
+export const ttlSpec = (fam: Fam, n: number) => (fam === 4 ? { ttl: n } : { hopLimit: n });

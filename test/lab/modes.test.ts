@@ -3,7 +3,8 @@
 // servers in their own namespaces) record what they receive. Asserted: nothing lost,
 // an even spread, the client address as each mode promises, every reply from
 // VIP:port, and the kernel-resolved-neighbour path taken. Then a DNS round trip
-// through the same mode: dnsmasq on the backends, kdig in the client namespace.
+// through the same mode: dnsmasq on the backends, kdig in the client namespace. Last,
+// with nothing listening, a connected client is refused (the ICMP error reaches it).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +36,7 @@ for (const { mode, arms } of LABS) {
     let lab: Lab;
     let xlb: Proc;
     let echoes: Proc[] = [];
+    const dns: Proc[] = [];
     const procs: Proc[] = [];
     const instance = `lab-${mode}${arms}-${process.pid}`;
     const tmp = mkdtempSync(join(tmpdir(), `xlb-lab-${mode}-`));
@@ -174,6 +176,7 @@ for (const { mode, arms } of LABS) {
         ];
         const p = Proc.start(l.ns, 'dnsmasq', args);
         procs.push(p);
+        dns.push(p);
       }
       await new Promise((res) => setTimeout(res, 500));
       for (const fam of [4, 6] as const) {
@@ -190,6 +193,29 @@ for (const { mode, arms } of LABS) {
         ]);
         assert.match(out, /xlb\.test\.\s+\d+\s+IN\s+A\s+192\.0\.2\.53/, out);
         assert.match(out, new RegExp(`;; From ${vip.replace(/\./g, '\\.')}@${PORT}\\(UDP\\)`), out);
+      }
+    });
+
+    it('ICMP: with nothing listening behind the VIP, a connected client is refused at once', async () => {
+      // The backends' port unreachable errors reach the client translated (nat, fullnat: in XDP;
+      // local: by the TC egress program), or straight from the backend (dsr quotes the VIP already).
+      for (const p of [...echoes, ...dns]) await p.stop();
+      echoes = [];
+      for (const fam of [4, 6] as const) {
+        const vip = fam === 4 ? lab.vip.v4 : lab.vip.v6;
+        const before = stats();
+        const r = JSON.parse(
+          nsSh(lab.clients[0]!.ns, process.execPath, [
+            helperScript('udp-refused-cli.js'),
+            vip,
+            String(PORT),
+            '3000',
+          ]),
+        ) as { error: string | null; sent: number; ms: number };
+        const translated = stats().reasons.icmp_reply.packets - before.reasons.icmp_reply.packets;
+        assert.equal(r.error, 'ECONNREFUSED', `IPv${fam}: ${JSON.stringify(r)}`);
+        if (mode === 'dsr') assert.equal(translated, 0, 'dsr: xlb sees no error');
+        else assert.ok(translated >= 1, `IPv${fam}: icmp_reply +${translated}`);
       }
     });
   });
