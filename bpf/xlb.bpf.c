@@ -296,7 +296,7 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 	__u64 now = bpf_ktime_get_coarse_ns();
 	const struct xlb_backend *be = NULL;
 	struct xlb_flow_cache *c;
-	struct xlb_flow_key fk = {};
+	struct xlb_flow_key fk;
 	struct xlb_route rt;
 	struct xlb_rw rw = {};
 	struct xlb_fwd *f;
@@ -304,12 +304,7 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 	__be16 port = 0;
 	__u32 bid = 0;
 
-	addr_load(fk.src, pkt_saddr(p, fam), fam);
-	__builtin_memcpy(fk.dst, vip->addr, 16);
-	fk.sport = p->udp->source;
-	fk.dport = vip->port;
-	fk.proto = IPPROTO_UDP;
-	fk.family = fam;
+	client_key(&fk, p, vip, fam);
 
 	/* A flow this CPU saw in the last second: backend and port from its cache. */
 	c = fc_slot(&fk);
@@ -499,64 +494,16 @@ static __always_inline int process(struct xdp_md *ctx, struct xlb_pkt *p, __u64 
 	return verdict(XDP_PASS, XLB_R_PASS_NO_SERVICE, len);
 }
 
-/*
- * A packet that is not UDP may be an ICMP "port unreachable" about a datagram we sent
- * to a backend: count it per the datagram's destination (the backend) for the
- * daemon's passive health check. The packet itself passes on untouched.
- */
-static __always_inline void icmp_note(void *data, void *data_end)
+/* 4 or 6 for an IPv4 or IPv6 frame without a VLAN tag, else 0 (where ICMP errors are handled). */
+static __always_inline int untagged_family(void *data, void *data_end)
 {
 	struct ethhdr *eth = data;
-	struct xlb_icmp_key k = {};
-	__u64 one = 1, *n;
-	void *l3;
 
 	if ((void *)(eth + 1) > data_end)
-		return;
-	l3 = eth + 1;
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = l3, *in;
-		__u8 *icmp;
-		struct udphdr *udp;
-
-		if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_ICMP || ip->ihl != 5)
-			return;
-		icmp = (void *)(ip + 1);
-		in = (void *)(icmp + 8);
-		if ((void *)(in + 1) > data_end || icmp[0] != 3 || icmp[1] != 3 || in->ihl != 5 ||
-		    in->protocol != IPPROTO_UDP)
-			return;
-		udp = (void *)(in + 1);
-		if ((void *)(udp + 1) > data_end)
-			return;
-		*(__be32 *)k.addr = in->daddr;
-		k.port = udp->dest;
-		k.family = XLB_FAMILY_V4;
-	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = l3, *in;
-		__u8 *icmp;
-		struct udphdr *udp;
-
-		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_ICMPV6)
-			return;
-		icmp = (void *)(ip6 + 1);
-		in = (void *)(icmp + 8);
-		if ((void *)(in + 1) > data_end || icmp[0] != 1 || icmp[1] != 4 || in->nexthdr != IPPROTO_UDP)
-			return;
-		udp = (void *)(in + 1);
-		if ((void *)(udp + 1) > data_end)
-			return;
-		__builtin_memcpy(k.addr, &in->daddr, 16);
-		k.port = udp->dest;
-		k.family = XLB_FAMILY_V6;
-	} else {
-		return;
-	}
-	n = bpf_map_lookup_elem(&icmp_unreach, &k);
-	if (n)
-		(*n)++;
-	else
-		bpf_map_update_elem(&icmp_unreach, &k, &one, BPF_NOEXIST);
+		return 0;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		return 4;
+	return eth->h_proto == bpf_htons(ETH_P_IPV6) ? 6 : 0;
 }
 
 /* An ICMP error about a datagram xlb sent to a backend, and the flow it belongs to. */
@@ -571,15 +518,13 @@ struct xlb_icmp_err {
 
 /*
  * Recognises an ICMP error (IPv4: destination unreachable, time exceeded; ICMPv6:
- * destination unreachable, packet too big, time exceeded) that quotes a datagram xlb
- * sent to a backend (client or snat address -> backend), and finds that flow's reply
- * state. 0 when found; -1 for anything else (no VLAN tag, no IPv4 options, no IPv6
+ * destination unreachable, packet too big, time exceeded) that quotes a UDP datagram.
+ * 0 when it is one; -1 for anything else (no VLAN tag, no IPv4 options, no IPv6
  * extension headers, the quote must hold the whole UDP header).
  */
 static __always_inline int icmp_parse(void *data, void *data_end, struct xlb_icmp_err *e, const int fam)
 {
 	const int ihl = fam == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
-	struct xlb_flow_key k = {};
 	__u8 *ip = data + sizeof(struct ethhdr), *qip;
 	struct udphdr *qudp;
 
@@ -608,16 +553,43 @@ static __always_inline int icmp_parse(void *data, void *data_end, struct xlb_icm
 		e->outer.ip6 = o;
 		e->quoted.ip6 = qi;
 	}
+	addr_load(e->backend, pkt_daddr(&e->quoted, fam), fam);
+	return 0;
+}
+
+/*
+ * Passive health signal: a port unreachable about a datagram to a backend is counted per
+ * (address, port) of the quoted destination, whatever became of the flow.
+ */
+static __always_inline void icmp_note(const struct xlb_icmp_err *e, const int fam)
+{
+	struct xlb_icmp_key k = { .port = e->quoted.udp->dest, .family = fam };
+	__u64 one = 1, *n;
+
+	if (e->icmp[0] != (fam == 4 ? 3 : 1) || e->icmp[1] != (fam == 4 ? 3 : 4))
+		return;
+	__builtin_memcpy(k.addr, e->backend, 16);
+	n = bpf_map_lookup_elem(&icmp_unreach, &k);
+	if (n)
+		(*n)++;
+	else
+		bpf_map_update_elem(&icmp_unreach, &k, &one, BPF_NOEXIST);
+}
+
+/* The reply state of the flow the quoted datagram belongs to (its reply tuple is the key). */
+static __always_inline int icmp_flow(struct xlb_icmp_err *e, const int fam)
+{
+	struct udphdr *qudp = e->quoted.udp;
+	struct xlb_flow_key k = {};
+
 	if (!port_in(XLB_BITMAP_BACKEND_PORTS, qudp->dest))
 		return -1;
-	/* The quoted datagram's reply tuple is the reply table's key. */
-	addr_load(k.src, pkt_daddr(&e->quoted, fam), fam);
+	__builtin_memcpy(k.src, e->backend, 16);
 	addr_load(k.dst, pkt_saddr(&e->quoted, fam), fam);
 	k.sport = qudp->dest;
 	k.dport = qudp->source;
 	k.proto = IPPROTO_UDP;
 	k.family = fam;
-	__builtin_memcpy(e->backend, k.src, 16);
 	e->r = bpf_map_lookup_elem(&rev_nat, &k);
 	if (!e->r || !rev_fresh(e->r, bpf_ktime_get_coarse_ns()))
 		return -1;
@@ -686,6 +658,9 @@ static __always_inline int icmp_error(struct xdp_md *ctx, void *data, void *data
 
 	if (icmp_parse(data, data_end, &e, fam))
 		return -1;
+	icmp_note(&e, fam);
+	if (icmp_flow(&e, fam))
+		return -1;
 	if (e.r->mode == XLB_MODE_LOCAL) {
 		icmp_rewrite(&e, 0, fam);
 		return verdict(XDP_PASS, XLB_R_ICMP_REPLY, len);
@@ -716,16 +691,12 @@ int xlb_xdp(struct xdp_md *ctx)
 	rc = xlb_parse(data, data_end, &p);
 	if (rc != XLB_PARSE_OK) {
 		if (rc == XLB_R_PASS_NOT_UDP) {
-			struct ethhdr *eth = data;
-			int icmp_rc = -1;
+			int fam = untagged_family(data, data_end), icmp_rc = -1;
 
-			icmp_note(data, data_end);
-			if ((void *)(eth + 1) <= data_end) {
-				if (eth->h_proto == bpf_htons(ETH_P_IP))
-					icmp_rc = icmp_error(ctx, data, data_end, len, 4);
-				else if (eth->h_proto == bpf_htons(ETH_P_IPV6))
-					icmp_rc = icmp_error(ctx, data, data_end, len, 6);
-			}
+			if (fam == 4)
+				icmp_rc = icmp_error(ctx, data, data_end, len, 4);
+			else if (fam == 6)
+				icmp_rc = icmp_error(ctx, data, data_end, len, 6);
 			if (icmp_rc >= 0)
 				return icmp_rc;
 		}
@@ -808,7 +779,7 @@ static __always_inline int egress_icmp(struct __sk_buff *skb, void *data, void *
 {
 	struct xlb_icmp_err e = {};
 
-	if (icmp_parse(data, data_end, &e, fam) || e.r->mode != XLB_MODE_LOCAL)
+	if (icmp_parse(data, data_end, &e, fam) || icmp_flow(&e, fam) || e.r->mode != XLB_MODE_LOCAL)
 		return TC_ACT_OK;
 	icmp_rewrite(&e, 0, fam);
 	count(&stats_reason, XLB_R_ICMP_REPLY, skb->len);
@@ -820,15 +791,16 @@ int xlb_egress(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
 	struct xlb_pkt p;
 	int rc;
 
 	rc = xlb_parse(data, data_end, &p);
-	if (rc == XLB_R_PASS_NOT_UDP && (void *)(eth + 1) <= data_end) {
-		if (eth->h_proto == bpf_htons(ETH_P_IP))
+	if (rc == XLB_R_PASS_NOT_UDP) {
+		int fam = untagged_family(data, data_end);
+
+		if (fam == 4)
 			return egress_icmp(skb, data, data_end, 4);
-		if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		if (fam == 6)
 			return egress_icmp(skb, data, data_end, 6);
 	}
 	if (rc != XLB_PARSE_OK)
