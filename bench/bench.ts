@@ -21,7 +21,7 @@ import { nsSh, sh } from '../src/lab/exec.js';
 import { Instruments } from '../src/lab/instruments.js';
 import { removeStaleNetns } from '../src/lab/netns.js';
 import { XDP_PASS_OBJECT } from '../src/lab/topology.js';
-import { CLI, Proc } from '../src/lab/proc.js';
+import { CLI, startXlbRun, type Proc } from '../src/lab/proc.js';
 import { measureCosts } from './cost.js';
 import { measureControlPlane } from './control.js';
 import { measureDaemon } from './daemon.js';
@@ -115,17 +115,7 @@ function subjects(net: BenchNet, inst: Instruments, tmp: string): Subject[] {
         setup: async () => {
           const config = join(tmp, `xlb-${mode}-${scheduler}.yaml`);
           writeFileSync(config, xlbConfig(mode, scheduler));
-          xlb = Proc.start(net.lb, process.execPath, [
-            CLI,
-            'run',
-            '--config',
-            config,
-            '--instance',
-            instance,
-            '--interval',
-            '0',
-          ]);
-          await xlb.waitFor(/^xlb: attached to/);
+          xlb = await startXlbRun(net.lb, config, instance);
         },
         teardown: async () => {
           await xlb?.stop();

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Dataplane } from '../src/control/dataplane.js';
 import { createNetns, deleteNetns, netnsName } from '../src/lab/netns.js';
-import { CLI, Proc } from '../src/lab/proc.js';
+import { CLI, Proc, startXlbRun } from '../src/lab/proc.js';
 import { parseConfig } from '../src/model/config.js';
 import type { ControlPlaneResult } from './types.js';
 
@@ -61,19 +61,10 @@ export async function measureControlPlane(o: ControlOptions): Promise<ControlPla
   const ns = netnsName('xlbb-', 'rss');
   createNetns(ns);
   const instance = `bench-rss-${process.pid}`;
-  const run = Proc.start(ns, process.execPath, [
-    CLI,
-    'run',
-    '--config',
-    big,
-    '--instance',
-    instance,
-    '--interval',
-    '0',
-  ]);
+  let run: Proc | undefined;
   let stats: Proc | undefined;
   try {
-    await run.waitFor(/^xlb: attached to/, 120_000);
+    run = await startXlbRun(ns, big, instance, { timeoutMs: 120_000 });
     const runRssMiB = rssMiB(run.child.pid!);
     stats = Proc.start(ns, process.execPath, [
       CLI,
@@ -98,7 +89,7 @@ export async function measureControlPlane(o: ControlOptions): Promise<ControlPla
     };
   } finally {
     await stats?.stop();
-    await run.stop();
+    await run?.stop();
     deleteNetns(ns);
   }
 }

@@ -77,3 +77,32 @@ export class Proc {
     return this.exited;
   }
 }
+
+/**
+ * Starts `xlb run --config CONFIG --instance NAME --interval 0` in `ns` and waits until it has
+ * attached (`attached`: the line to wait for). Stopped again when it does not get there.
+ */
+export async function startXlbRun(
+  ns: string | undefined,
+  config: string,
+  instance: string,
+  o: { attached?: RegExp; timeoutMs?: number } = {},
+): Promise<Proc> {
+  const p = Proc.start(ns, process.execPath, [
+    CLI,
+    'run',
+    '--config',
+    config,
+    '--instance',
+    instance,
+    '--interval',
+    '0',
+  ]);
+  try {
+    await p.waitFor(o.attached ?? /^xlb: attached to/, o.timeoutMs);
+  } catch (e) {
+    await p.stop();
+    throw e;
+  }
+  return p;
+}

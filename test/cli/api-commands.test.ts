@@ -24,6 +24,7 @@ import {
 import { fit, rates, renderTop, topFrame } from '../../src/cli/commands/top.js';
 import { Reasons } from '../../src/model/abi.js';
 import { CLI } from '../helpers/proc.js';
+import { backendView as backend } from '../helpers/views.js';
 
 // ---- the in-test daemon --------------------------------------------------------------------------
 
@@ -32,22 +33,6 @@ interface Seen {
   url: string;
   body: unknown;
   auth: string | undefined;
-}
-
-function backend(address: string, port: number, over: Partial<BackendView> = {}): BackendView {
-  return {
-    id: address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`,
-    address,
-    port,
-    weight: 1,
-    drained: false,
-    active: true,
-    health: 'healthy',
-    healthTransitions: 0,
-    packets: 0,
-    bytes: 0,
-    ...over,
-  };
 }
 
 function initialServices(): ServiceView[] {

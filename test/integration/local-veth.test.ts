@@ -13,7 +13,7 @@ import { nsSh, sh } from '../../src/lab/exec.js';
 import { createNetns, deleteNetns, netnsName, removeStaleNetns } from '../../src/lab/netns.js';
 import type { RoundTripResult } from '../../src/lab/udp-client.js';
 import { rootSkip } from '../helpers/privileged.js';
-import { CLI, Proc, helperScript } from '../helpers/proc.js';
+import { CLI, Proc, helperScript, startXlbRun } from '../helpers/proc.js';
 
 const PREFIX = 'xlbt-';
 
@@ -65,18 +65,8 @@ describe('local mode on veth, replies translated by TC egress', { skip: rootSkip
     ].join('\n');
     const cfgPath = join(tmp, 'config.yaml');
     writeFileSync(cfgPath, config);
-    xlb = Proc.start(lb, process.execPath, [
-      CLI,
-      'run',
-      '--config',
-      cfgPath,
-      '--instance',
-      instance,
-      '--interval',
-      '0',
-    ]);
+    xlb = await startXlbRun(lb, cfgPath, instance, { attached: /^xlb: attached to l0 \(native\)/ });
     procs.push(xlb);
-    await xlb.waitFor(/^xlb: attached to l0 \(native\)/);
   });
 
   after(async () => {

@@ -16,7 +16,7 @@ import { removeStaleNetns } from '../../src/lab/netns.js';
 import { buildTopology, readMac, type Topology } from '../../src/lab/topology.js';
 import { buildPacket } from '../../src/model/packet.js';
 import { rootSkip } from '../helpers/privileged.js';
-import { CLI, Proc } from '../helpers/proc.js';
+import { startXlbRun, type Proc } from '../helpers/proc.js';
 
 const PREFIX = 'xlbt-';
 const FLOWS = 10_000;
@@ -66,18 +66,7 @@ describe('two instances, one config and seed', { skip: rootSkip() }, () => {
       ].join('\n'),
     );
     for (const [i, node] of ['lba', 'lbb'].entries()) {
-      const p = Proc.start(topo.netns(node), process.execPath, [
-        CLI,
-        'run',
-        '--config',
-        config,
-        '--instance',
-        names[i]!,
-        '--interval',
-        '0',
-      ]);
-      procs.push(p);
-      await p.waitFor(/^xlb: attached to/);
+      procs.push(await startXlbRun(topo.netns(node), config, names[i]!));
     }
     inst = Instruments.load();
   });

@@ -15,7 +15,7 @@ import { createLab, type Lab } from '../../src/lab/lab.js';
 import { removeStaleNetns } from '../../src/lab/netns.js';
 import type { RoundTripResult } from '../../src/lab/udp-client.js';
 import { rootSkip } from '../helpers/privileged.js';
-import { CLI, Proc, helperScript } from '../helpers/proc.js';
+import { CLI, Proc, helperScript, startXlbRun } from '../helpers/proc.js';
 
 const PREFIX = 'xlbt-';
 const PORT = 5300;
@@ -129,18 +129,8 @@ describe('hitless changes: add, drain, re-weight, remove under traffic', { skip:
       await p.waitFor(/^listening/);
     }
     write({ 1: 1, 2: 1, 3: 1 });
-    xlb = Proc.start(lab.lb.ns, process.execPath, [
-      CLI,
-      'run',
-      '--config',
-      config,
-      '--instance',
-      instance,
-      '--interval',
-      '0',
-    ]);
+    xlb = await startXlbRun(lab.lb.ns, config, instance);
     procs.push(xlb);
-    await xlb.waitFor(/^xlb: attached to/);
   });
 
   after(async () => {

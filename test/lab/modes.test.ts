@@ -16,7 +16,7 @@ import { createLab, type Lab, type LabMode } from '../../src/lab/lab.js';
 import { removeStaleNetns } from '../../src/lab/netns.js';
 import type { RoundTripResult } from '../../src/lab/udp-client.js';
 import { rootSkip } from '../helpers/privileged.js';
-import { CLI, Proc, helperScript } from '../helpers/proc.js';
+import { CLI, Proc, helperScript, startXlbRun } from '../helpers/proc.js';
 
 const PREFIX = 'xlbt-';
 const PORT = 5300;
@@ -59,18 +59,8 @@ for (const { mode, arms } of LABS) {
       }
       const config = join(tmp, 'xlb.yaml');
       writeFileSync(config, lab.xlbConfig({ scheduler: 'round-robin' }));
-      xlb = Proc.start(lab.lb.ns, process.execPath, [
-        CLI,
-        'run',
-        '--config',
-        config,
-        '--instance',
-        instance,
-        '--interval',
-        '0',
-      ]);
+      xlb = await startXlbRun(lab.lb.ns, config, instance);
       procs.push(xlb);
-      await xlb.waitFor(/^xlb: attached to/);
     });
 
     after(async () => {

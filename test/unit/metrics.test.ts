@@ -4,28 +4,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import type { BackendView, ServiceView, StatsView } from '../../src/api/contract.js';
+import type { ServiceView, StatsView } from '../../src/api/contract.js';
 import { Metrics, type MetricsSnapshot } from '../../src/control/metrics.js';
 import { Reasons, type Reason } from '../../src/model/abi.js';
 import { parseExposition, seriesKey, type Exposition } from '../helpers/prom.js';
+import { backendView as backend } from '../helpers/views.js';
 
 // ---- fixtures --------------------------------------------------------------------------------------
-
-function backend(id: string, address: string, port: number, over: Partial<BackendView> = {}): BackendView {
-  return {
-    id,
-    address,
-    port,
-    weight: 1,
-    drained: false,
-    active: true,
-    health: 'healthy',
-    healthTransitions: 0,
-    packets: 0,
-    bytes: 0,
-    ...over,
-  };
-}
 
 function service(name: string, over: Partial<ServiceView>): ServiceView {
   return {
@@ -61,12 +46,12 @@ function snapshot(scale: number): MetricsSnapshot {
         packets: 300 * scale,
         bytes: 30000 * scale,
         backends: [
-          backend('198.51.100.1:53', '198.51.100.1', 53, {
+          backend('198.51.100.1', 53, {
             packets: 200 * scale,
             bytes: 20000 * scale,
             flows: 12,
           }),
-          backend('198.51.100.2:53', '198.51.100.2', 53, {
+          backend('198.51.100.2', 53, {
             packets: 100 * scale,
             bytes: 10000 * scale,
             drained: true,
@@ -79,7 +64,7 @@ function snapshot(scale: number): MetricsSnapshot {
       service('dns6', {
         vip: 'fd00::100',
         family: 6,
-        backends: [backend('[fd00::1]:53', 'fd00::1', 53, { health: 'unhealthy', active: false })],
+        backends: [backend('fd00::1', 53, { health: 'unhealthy', active: false })],
       }),
     ],
   };
