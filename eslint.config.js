@@ -2,6 +2,7 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
+import { layersPlugin } from './scripts/eslint/layers.js';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'scratch/**'] },
@@ -18,6 +19,12 @@ export default tseslint.config(
       eqeqeq: ['error', 'always'],
       'no-console': 'off',
     },
+  },
+  {
+    // Imports flow one way between folders (scripts/eslint/layers.js lists the layers).
+    files: ['src/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'],
+    plugins: { xlb: layersPlugin },
+    rules: { 'xlb/layers': 'error' },
   },
   {
     // node:test's describe()/it() return promises that the runner awaits itself.

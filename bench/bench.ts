@@ -10,6 +10,7 @@
 // on one CPU; forwarded packets are what the sink (XDP, counts and drops) saw. Then the
 // per-packet cost of xlb's paths (bench/cost.ts) and the control plane's figures
 // (bench/control.ts). Results: bench/results/<date>-<commit>.{json,md,svg} and latest.*.
+import { hostPort } from '../src/util/endpoint.js';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
@@ -129,7 +130,7 @@ function subjects(net: BenchNet, inst: Instruments, tmp: string): Subject[] {
                 before = now;
                 return Object.fromEntries(
                   svc.backends.map((b) => [
-                    family === 4 ? `${b.address}:${b.port}` : `[${b.address}]:${b.port}`,
+                    hostPort(b.address, b.port),
                     b.packets - (prev?.backends.find((p) => p.id === b.id)?.packets ?? 0),
                   ]),
                 );

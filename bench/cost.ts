@@ -26,7 +26,7 @@ import { loadConstantXdp, testRun, xdpContext, XdpAction } from '../src/kernel/p
 import { attachXdp } from '../src/kernel/xdp.js';
 import { addrTo16 } from '../src/model/addr.js';
 import { parseConfig } from '../src/model/config.js';
-import { buildPacket, parsePacket, type PacketSpec } from '../src/model/packet.js';
+import { buildPacket, parsePacket, type PacketSpec } from '../src/testing/packet.js';
 
 export interface CostRow {
   subject: string;

@@ -4,44 +4,18 @@
 //  - packets lost while the daemon is SIGKILLed and restarted, and while it is upgraded to a
 //    changed BPF object, under a steady generator load — beside the loss of the same load
 //    without any restart (the load balancer's own loss at that rate), measured in the same run.
+import { bpfObjectPath } from '../src/util/paths.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../src/api/client.js';
 import { nsSh, nsSpawn } from '../src/lab/exec.js';
 import type { Instruments } from '../src/lab/instruments.js';
 import { CLI, Proc } from '../src/lab/proc.js';
 import { largeConfig } from './control.js';
 import { BENCH, benchFrame, type BenchNet } from './topology.js';
+import type { ApiChangeFigures, DaemonBenchResult, LossFigures } from './types.js';
 
-export const NEXT_OBJECT = fileURLToPath(new URL('../bpf/test/xlb-next.bpf.o', import.meta.url));
-
-export interface ApiChangeFigures {
-  services: number;
-  backends: number;
-  /** Round trip of POST backend / DELETE backend, milliseconds: median and 95th percentile. */
-  addMs: { median: number; p95: number };
-  removeMs: { median: number; p95: number };
-  /** What the daemon logged for the apply (map writes, seconds): median over the adds. */
-  applyMs: number;
-  writes: number;
-}
-
-export interface LossFigures {
-  what: 'no restart' | 'SIGKILL + restart' | 'upgrade (SIGTERM + new object)';
-  sent: number;
-  received: number;
-  lost: number;
-  /** Milliseconds without a daemon (kill/stop to the new one's ready line). */
-  gapMs: number;
-}
-
-export interface DaemonBenchResult {
-  api: ApiChangeFigures[];
-  loss: LossFigures[];
-  /** Offered load of the loss runs, packets per second (median of the three). */
-  offeredPps: number;
-}
+export const NEXT_OBJECT = bpfObjectPath('test/xlb-next.bpf.o');
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

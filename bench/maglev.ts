@@ -7,20 +7,7 @@
 //   node dist/bench/maglev.js        prints the markdown table
 
 import { buildMaglev, buildMaglevReference, tableBytes, type MaglevBackend } from '../src/model/maglev.js';
-
-export interface MaglevBenchRow {
-  /** table entries (a prime) */
-  size: number;
-  backends: number;
-  /** median time of buildMaglev, ms */
-  buildMs: number;
-  /** median time of buildMaglevReference, ms */
-  referenceMs: number;
-  /** referenceMs / buildMs */
-  speedup: number;
-  /** kernel memory of one table */
-  tableBytes: number;
-}
+import type { MaglevBenchRow } from './types.js';
 
 export interface MaglevBenchOptions {
   sizes?: number[];

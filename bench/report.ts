@@ -2,7 +2,7 @@
 // of the throughput, and the files (dated and latest) they are written to.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DaemonBenchResult } from './daemon.js';
+import type { DaemonBenchResult } from './types.js';
 import { maglevTable } from './maglev.js';
 import type { BenchResults, ControlPlaneResult, CostResult, ThroughputResult } from './types.js';
 

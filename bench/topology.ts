@@ -12,7 +12,7 @@
 // load balancer send with XDP into a veth are received because the peer runs XDP (the sink,
 // the subject, or xdp_pass on eth0 for subjects that use the kernel's stack).
 import { buildTopology, readMac, type Topology } from '../src/lab/topology.js';
-import { buildPacket } from '../src/model/packet.js';
+import { buildPacket } from '../src/testing/packet.js';
 
 export const BENCH = {
   vip: { 4: '192.0.2.100', 6: 'fd00:192::100' },

@@ -1,6 +1,3 @@
-import type { DaemonBenchResult } from './daemon.js';
-import type { MaglevBenchRow } from './maglev.js';
-
 // The shape of a benchmark run's results (bench/results/*.json), shared by the harness,
 // the report writers and the tests.
 
@@ -68,4 +65,47 @@ export interface BenchResults {
   /** The daemon: API change latency, packets lost across restarts and upgrades. */
   daemon?: DaemonBenchResult;
   notes: string[];
+}
+
+/** Maglev table build times (bench/maglev.ts). */
+export interface MaglevBenchRow {
+  /** table entries (a prime) */
+  size: number;
+  backends: number;
+  /** median time of buildMaglev, ms */
+  buildMs: number;
+  /** median time of buildMaglevReference, ms */
+  referenceMs: number;
+  /** referenceMs / buildMs */
+  speedup: number;
+  /** kernel memory of one table */
+  tableBytes: number;
+}
+
+/** The daemon (bench/daemon.ts). */
+export interface ApiChangeFigures {
+  services: number;
+  backends: number;
+  /** Round trip of POST backend / DELETE backend, milliseconds: median and 95th percentile. */
+  addMs: { median: number; p95: number };
+  removeMs: { median: number; p95: number };
+  /** What the daemon logged for the apply (map writes, seconds): median over the adds. */
+  applyMs: number;
+  writes: number;
+}
+
+export interface LossFigures {
+  what: 'no restart' | 'SIGKILL + restart' | 'upgrade (SIGTERM + new object)';
+  sent: number;
+  received: number;
+  lost: number;
+  /** Milliseconds without a daemon (kill/stop to the new one's ready line). */
+  gapMs: number;
+}
+
+export interface DaemonBenchResult {
+  api: ApiChangeFigures[];
+  loss: LossFigures[];
+  /** Offered load of the loss runs, packets per second (median of the three). */
+  offeredPps: number;
 }

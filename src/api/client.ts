@@ -3,8 +3,7 @@
 // a daemon that cannot be reached becomes an Error that says how to fix it.
 import http from 'node:http';
 import https from 'node:https';
-import { join } from 'node:path';
-import { instancePaths, runDir } from '../control/instance.js';
+import { instancePaths } from '../util/host.js';
 import {
   ApiError,
   ErrorCodes,
@@ -16,7 +15,7 @@ import {
   type ServiceView,
   type StatsView,
   type StatusView,
-} from './contract.js';
+} from '../daemon/contract.js';
 
 export interface ApiClientOptions {
   /** Unix socket of the daemon (the default when neither is given: the default instance's). */
@@ -34,8 +33,7 @@ const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 
 /** The unix socket of an instance's daemon: /run/xlb/NAME.sock (XLB_RUN_DIR moves it). */
 export function defaultSocket(instance: string): string {
-  instancePaths(instance); // validates the name
-  return join(runDir(), `${instance}.sock`);
+  return instancePaths(instance).socket;
 }
 
 interface Response {

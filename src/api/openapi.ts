@@ -2,8 +2,9 @@
 // serialize responses with, the table of its operations (method, path, schemas, the error codes
 // each can answer) and the OpenAPI 3.1 document built from both. server.ts registers exactly the
 // operations of OPERATIONS with these schemas, so the document and the server cannot drift.
+import { deepFreeze } from '../util/freeze.js';
 
-import { ErrorCodes } from './contract.js';
+import { ErrorCodes } from '../daemon/contract.js';
 import type {
   BackendView,
   DriftView,
@@ -12,19 +13,11 @@ import type {
   ServiceView,
   StatsView,
   StatusView,
-} from './contract.js';
-import { Reasons } from '../model/abi.js';
+} from '../daemon/contract.js';
+import { Reasons } from '../abi/abi.js';
 import { LIMITS } from '../model/config.js';
 
 type Schema = Readonly<Record<string, unknown>>;
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
-}
 
 // ---- schemas ----------------------------------------------------------------------------------
 

@@ -14,8 +14,8 @@ import type {
   HookHandlerDoneFunction,
   RouteOptions,
 } from 'fastify';
-import { ApiError, ErrorCodes } from './contract.js';
-import type { BackendInput, DaemonApi, ServiceInput } from './contract.js';
+import { ApiError, ErrorCodes } from '../daemon/contract.js';
+import type { BackendInput, DaemonApi, ServiceInput } from '../daemon/contract.js';
 import { OPERATIONS, openApiDocument, schemas } from './openapi.js';
 import type { Operation, OperationId } from './openapi.js';
 import { formatPath } from '../model/config-schema.js';

@@ -1,11 +1,12 @@
 // The data plane as one object: the loaded BPF object, its maps, its attachments,
 // and the reconciler that turns configs into map writes.
-import { fileURLToPath } from 'node:url';
+import { bpfObjectPath } from '../util/paths.js';
 import { join } from 'node:path';
 import { BpfObject, type BpfProgram } from '../kernel/object.js';
-import { attachXdp, type XdpAttachment, type XdpMode } from '../kernel/xdp.js';
+import type { XdpMode } from '../abi/abi.js';
+import { attachXdp, type XdpAttachment } from '../kernel/xdp.js';
 import { attachTcx, type TcAttachment } from '../kernel/tc.js';
-import { abiStructs } from '../model/abi.js';
+import { abiStructs } from '../abi/abi.js';
 import type { Config } from '../model/config.js';
 import { plan } from '../model/plan.js';
 import { MAP_NAMES, openMaps, type DataplaneMaps, type MapName } from './maps.js';
@@ -17,8 +18,7 @@ import { Reconciler, type ApplyReport } from './reconcile.js';
 import { readStats, type StatsSnapshot } from './stats.js';
 
 /** dist/bpf/xlb.bpf.o, next to the compiled TypeScript. */
-export const defaultObjectPath = (): string =>
-  process.env.XLB_BPF_OBJECT ?? fileURLToPath(new URL('../../bpf/xlb.bpf.o', import.meta.url));
+export const defaultObjectPath = (): string => process.env.XLB_BPF_OBJECT ?? bpfObjectPath('xlb.bpf.o');
 
 export interface DataplaneOptions {
   objectPath?: string;

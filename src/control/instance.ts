@@ -14,21 +14,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { Plan, PlannedService } from '../model/plan.js';
-
-export const bpffsRoot = (): string => process.env.XLB_BPFFS ?? '/sys/fs/bpf';
-export const runDir = (): string => process.env.XLB_RUN_DIR ?? '/run/xlb';
-
-export interface InstancePaths {
-  pinDir: string;
-  stateFile: string;
-}
-
-export function instancePaths(name: string): InstancePaths {
-  if (!/^[a-zA-Z0-9_.-]{1,64}$/.test(name)) {
-    throw new Error(`instance name '${name}' is invalid: use 1-64 letters, digits, '_', '.' or '-'`);
-  }
-  return { pinDir: join(bpffsRoot(), 'xlb', name), stateFile: join(runDir(), `${name}.json`) };
-}
+import { bpffsRoot, instancePaths, pidAlive, runDir, type InstancePaths } from '../util/host.js';
 
 export interface InstanceState {
   name: string;
@@ -50,15 +36,6 @@ export function stateToPlan(saved: StateService[]): Plan {
   const services = saved.map((s) => ({ ...s, table: new Uint32Array(0) }));
   const backends = new Map(services.flatMap((s) => s.backends.map((b) => [b.id, b] as const)));
   return { services, backends, servicePorts: new Set(), backendPorts: new Set() };
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export function readState(name: string): InstanceState | undefined {

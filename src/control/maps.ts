@@ -2,8 +2,8 @@
 // the same names either way.
 import type { BpfMap } from '../kernel/map.js';
 import { TypedMap } from '../kernel/typed-map.js';
-import { backendValue, counter, flowKey, fwdFlow, icmpKey, revNat, svcKey, svcValue } from '../model/abi.js';
-import { u32, u64 } from '../model/codec.js';
+import { backendValue, counter, flowKey, fwdFlow, icmpKey, revNat, svcKey, svcValue } from '../abi/abi.js';
+import { u32, u64 } from '../abi/codec.js';
 
 export const MAP_NAMES = [
   'svc_ports',

@@ -28,8 +28,8 @@ import {
   svcKey,
   svcPortKey,
   svcValue,
-} from '../model/abi.js';
-import { u32 } from '../model/codec.js';
+} from '../abi/abi.js';
+import { u32 } from '../abi/codec.js';
 import { addrTo16 } from '../model/addr.js';
 import { emptyPlan, serviceKey, serviceKeyId, type Plan, type PlannedService } from '../model/plan.js';
 import type { DataplaneMaps } from './maps.js';

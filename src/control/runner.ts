@@ -1,7 +1,7 @@
 // One running load balancer: the data plane loaded, configured, pinned for readers
 // and attached; stopped by detaching and removing everything it made.
 import { ifindexOf } from '../kernel/netif.js';
-import type { XdpMode } from '../kernel/xdp.js';
+import type { XdpMode } from '../abi/abi.js';
 import type { Config } from '../model/config.js';
 import { Dataplane } from './dataplane.js';
 import { forwardingWarnings } from './preflight.js';

@@ -1,5 +1,5 @@
 // Counters out of the per-CPU maps, summed over CPUs and named after the plan.
-import { counter, Reasons, type Reason } from '../model/abi.js';
+import { counter, Reasons, type Reason } from '../abi/abi.js';
 import type { Plan } from '../model/plan.js';
 import type { DataplaneMaps } from './maps.js';
 
@@ -19,6 +19,7 @@ export interface ServiceStats extends Count {
   name: string;
   vip: string;
   port: number;
+  family: 4 | 6;
   backends: BackendStats[];
 }
 
@@ -94,6 +95,7 @@ export function readStats(maps: DataplaneMaps, plan: Plan): StatsSnapshot {
     name: s.name,
     vip: s.vip,
     port: s.port,
+    family: s.family,
     ...svc(s.id),
     backends: s.backends.map((b) => ({
       id: b.id,

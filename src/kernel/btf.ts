@@ -1,6 +1,6 @@
 // Struct layouts read from a BPF object's BTF, so that the TypeScript codecs can be
 // checked against what the C compiler actually laid out.
-import type { StructLayout } from '../model/codec.js';
+import type { StructLayout } from '../abi/codec.js';
 import { libbpf, readNative, type Ptr } from './libbpf.js';
 
 const BTF_KIND_STRUCT = 4;

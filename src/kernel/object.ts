@@ -3,7 +3,7 @@
 // VerifierError carrying the verifier's log.
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
-import { layoutMismatches, type StructCodec, type StructLayout } from '../model/codec.js';
+import { layoutMismatches, type StructCodec, type StructLayout } from '../abi/codec.js';
 import { enumValues, structLayout } from './btf.js';
 import { KernelError, VerifierError, kernelError } from './errors.js';
 import { lastErrno, libbpf, withLibbpfLog, type Ptr } from './libbpf.js';

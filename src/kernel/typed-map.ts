@@ -1,5 +1,5 @@
 // A BpfMap seen through codecs: keys and values as objects, per-CPU values as arrays.
-import type { StructCodec, StructInput } from '../model/codec.js';
+import type { StructCodec, StructInput } from '../abi/codec.js';
 import type { BpfMap } from './map.js';
 import { UpdateFlags, numPossibleCpus, perCpuBuffer, perCpuValues } from './map.js';
 

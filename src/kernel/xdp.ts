@@ -2,6 +2,7 @@
 // or auto: native, then generic where the driver has no XDP (lo, some virtual
 // devices). An interface that already carries a program is refused with its name,
 // unless `force` asks to replace it.
+import type { XdpMode } from '../abi/abi.js';
 import { constants } from 'node:os';
 import { XdpBusyError, kernelError } from './errors.js';
 import { libbpf } from './libbpf.js';
@@ -9,7 +10,6 @@ import { BpfLink, LinkType, findLinks } from './link.js';
 import { ifindexOf } from './netif.js';
 import { progInfoById } from './program.js';
 
-export type XdpMode = 'auto' | 'native' | 'generic';
 export type XdpAttachedMode = 'native' | 'generic' | 'offload' | 'multi';
 
 const BPF_XDP = 37; // enum bpf_attach_type

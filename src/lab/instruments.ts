@@ -3,7 +3,7 @@
 // frames, from inside the sender's namespace), a sink that counts what arrives per
 // destination address and port, and `limit`, the do-nothing forwarder that sets a
 // topology's ceiling.
-import { fileURLToPath } from 'node:url';
+import { bpfObjectPath } from '../util/paths.js';
 import type { BpfLink } from '../kernel/link.js';
 import { BpfObject } from '../kernel/object.js';
 import { inNetns } from '../kernel/netns.js';
@@ -13,7 +13,7 @@ import { TEST_XDP_LIVE_FRAMES, testRun, xdpContext } from '../kernel/program.js'
 import { TypedMap } from '../kernel/typed-map.js';
 import { attachXdp } from '../kernel/xdp.js';
 import { addrFrom16, parseMac } from '../model/addr.js';
-import { struct, u32 } from '../model/codec.js';
+import { struct, u32 } from '../abi/codec.js';
 
 export const genConfig = struct('xlb_gen_cfg', {
   ifindex: 'u32',
@@ -36,7 +36,7 @@ export const GEN_HEADER_BYTES = 64;
 /** Source ports vary over this many values before the address does. */
 export const GEN_PORTS_PER_ADDRESS = 50000;
 
-export const labObjectPath = (): string => fileURLToPath(new URL('../../bpf/lab.bpf.o', import.meta.url));
+export const labObjectPath = (): string => bpfObjectPath('lab.bpf.o');
 
 export interface GenerateOptions {
   /** Namespace and interface the frames leave from. */

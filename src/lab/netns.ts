@@ -3,7 +3,7 @@
 // run are recognised and removed by the next one.
 import { existsSync, readdirSync } from 'node:fs';
 import { sh } from './exec.js';
-import { pidAlive } from '../control/instance.js';
+import { pidAlive } from '../util/host.js';
 
 export const NETNS_DIR = '/run/netns';
 

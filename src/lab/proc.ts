@@ -1,11 +1,11 @@
 // Child processes of tests and benchmarks: started inside a namespace, their output
 // collected line by line, awaited with timeouts, and always stopped at the end.
+import { cliMainPath } from '../util/paths.js';
 import type { ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { nsSpawn } from './exec.js';
 
 /** The compiled xlb CLI. */
-export const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+export const CLI = cliMainPath();
 
 export class Proc {
   readonly lines: string[] = [];

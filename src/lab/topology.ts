@@ -3,7 +3,7 @@
 // and torn down whole. Every namespace is named `${prefix}${node}`, so a prefix that
 // carries the creating pid (`xlbt-${pid}-…`) lets removeStaleNetns clear a crashed run.
 // Namespaced commands run through nsenter/`ip -n`, never `ip netns exec` (bpffs stays shared).
-import { fileURLToPath } from 'node:url';
+import { bpfObjectPath } from '../util/paths.js';
 import { nsSh, sh } from './exec.js';
 import { createNetns, deleteNetns, listNetns } from './netns.js';
 
@@ -172,7 +172,7 @@ function buildInto(spec: TopologySpec, ns: (node: string) => string, created: st
 }
 
 /** dist/bpf/xdp_pass.bpf.o, next to the compiled TypeScript. */
-export const XDP_PASS_OBJECT = fileURLToPath(new URL('../../bpf/xdp_pass.bpf.o', import.meta.url));
+export const XDP_PASS_OBJECT = bpfObjectPath('xdp_pass.bpf.o');
 
 function destroyNamespaces(names: string[]): void {
   const present = new Set(listNetns(''));

@@ -1,6 +1,7 @@
 // A measuring UDP client for lab tests: several sockets, each sending one datagram
 // at a time and waiting for its echo, so nothing is lost to socket buffers and
 // every reply is matched to its request. Bounded in count and in time.
+import { hostPort } from '../util/endpoint.js';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 
@@ -66,8 +67,7 @@ export async function udpRoundTrips(o: RoundTripOptions): Promise<RoundTripResul
       sockets.map(async (s, i) => {
         let pending: ((msg: Buffer | undefined, from?: string) => void) | undefined;
         s.on('message', (msg, rinfo) => {
-          const from =
-            rinfo.family === 'IPv6' ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`;
+          const from = hostPort(rinfo.address, rinfo.port);
           pending?.(msg, from);
         });
         for (let seq = 0; seq < share(i) && Date.now() < deadline; seq++) {

@@ -1,5 +1,8 @@
 // Configuration model: turns the operator's YAML (or an already-parsed object) into a validated Config.
 // Pure (no file or network I/O). Every problem names its path, its line (YAML input) and the fix.
+import { Limits, type XdpMode } from '../abi/abi.js';
+import { deepFreeze } from '../util/freeze.js';
+import { hostPort } from '../util/endpoint.js';
 
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
 import type { Document, YAMLError } from 'yaml';
@@ -24,7 +27,6 @@ import { fastLoad } from './config-fast.js';
 import { allDownRule, healthRule, type AllDownPolicy, type HealthConfig } from './config-health.js';
 import { isPrime, nextPrime } from './maglev.js';
 
-export type XdpMode = 'auto' | 'native' | 'generic';
 /**
  * How packets reach a backend: local (to a socket on this host), nat (destination rewritten),
  * fullnat (destination and source rewritten, see snat) or dsr (only the MAC address rewritten).
@@ -93,10 +95,13 @@ export interface ConfigProblem {
   message: string;
 }
 
+/** What a config may hold. The ones the data plane's maps bound come from the ABI (checked
+ * against the BPF object by test/bpf/layout.test.ts); the others are the control plane's own. */
 export const LIMITS = {
-  maxServices: 4096,
+  maxServices: Limits.maxServices,
   maxBackendsPerService: 4096,
-  maxBackendsTotal: 65536,
+  maxBackendsTotal: Limits.maxBackends,
+  maxInterfaces: Limits.maxInterfaces,
   minFlowTableSize: 1024,
   maxFlowTableSize: 16777216,
   maxInterfaceNameLength: 15,
@@ -156,10 +161,6 @@ export function serviceKeyString(
   const v6 = s.vip === '*' ? s.family === 6 : familyOf(s.vip) === 6;
   return `${v6 ? `[${s.vip}]` : s.vip}:${s.port}/${s.protocol}`;
 }
-
-/** 'address:port' with an IPv6 address in brackets. */
-const hostPort = (address: string, port: number): string =>
-  familyOf(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 
 // ---- field rules -------------------------------------------------------------------------------
 
@@ -410,7 +411,7 @@ const service: Rule<ServiceChecked> = (value, path, c) => {
 
 const topFields = {
   interface: field(interfaceName),
-  interfaces: field(list('interfaces', interfaceName, Number.MAX_SAFE_INTEGER, '[eth0, eth1]')),
+  interfaces: field(list('interfaces', interfaceName, LIMITS.maxInterfaces, '[eth0, eth1]')),
   xdp_mode: field(oneOf('xdp_mode', ['auto', 'native', 'generic']), { default: DEFAULTS.xdpMode }),
   flow_table_size: field(
     integer('flow_table_size', LIMITS.minFlowTableSize, LIMITS.maxFlowTableSize, DEFAULTS.flowTableSize),
@@ -715,14 +716,6 @@ const nameOf = (s: { name?: string | undefined } | undefined): string =>
 /** Unwraps a value that is known to be present once validation reported no problem. */
 function req<T>(v: T | undefined): T {
   if (v === undefined) throw new Error('xlb internal error: validated configuration has a missing value');
-  return v;
-}
-
-function deepFreeze<T>(v: T): T {
-  if (typeof v === 'object' && v !== null) {
-    for (const child of Object.values(v)) deepFreeze(child);
-    Object.freeze(v);
-  }
   return v;
 }
 

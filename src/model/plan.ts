@@ -3,8 +3,9 @@
 // plans (a service keeps its id while its name lives, a backend while its service,
 // address and port do), and an id freed by this plan is not reused by it, because
 // the live tables may still point at it until they are replaced.
+import { hostPort } from '../util/endpoint.js';
 import { addrTo16 } from './addr.js';
-import { Family, HashKeyCode, IPPROTO_UDP, Limits, Mode, Sched, type FamilyNumber } from './abi.js';
+import { Family, HashKeyCode, IPPROTO_UDP, Limits, Mode, Sched, type FamilyNumber } from '../abi/abi.js';
 import { buildMaglev } from './maglev.js';
 import { smoothWrrSequence } from './wrr.js';
 import type { Config, ServiceConfig } from './config.js';
@@ -95,9 +96,6 @@ export function buildTable(s: ServiceConfig, backends: PlannedBackend[], seed: n
       );
   }
 }
-
-const hostPort = (address: string, port: number) =>
-  address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 
 /**
  * What a service's table depends on, remembered per planned service: a plan reuses the previous

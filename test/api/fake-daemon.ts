@@ -4,7 +4,7 @@
 // and has a generation counter, a ready flag, a log of calls and one-shot fault injection.
 
 import { stringify } from 'yaml';
-import { ApiError } from '../../src/api/contract.js';
+import { ApiError } from '../../src/daemon/contract.js';
 import type {
   BackendInput,
   BackendView,
@@ -15,9 +15,9 @@ import type {
   ServiceView,
   StatsView,
   StatusView,
-} from '../../src/api/contract.js';
-import { Reasons } from '../../src/model/abi.js';
-import type { Reason } from '../../src/model/abi.js';
+} from '../../src/daemon/contract.js';
+import { Reasons } from '../../src/abi/abi.js';
+import type { Reason } from '../../src/abi/abi.js';
 import { ConfigError, validateConfig } from '../../src/model/config.js';
 import type { BackendConfig, Config, ServiceConfig } from '../../src/model/config.js';
 import { classifyAddress, familyOf } from '../../src/model/config-schema.js';

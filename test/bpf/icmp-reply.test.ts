@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Dataplane } from '../../src/control/dataplane.js';
 import { XdpAction } from '../../src/kernel/program.js';
 import { FX, type FixtureNet } from '../../src/lab/fixture-net.js';
-import { buildPacket, describePacket, parsePacket, type PacketSpec } from '../../src/model/packet.js';
+import { buildPacket, describePacket, parsePacket, type PacketSpec } from '../../src/testing/packet.js';
 import { assertSame, fixtureLb, ipSpec, ttlSpec, type Fam, type FixtureLb } from '../helpers/bpf.js';
 import { rootSkip } from '../helpers/privileged.js';
 

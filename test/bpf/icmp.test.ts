@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Dataplane } from '../../src/control/dataplane.js';
 import { XdpAction } from '../../src/kernel/program.js';
-import { buildPacket } from '../../src/model/packet.js';
+import { buildPacket } from '../../src/testing/packet.js';
 import { assertSame, loadDataplane, reasonDeltas, runXdp } from '../helpers/bpf.js';
 import { rootSkip } from '../helpers/privileged.js';
 

@@ -5,17 +5,8 @@ import { describe, it } from 'node:test';
 import { defaultObjectPath, Dataplane } from '../../src/control/dataplane.js';
 import { MAP_NAMES } from '../../src/control/maps.js';
 import { BpfObject } from '../../src/kernel/object.js';
-import {
-  Bitmap,
-  Family,
-  HashKeyCode,
-  Limits,
-  Mode,
-  Reasons,
-  Sched,
-  abiStructs,
-} from '../../src/model/abi.js';
-import { layoutMismatches, struct } from '../../src/model/codec.js';
+import { Bitmap, Family, HashKeyCode, Limits, Mode, Reasons, Sched, abiStructs } from '../../src/abi/abi.js';
+import { layoutMismatches, struct } from '../../src/abi/codec.js';
 import { rootSkip } from '../helpers/privileged.js';
 
 describe('ABI layout', () => {

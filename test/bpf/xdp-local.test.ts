@@ -9,9 +9,9 @@ import type { Dataplane } from '../../src/control/dataplane.js';
 import { XdpAction, TcAction } from '../../src/kernel/program.js';
 import { numPossibleCpus } from '../../src/kernel/map.js';
 import { BATCH_READ_MIN } from '../../src/control/stats.js';
-import type { Reason } from '../../src/model/abi.js';
+import type { Reason } from '../../src/abi/abi.js';
 import { addrFrom16, addrTo16 } from '../../src/model/addr.js';
-import { buildPacket, describePacket, parsePacket, type PacketSpec } from '../../src/model/packet.js';
+import { buildPacket, describePacket, parsePacket, type PacketSpec } from '../../src/testing/packet.js';
 import {
   assertSame,
   backendCount,

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Dataplane } from '../../src/control/dataplane.js';
 import { testRun, xdpContext, XdpAction } from '../../src/kernel/program.js';
-import { META_MAGIC, xdpMeta } from '../../src/model/abi.js';
+import { META_MAGIC, xdpMeta } from '../../src/abi/abi.js';
 import { addrFrom16, addrTo16 } from '../../src/model/addr.js';
-import { buildPacket, describePacket, parsePacket, type PacketSpec } from '../../src/model/packet.js';
+import { buildPacket, describePacket, parsePacket, type PacketSpec } from '../../src/testing/packet.js';
 import {
   assertSame,
   fixtureLb,

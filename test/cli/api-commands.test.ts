@@ -20,9 +20,9 @@ import {
   type ServiceView,
   type StatsView,
   type StatusView,
-} from '../../src/api/contract.js';
+} from '../../src/daemon/contract.js';
 import { fit, rates, renderTop, topFrame } from '../../src/cli/commands/top.js';
-import { Reasons } from '../../src/model/abi.js';
+import { Reasons } from '../../src/abi/abi.js';
 import { CLI } from '../helpers/proc.js';
 import { backendView as backend } from '../helpers/views.js';
 

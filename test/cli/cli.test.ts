@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { instancePaths } from '../../src/control/instance.js';
+import { instancePaths } from '../../src/util/host.js';
 import { DEFAULT_CONFIG_YAML } from '../../src/model/config.js';
 import { CLI } from '../helpers/proc.js';
 

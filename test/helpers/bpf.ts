@@ -4,9 +4,9 @@ import { Dataplane } from '../../src/control/dataplane.js';
 import { testRun, xdpContext, type TestRunResult } from '../../src/kernel/program.js';
 import { sh } from '../../src/lab/exec.js';
 import { createFixtureNet, type FixtureNet } from '../../src/lab/fixture-net.js';
-import { Reason, type Reason as ReasonName } from '../../src/model/abi.js';
+import { Reason, type Reason as ReasonName } from '../../src/abi/abi.js';
 import { parseConfig } from '../../src/model/config.js';
-import { describePacket, hexdiff, type PacketSpec } from '../../src/model/packet.js';
+import { describePacket, hexdiff, type PacketSpec } from '../../src/testing/packet.js';
 import assert from 'node:assert/strict';
 
 export function loadDataplane(yaml: string, flowTableSize = 4096): Dataplane {

@@ -1,6 +1,6 @@
 // API view objects for tests of what renders them (CLI tables, metrics): defaults of a
 // healthy, active backend with no traffic, overridden per case.
-import type { BackendView } from '../../src/api/contract.js';
+import type { BackendView } from '../../src/daemon/contract.js';
 
 export function backendView(address: string, port: number, over: Partial<BackendView> = {}): BackendView {
   return {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { instancePaths } from '../../src/control/instance.js';
+import { instancePaths } from '../../src/util/host.js';
 import type { StatsSnapshot } from '../../src/control/stats.js';
 import { nsSh, sh } from '../../src/lab/exec.js';
 import { createNetns, deleteNetns, netnsName, removeStaleNetns } from '../../src/lab/netns.js';

@@ -10,7 +10,7 @@ import { readMac } from '../../src/lab/topology.js';
 import { testRun, xdpContext } from '../../src/kernel/program.js';
 import { inNetns } from '../../src/kernel/netns.js';
 import { ifindexOf } from '../../src/kernel/netif.js';
-import { buildPacket, parsePacket } from '../../src/model/packet.js';
+import { buildPacket, parsePacket } from '../../src/testing/packet.js';
 import { rootSkip } from '../helpers/privileged.js';
 
 describe('generator and sink', { skip: rootSkip() }, () => {

@@ -15,7 +15,7 @@ import { Instruments } from '../../src/lab/instruments.js';
 import { removeStaleNetns } from '../../src/lab/netns.js';
 import { rootSkip } from '../helpers/privileged.js';
 import { CLI, Proc } from '../helpers/proc.js';
-import { Reasons } from '../../src/model/abi.js';
+import { Reasons } from '../../src/abi/abi.js';
 import { parseExposition, seriesKey, type Exposition } from '../helpers/prom.js';
 
 const PREFIX = 'xlbt-';

@@ -10,7 +10,7 @@ import {
   pseudoHeader,
   transportChecksum,
   udpChecksum,
-} from '../../src/model/checksum.js';
+} from '../../src/testing/checksum.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s/g, ''), 'hex');
 const h16 = (n: number): string => `0x${n.toString(16).padStart(4, '0')}`;

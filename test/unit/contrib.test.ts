@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Metrics } from '../../src/control/metrics.js';
-import { Reasons } from '../../src/model/abi.js';
+import { Metrics } from '../../src/daemon/metrics.js';
+import { Reasons } from '../../src/abi/abi.js';
 import { CLI } from '../helpers/proc.js';
 import { parseExposition } from '../helpers/prom.js';
 

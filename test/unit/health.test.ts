@@ -18,8 +18,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { HealthChecker, buildDnsQuery, execArgv, parseDnsHeader, probe } from '../../src/control/health.js';
-import type { HealthEvent, ProbeResult, ProbeTarget } from '../../src/control/health.js';
+import { HealthChecker, buildDnsQuery, execArgv, parseDnsHeader, probe } from '../../src/daemon/health.js';
+import type { HealthEvent, ProbeResult, ProbeTarget } from '../../src/daemon/health.js';
 import type { HealthConfig } from '../../src/model/config-health.js';
 import { startEchoServers } from '../../src/lab/echo-server.js';
 

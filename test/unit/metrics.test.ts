@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import type { ServiceView, StatsView } from '../../src/api/contract.js';
-import { Metrics, type MetricsSnapshot } from '../../src/control/metrics.js';
-import { Reasons, type Reason } from '../../src/model/abi.js';
+import type { ServiceView, StatsView } from '../../src/daemon/contract.js';
+import { Metrics, type MetricsSnapshot } from '../../src/daemon/metrics.js';
+import { Reasons, type Reason } from '../../src/abi/abi.js';
 import { parseExposition, seriesKey, type Exposition } from '../helpers/prom.js';
 import { backendView as backend } from '../helpers/views.js';
 

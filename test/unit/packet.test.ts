@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseIPv4, parseIPv6 } from '../../src/model/addr.js';
-import type { PacketSpec, ParsedPacket } from '../../src/model/packet.js';
+import type { PacketSpec, ParsedPacket } from '../../src/testing/packet.js';
 import {
   ETHERTYPE,
   IPPROTO,
@@ -13,7 +13,7 @@ import {
   hexdiff,
   ipv6FragmentData,
   parsePacket,
-} from '../../src/model/packet.js';
+} from '../../src/testing/packet.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s/g, ''), 'hex');
 const V4 = { src: '192.0.2.1', dst: '198.51.100.1' };

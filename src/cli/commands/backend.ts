@@ -1,75 +1,11 @@
 // xlb backend add|rm|drain|undrain|weight: changes one backend of a service in the running
 // daemon, over its REST API. Backends are named ADDR:PORT ([V6]:PORT), their id in the API.
 import type { ApiClient } from '../../api/client.js';
-import type { BackendView } from '../../api/contract.js';
-import { UsageError, intOption } from '../args.js';
-import { apiOptions, commandGroup, endpoint, printJson, runApiCommand, type ApiSpec } from './status.js';
-
-const MAX_WEIGHT = 65535;
-
-export interface Endpoint {
-  address: string;
-  port?: number;
-}
-
-function parsePort(command: string, text: string, port: string): number {
-  const n = Number(port);
-  if (!/^\d+$/.test(port) || n < 1 || n > 65535) {
-    throw new UsageError(`${command}: the port of '${text}' must be 1 to 65535`);
-  }
-  return n;
-}
-
-/**
- * 'ADDR:PORT', '[V6]:PORT', or without the port when `portOptional` ('ADDR', 'V6', '[V6]').
- * The address itself is checked by the daemon, with the rest of the configuration.
- */
-export function parseEndpoint(command: string, text: string, portOptional = false): Endpoint {
-  let address: string;
-  let port: string | undefined;
-  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(text);
-  if (bracketed) {
-    address = bracketed[1] ?? '';
-    port = bracketed[2];
-  } else if ((text.match(/:/g) ?? []).length > 1) {
-    address = text; // a bare IPv6 address: no port
-  } else {
-    [address = '', port] = text.split(':');
-  }
-  if (address === '') throw new UsageError(`${command}: '${text}' has no address (use ADDR:PORT)`);
-  if (port === undefined) {
-    if (portOptional) return { address };
-    throw new UsageError(
-      `${command}: '${text}' needs a port: ADDR:PORT, or [ADDR]:PORT for IPv6 (e.g. [2001:db8::1]:53)`,
-    );
-  }
-  return { address, port: parsePort(command, text, port) };
-}
-
-/** The backend's id in the API: 'address:port', '[v6]:port'. */
-export function backendId(command: string, text: string): string {
-  const { address, port } = parseEndpoint(command, text);
-  return endpoint(address, port ?? 0);
-}
-
-export function parseWeight(command: string, text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n > MAX_WEIGHT) {
-    throw new UsageError(
-      `${command}: the weight must be a whole number from 0 to ${MAX_WEIGHT}, got '${text}'`,
-    );
-  }
-  return n;
-}
-
-/** 'drained', 'active' (in the scheduling table) or 'inactive' (unhealthy or weight 0). */
-export const backendState = (b: BackendView): string =>
-  b.drained ? 'drained' : b.active ? 'active' : 'inactive';
-
-/** 'weight 2, active, health healthy'. */
-export function describeBackend(b: BackendView): string {
-  return `weight ${b.weight}, ${backendState(b)}, health ${b.health}`;
-}
+import { intOption, type CliCommand } from '../common/args.js';
+import { apiOptions, commandGroup, printJson, runApiCommand, type ApiSpec } from '../common/api.js';
+import { MAX_WEIGHT, backendId, parseEndpoint, parseWeight } from '../common/endpoints.js';
+import type { BackendView } from '../../daemon/contract.js';
+import { describeBackend } from '../common/render.js';
 
 const common = '[--instance NAME | --socket PATH | --url URL] [--token TOKEN] [--json]';
 
@@ -166,7 +102,8 @@ export const backendCommand = commandGroup(
 );
 
 /** The `backend` entry of main.ts's command table. */
-export const backendEntry = {
+export const command: CliCommand = {
+  name: 'backend',
   summary: 'add, remove, drain, undrain or re-weight a backend (over the API)',
   run: backendCommand,
 };

@@ -3,7 +3,8 @@
 // made it differ from the file.
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { apiOptions, commandGroup, printJson, runApiCommand, type ApiSpec } from './status.js';
+import { apiOptions, commandGroup, printJson, runApiCommand, type ApiSpec } from '../common/api.js';
+import type { CliCommand } from '../common/args.js';
 
 const common = '[--instance NAME | --socket PATH | --url URL] [--token TOKEN]';
 
@@ -105,7 +106,8 @@ export const configCommand = commandGroup(
 );
 
 /** The `config` entry of main.ts's command table. */
-export const configEntry = {
+export const command: CliCommand = {
+  name: 'config',
   summary: 'dump the running configuration, reload the file, show drift (over the API)',
   run: configCommand,
 };

@@ -1,11 +1,19 @@
 // xlb daemon: the long-running control plane (systemd's ExecStart), and xlb down.
+import { xlbVersion } from '../../util/paths.js';
 import { readFileSync } from 'node:fs';
 import { pino, type Level } from 'pino';
 import { defaultSocket } from '../../api/client.js';
 import { startApi, type RunningApi } from '../../api/server.js';
-import { Daemon, down } from '../../control/daemon.js';
-import { UsageError, parse, usage, type CommandSpec, type OptionSpec } from '../args.js';
-import { xdpModeOption } from './run.js';
+import { Daemon } from '../../daemon/daemon.js';
+import {
+  UsageError,
+  parse,
+  usage,
+  type CommandSpec,
+  type OptionSpec,
+  type CliCommand,
+} from '../common/args.js';
+import { xdpModeOption } from '../common/run.js';
 
 const daemonOptions = {
   config: {
@@ -79,13 +87,6 @@ function token(file: string | undefined): string | undefined {
   return t;
 }
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
-
 export async function daemonCommand(argv: string[]): Promise<number> {
   const { values, help } = parse(spec, argv);
   if (help) {
@@ -112,7 +113,7 @@ export async function daemonCommand(argv: string[]): Promise<number> {
     health: values['no-health'] !== true,
     watch: values['no-watch'] !== true,
     log,
-    version: version(),
+    version: xlbVersion(),
   });
   let api: RunningApi | undefined;
   try {
@@ -163,39 +164,8 @@ export async function daemonCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-const downSpec = {
-  name: 'down',
-  summary:
-    "Detaches an instance's programs from its interfaces and removes its pinned maps and state: the\n" +
-    'forwarding that survives `systemctl stop xlb` ends. Stop the daemon first.',
-  usage: 'xlb down [--instance NAME]',
-  options: {
-    instance: { type: 'string', arg: 'NAME', help: 'instance name', default: 'default' },
-  },
-} satisfies CommandSpec<Record<string, OptionSpec>>;
-
-export function downCommand(argv: string[]): number {
-  const { values, help } = parse(downSpec, argv);
-  if (help) {
-    console.log(usage(downSpec));
-    return 0;
-  }
-  const r = down(String(values.instance));
-  if (!r.removed) {
-    console.log(`xlb: instance '${String(values.instance)}' has nothing pinned; nothing to do`);
-    return 0;
-  }
-  console.log(
-    `xlb: instance '${String(values.instance)}' down: ${r.detached} link(s) detached, pins and state removed`,
-  );
-  return 0;
-}
-
-export const daemonEntry = {
+export const command: CliCommand = {
+  name: 'daemon',
   summary: 'run as a service: config file, REST API, health checks, metrics',
   run: daemonCommand,
-};
-export const downEntry = {
-  summary: 'detach and remove what a stopped daemon left forwarding',
-  run: downCommand,
 };

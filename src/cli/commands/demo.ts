@@ -2,8 +2,8 @@
 // on the built-in config (lo, 127.0.0.1:9875 -> 9876, 9877, 9878).
 import { formatDatagram, startEchoServers } from '../../lab/echo-server.js';
 import { defaultConfig } from '../../model/config.js';
-import { parse, usage, type CommandSpec, type OptionSpec } from '../args.js';
-import { runOptions, serve, startFromOptions } from './run.js';
+import { parse, usage, type CommandSpec, type OptionSpec, type CliCommand } from '../common/args.js';
+import { runOptions, serve, startFromOptions } from '../common/run.js';
 
 const spec = {
   name: 'demo',
@@ -37,3 +37,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
     await servers.close();
   }
 }
+
+export const command: CliCommand = {
+  name: 'demo',
+  summary: 'the built-in demo: echo backends + load balancer on lo (npm start)',
+  run: demoCommand,
+};

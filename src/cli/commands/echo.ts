@@ -1,6 +1,14 @@
 // xlb echo-server: the demo backends.
 import { formatDatagram, startEchoServers } from '../../lab/echo-server.js';
-import { UsageError, intOption, parse, usage, type CommandSpec, type OptionSpec } from '../args.js';
+import {
+  UsageError,
+  intOption,
+  parse,
+  usage,
+  type CommandSpec,
+  type OptionSpec,
+  type CliCommand,
+} from '../common/args.js';
 
 const spec = {
   name: 'echo-server',
@@ -52,3 +60,9 @@ export async function echoServerCommand(argv: string[]): Promise<number> {
   console.log(`received: ${[...servers.received].map(([p, n]) => `${p}=${n}`).join(' ')}`);
   return 0;
 }
+
+export const command: CliCommand = {
+  name: 'echo-server',
+  summary: 'UDP echo backends that print what they receive',
+  run: echoServerCommand,
+};

@@ -1,6 +1,8 @@
 // xlb lab up|down|status: a network-namespace lab (clients, load balancer, echo backends)
 // for trying xlb's forwarding modes by hand. `up` builds it and leaves it running, with a
 // state file under /run/xlb/lab that `status` reads and `down` uses to remove everything.
+import { cliMainPath } from '../../util/paths.js';
+import { hostPort } from '../../util/endpoint.js';
 import { spawn } from 'node:child_process';
 import {
   closeSync,
@@ -13,8 +15,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { pidAlive, runDir } from '../../control/instance.js';
+import { pidAlive, runDir } from '../../util/host.js';
 import { nsArgv } from '../../lab/exec.js';
 import {
   DEFAULT_BACKEND_PORT,
@@ -29,9 +30,17 @@ import {
   type LabMode,
 } from '../../lab/lab.js';
 import { deleteNetns, listNetns } from '../../lab/netns.js';
-import { UsageError, intOption, parse, usage, type CommandSpec, type OptionSpec } from '../args.js';
+import {
+  UsageError,
+  intOption,
+  parse,
+  usage,
+  type CommandSpec,
+  type OptionSpec,
+  type CliCommand,
+} from '../common/args.js';
 
-const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+const MAIN = cliMainPath();
 const DEFAULT_NAME = 'xlb-lab';
 const NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?$/;
 /** The node part of a lab namespace name (after `${name}-`). */
@@ -335,9 +344,6 @@ async function start(lab: Lab, o: ReturnType<typeof upOptions>): Promise<LabStat
   return state;
 }
 
-const endpoint = (address: string, port: number) =>
-  address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-
 function describeUp(s: LabState): string {
   const nameFlag = s.name === DEFAULT_NAME ? '' : ` --name ${s.name}`;
   const client = s.clients[0]!;
@@ -348,7 +354,7 @@ function describeUp(s: LabState): string {
     'echo backends:',
     ...s.processes.map(
       (p) =>
-        `  ${p.ns.slice(s.prefix.length).padEnd(4)} ${p.ports.map((port) => endpoint(p.address, port)).join(' ')}  (log ${p.log})`,
+        `  ${p.ns.slice(s.prefix.length).padEnd(4)} ${p.ports.map((port) => hostPort(p.address, port)).join(' ')}  (log ${p.log})`,
     ),
     `config: ${s.config}`,
     '',
@@ -398,7 +404,7 @@ function printStatus(st: LabStatus): void {
   );
   for (const p of st.processes) {
     console.log(
-      `  echo ${p.ns} ${p.ports.map((port) => endpoint(p.address, port)).join(' ')} pid ${p.pid} ${p.alive ? 'alive' : 'DEAD'}`,
+      `  echo ${p.ns} ${p.ports.map((port) => hostPort(p.address, port)).join(' ')} pid ${p.pid} ${p.alive ? 'alive' : 'DEAD'}`,
     );
   }
   if (st.state) console.log(`config: ${st.state.config}`);
@@ -442,7 +448,8 @@ export async function labCommand(argv: string[]): Promise<number> {
 }
 
 /** The `lab` entry of main.ts's command table. */
-export const labEntry = {
+export const command: CliCommand = {
+  name: 'lab',
   summary: 'network-namespace labs (clients, load balancer, echo backends) to try xlb in',
   run: labCommand,
 };

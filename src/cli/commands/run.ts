@@ -1,41 +1,6 @@
 // xlb run: the load balancer in the foreground, with live counters.
-import { readFileSync } from 'node:fs';
-import { RunningInstance } from '../../control/runner.js';
-import type { StatsSnapshot } from '../../control/stats.js';
-import type { XdpMode } from '../../kernel/xdp.js';
-import { defaultConfig, parseConfig, type Config } from '../../model/config.js';
-import { UsageError, intOption, parse, usage, type CommandSpec, type OptionSpec } from '../args.js';
-import { renderStats } from '../render.js';
-
-export const runOptions = {
-  config: {
-    type: 'string',
-    short: 'c',
-    arg: 'FILE',
-    help: 'YAML config (default: the built-in demo config)',
-  },
-  iface: {
-    type: 'string',
-    short: 'i',
-    multiple: true,
-    arg: 'IF',
-    help: "interface to attach to (repeatable; overrides the config's)",
-  },
-  mode: {
-    type: 'string',
-    short: 'm',
-    arg: 'MODE',
-    help: 'XDP mode: auto | native | generic (overrides the config)',
-  },
-  force: { type: 'boolean', help: 'replace an XDP program already attached to the interface' },
-  instance: {
-    type: 'string',
-    arg: 'NAME',
-    help: 'instance name, for running several (xlb stats --instance)',
-    default: 'default',
-  },
-  interval: { type: 'string', arg: 'SEC', help: 'seconds between counter updates (0: never)', default: '2' },
-} satisfies Record<string, OptionSpec>;
+import { parse, usage, type CommandSpec, type OptionSpec, type CliCommand } from '../common/args.js';
+import { runOptions, serve, startFromOptions } from '../common/run.js';
 
 const spec = {
   name: 'run',
@@ -47,104 +12,6 @@ const spec = {
   options: runOptions,
 } satisfies CommandSpec<Record<string, OptionSpec>>;
 
-export function loadConfig(file: string | undefined): Config {
-  if (file === undefined) return defaultConfig();
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(
-      `cannot read config ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
-  }
-  return parseConfig(text, file);
-}
-
-export function xdpModeOption(value: string | undefined): XdpMode | undefined {
-  if (value === undefined) return undefined;
-  if (value === 'auto' || value === 'native' || value === 'generic') return value;
-  throw new UsageError(`--mode must be auto, native or generic, got '${value}'`);
-}
-
-type RunValues = { [K in keyof typeof runOptions]: string | string[] | boolean | undefined };
-
-/** Starts an instance from run's options; shared with `xlb demo`. */
-export function startFromOptions(values: RunValues): {
-  inst: RunningInstance;
-  intervalSec: number;
-  reload: () => Config;
-} {
-  const intervalSec = intOption('run', 'interval', String(values.interval ?? '2'), 0, 3600);
-  const reload = () => loadConfig(values.config as string | undefined);
-  const config = reload();
-  const inst = RunningInstance.start({
-    config,
-    interfaces: values.iface as string[] | undefined,
-    mode: xdpModeOption(values.mode as string | undefined),
-    force: values.force === true,
-    instance: values.instance as string | undefined,
-  });
-  return { inst, intervalSec, reload };
-}
-
-/** SIGHUP: re-read the config and apply the difference; a bad file changes nothing. */
-function onReload(inst: RunningInstance, reload: () => Config): void {
-  try {
-    const r = inst.apply(reload());
-    console.log(
-      `xlb: SIGHUP: config applied (${r.writes} map writes: services +${r.servicesAdded} ~${r.servicesChanged} ` +
-        `-${r.servicesRemoved}, backends +${r.backendsAdded} -${r.backendsRemoved})`,
-    );
-  } catch (e) {
-    console.error(`xlb: SIGHUP: config not applied, the running one stays: ${(e as Error).message}`);
-  }
-}
-
-/** Prints counters every `intervalSec` while they change, until a signal; then stops. */
-export async function serve(
-  inst: RunningInstance,
-  intervalSec: number,
-  reload?: () => Config,
-): Promise<number> {
-  const where = inst.attachments.map((a) => `${a.name} (${a.mode})`).join(', ');
-  const services = inst.dataplane.reconciler.applied.services;
-  console.log(`xlb: attached to ${where}; ${services.length} service(s); instance '${inst.name}'`);
-  for (const w of inst.warnings) console.error(`xlb: warning: ${w}`);
-  let previous: StatsSnapshot | undefined;
-  let lastShown = -1;
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const stopped = new Promise<string>((resolve, reject) => {
-      // Signal listeners do not keep Node's event loop alive; this timer does.
-      timer = setInterval(() => undefined, 1 << 30);
-      process.once('SIGINT', () => resolve('SIGINT'));
-      if (reload) process.on('SIGHUP', () => onReload(inst, reload));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      if (intervalSec > 0) {
-        clearInterval(timer);
-        timer = setInterval(() => {
-          try {
-            const s = inst.dataplane.stats();
-            const total = Object.values(s.reasons).reduce((a, c) => a + c.packets, 0);
-            if (total !== lastShown) console.log(`\n${renderStats(s, previous)}`);
-            lastShown = total;
-            previous = s;
-          } catch (e) {
-            reject(e instanceof Error ? e : new Error(String(e)));
-          }
-        }, intervalSec * 1000);
-      }
-    });
-    const signal = await stopped;
-    console.log(`\n${renderStats(inst.dataplane.stats(), previous)}\nxlb: ${signal}: detaching`);
-  } finally {
-    clearInterval(timer);
-    inst.stop();
-  }
-  console.log('xlb: detached, maps removed');
-  return 0;
-}
-
 export async function runCommand(argv: string[]): Promise<number> {
   const { values, help } = parse(spec, argv);
   if (help) {
@@ -154,3 +21,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { inst, intervalSec, reload } = startFromOptions(values);
   return serve(inst, intervalSec, reload);
 }
+
+export const command: CliCommand = {
+  name: 'run',
+  summary: 'run the load balancer in the foreground, with live counters',
+  run: runCommand,
+};

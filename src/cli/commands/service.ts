@@ -1,22 +1,15 @@
 // xlb service ls|show|add|rm: the services of the running daemon, over its REST API.
 // Changes apply at once and are not written to the config file (`xlb status` shows drift).
-import type { BackendInput, ServiceInput, ServiceView } from '../../api/contract.js';
-import { UsageError, intOption } from '../args.js';
-import { humanBytes, table } from '../render.js';
-import { backendState, parseEndpoint, parseWeight } from './backend.js';
-import {
-  apiOptions,
-  commandGroup,
-  endpoint,
-  keyValues,
-  printJson,
-  runApiCommand,
-  type ApiSpec,
-} from './status.js';
+import { hostPort } from '../../util/endpoint.js';
+import type { BackendInput, ServiceInput, ServiceView } from '../../daemon/contract.js';
+import { UsageError, intOption, type CliCommand } from '../common/args.js';
+import { apiOptions, commandGroup, printJson, runApiCommand, type ApiSpec } from '../common/api.js';
+import { parseEndpoint, parseWeight } from '../common/endpoints.js';
+import { backendState, humanBytes, keyValues, table } from '../common/render.js';
 
 const common = '[--instance NAME | --socket PATH | --url URL] [--token TOKEN] [--json]';
 
-const serviceAddress = (s: ServiceView): string => endpoint(s.vip, s.port, s.family);
+const serviceAddress = (s: ServiceView): string => hostPort(s.vip, s.port, s.family);
 const activeOfTotal = (s: ServiceView): string =>
   `${s.backends.filter((b) => b.active).length}/${s.backends.length}`;
 
@@ -185,7 +178,8 @@ export const serviceCommand = commandGroup(
 );
 
 /** The `service` entry of main.ts's command table. */
-export const serviceEntry = {
+export const command: CliCommand = {
+  name: 'service',
   summary: 'list, show, add or remove services (over the API)',
   run: serviceCommand,
 };

@@ -1,11 +1,19 @@
 // xlb stats: counters of a running instance, read from its pinned maps.
 import { join } from 'node:path';
 import { BpfMap } from '../../kernel/map.js';
-import { instancePaths, pidAlive, readState, stateToPlan } from '../../control/instance.js';
+import { readState, stateToPlan } from '../../control/instance.js';
+import { instancePaths, pidAlive } from '../../util/host.js';
 import { openMaps, type MapName } from '../../control/maps.js';
 import { readStats } from '../../control/stats.js';
-import { intOption, parse, usage, type CommandSpec, type OptionSpec } from '../args.js';
-import { renderStats } from '../render.js';
+import {
+  intOption,
+  parse,
+  usage,
+  type CommandSpec,
+  type OptionSpec,
+  type CliCommand,
+} from '../common/args.js';
+import { renderStats } from '../common/render.js';
 
 const spec = {
   name: 'stats',
@@ -55,3 +63,9 @@ export async function statsCommand(argv: string[]): Promise<number> {
     for (const m of opened) m.close();
   }
 }
+
+export const command: CliCommand = {
+  name: 'stats',
+  summary: 'counters of a running instance',
+  run: statsCommand,
+};

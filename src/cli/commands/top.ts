@@ -3,12 +3,12 @@
 // kernel's counters), the counters, health, drain state and flows. On a terminal it redraws
 // in place (alternate screen); otherwise it prints one block per interval. --once prints one
 // frame, from two samples an interval apart, and exits.
+import { hostPort } from '../../util/endpoint.js';
 import { performance } from 'node:perf_hooks';
-import type { BackendView, ServiceView, StatsView } from '../../api/contract.js';
-import { UsageError } from '../args.js';
-import { table } from '../render.js';
-import { backendState } from './backend.js';
-import { apiOptions, endpoint, runApiCommand, type ApiSpec } from './status.js';
+import type { BackendView, ServiceView, StatsView } from '../../daemon/contract.js';
+import { UsageError, type CliCommand } from '../common/args.js';
+import { apiOptions, runApiCommand, type ApiSpec } from '../common/api.js';
+import { backendState, table } from '../common/render.js';
 
 const MIN_INTERVAL = 0.1;
 const MAX_INTERVAL = 3600;
@@ -106,7 +106,7 @@ function topBackend(b: BackendView, before: BackendView | undefined, seconds: nu
 function topService(s: ServiceView, before: ServiceView | undefined, seconds: number): TopService {
   return {
     name: s.name,
-    address: endpoint(s.vip, s.port, s.family),
+    address: hostPort(s.vip, s.port, s.family),
     mode: s.mode,
     active: s.backends.filter((b) => b.active).length,
     total: s.backends.length,
@@ -344,7 +344,8 @@ export async function topCommand(argv: string[]): Promise<number> {
 }
 
 /** The `top` entry of main.ts's command table. */
-export const topEntry = {
+export const command: CliCommand = {
+  name: 'top',
   summary: 'live per-service and per-backend rates (over the API)',
   run: topCommand,
 };

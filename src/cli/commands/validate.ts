@@ -1,6 +1,6 @@
 // xlb validate: checks a config file without touching the kernel.
-import { parse, usage, type CommandSpec, type OptionSpec } from '../args.js';
-import { loadConfig } from './run.js';
+import { parse, usage, type CommandSpec, type OptionSpec, type CliCommand } from '../common/args.js';
+import { loadConfig } from '../common/run.js';
 
 const spec = {
   name: 'validate',
@@ -24,3 +24,9 @@ export function validateCommand(argv: string[]): number {
   );
   return 0;
 }
+
+export const command: CliCommand = {
+  name: 'validate',
+  summary: 'check a config file without applying it',
+  run: validateCommand,
+};

@@ -6,6 +6,10 @@ import { struct } from './codec.js';
 
 export const ABI_VERSION = 5;
 
+/** How an XDP program is attached: the driver's hook, the generic (skb) one, or native
+ * with a fallback to generic. Shared by the config (`xdp_mode`) and the kernel layer. */
+export type XdpMode = 'auto' | 'native' | 'generic';
+
 export const Limits = {
   maxServices: 4096,
   maxBackends: 65536,

@@ -2,10 +2,10 @@
 // counters are cumulative, so every update() sets the counters to the snapshot's values
 // (reset + inc): they are exposed as counters, services and backends that are gone
 // disappear, and a counter that starts over (new data plane) reads as a counter reset.
-import { readFileSync } from 'node:fs';
+import { xlbVersion } from '../util/paths.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { StatsView } from '../api/contract.js';
-import { Reasons } from '../model/abi.js';
+import type { StatsView } from './contract.js';
+import { Reasons } from '../abi/abi.js';
 
 export interface MetricsSnapshot {
   instance: string;
@@ -26,15 +26,6 @@ export interface MetricsOptions {
 
 type ServiceLabel = 'service';
 type BackendLabels = 'service' | 'backend';
-
-function packageVersion(): string {
-  try {
-    const url = new URL('../../../package.json', import.meta.url);
-    return (JSON.parse(readFileSync(url, 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** Counters never go down or become NaN in the exposition. */
 const counted = (v: number): number => (Number.isFinite(v) && v > 0 ? v : 0);
@@ -72,7 +63,7 @@ export class Metrics {
   private readonly mapMax: Gauge<'map'>;
 
   constructor(opts: MetricsOptions = {}) {
-    this.version = opts.version ?? packageVersion();
+    this.version = opts.version ?? xlbVersion();
     const registers = [this.registry];
     const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
       new Counter<L>({ name, help, labelNames, registers });

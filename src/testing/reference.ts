@@ -2,10 +2,10 @@
 // than from the C: given the plan (what the maps hold) and a frame, which verdict
 // and reason the XDP program must reach, and where the rewritten fields are.
 // Tests run the BPF program and this model side by side on hostile input.
-import type { Reason } from './abi.js';
-import { addrTo16, formatIP } from './addr.js';
-import { flowHash, flowKeyBytes, tableIndex, type HashKey } from './flowhash.js';
-import type { Plan, PlannedBackend, PlannedService } from './plan.js';
+import type { Reason } from '../abi/abi.js';
+import { addrTo16, formatIP } from '../model/addr.js';
+import { flowHash, flowKeyBytes, tableIndex, type HashKey } from '../model/flowhash.js';
+import type { Plan, PlannedBackend, PlannedService } from '../model/plan.js';
 
 export interface Classified {
   action: 'pass' | 'drop';

@@ -1,5 +1,7 @@
 // Human output: tables and counters.
-import type { Count, StatsSnapshot } from '../control/stats.js';
+import { hostPort } from '../../util/endpoint.js';
+import type { Count, StatsSnapshot } from '../../control/stats.js';
+import type { BackendView } from '../../daemon/contract.js';
 
 export function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
@@ -37,7 +39,7 @@ export function renderStats(s: StatsSnapshot, previous?: StatsSnapshot): string 
     const prevSvc = previous?.services.find((p) => p.id === svc.id);
     rows.push([
       svc.name,
-      `${svc.vip}:${svc.port}`,
+      hostPort(svc.vip, svc.port, svc.family),
       svc.packets,
       humanBytes(svc.bytes),
       rate(svc, prevSvc, seconds),
@@ -46,7 +48,7 @@ export function renderStats(s: StatsSnapshot, previous?: StatsSnapshot): string 
       const prevB = prevSvc?.backends.find((p) => p.id === b.id);
       rows.push([
         `  -> backend`,
-        `${b.address}:${b.port}`,
+        hostPort(b.address, b.port),
         b.packets,
         humanBytes(b.bytes),
         rate(b, prevB, seconds),
@@ -58,4 +60,21 @@ export function renderStats(s: StatsSnapshot, previous?: StatsSnapshot): string 
     .map(([r, c]) => `${r}=${c.packets}`)
     .join(' ');
   return `${table(['service', 'address', 'packets', 'bytes', 'pps'], rows)}\nverdicts: ${reasons || 'none yet'}`;
+}
+
+/** Aligned `key  value` lines. */
+export function keyValues(rows: [string, string | number][]): string {
+  const width = Math.max(...rows.map(([k]) => k.length)) + 2;
+  return rows.map(([k, v]) => `${k.padEnd(width)}${v}`.trimEnd()).join('\n');
+}
+
+export const yesNo = (b: boolean): string => (b ? 'yes' : 'no');
+
+/** 'drained', 'active' (in the scheduling table) or 'inactive' (unhealthy or weight 0). */
+export const backendState = (b: BackendView): string =>
+  b.drained ? 'drained' : b.active ? 'active' : 'inactive';
+
+/** 'weight 2, active, health healthy'. */
+export function describeBackend(b: BackendView): string {
+  return `weight ${b.weight}, ${backendState(b)}, health ${b.health}`;
 }

@@ -1,6 +1,7 @@
 // Active health checks of backends: one probe of each kind (udp, dns, tcp, http, exec), each bounded
 // by its timeout and never rejecting, and the HealthChecker that runs them on an interval and turns
 // the results (and passive signals such as ICMP port unreachable) into health states with rise/fall.
+import { hostPort } from '../util/endpoint.js';
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -9,7 +10,7 @@ import { createSocket } from 'node:dgram';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { HealthState } from '../api/contract.js';
+import type { HealthState } from './contract.js';
 import type { DnsQtype, DnsRcode, HealthConfig } from '../model/config-health.js';
 
 export interface ProbeTarget {
@@ -38,8 +39,6 @@ type ProbeBody = (
 ) => Promise<void>;
 
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | null)?.code;
-const hostPort = (address: string, port: number): string =>
-  address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 
 /** Text for a reason: printable, one line, at most 80 characters. */
 function short(text: string): string {

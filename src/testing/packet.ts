@@ -1,8 +1,9 @@
 // Packet builder and parser for test fixtures: buildPacket() turns a PacketSpec into an Ethernet frame
 // (lengths and checksums computed from scratch by checksum.ts), parsePacket() decodes one, and
 // describePacket()/hexdiff() render frames for assertion messages.
+import { hostPort } from '../util/endpoint.js';
 
-import { formatIP, formatMac, parseIPv4, parseIPv6, parseMac } from './addr.js';
+import { formatIP, formatMac, parseIPv4, parseIPv6, parseMac } from '../model/addr.js';
 import {
   internetChecksum,
   ipv4HeaderChecksum,
@@ -626,8 +627,7 @@ function describeL4(p: ParsedPacket): string {
 }
 
 function endpoint(addr: string, port: number | undefined, v6: boolean): string {
-  if (port === undefined) return addr;
-  return v6 ? `[${addr}]:${port}` : `${addr}:${port}`;
+  return port === undefined ? addr : hostPort(addr, port, v6 ? 6 : 4);
 }
 
 function describeIP(p: ParsedPacket): string {

@@ -2,6 +2,13 @@
 // once, and gets --help, strict unknown-flag errors and usage text from that.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
+/** A command of `xlb`: its name, the line `xlb --help` gives it, and what runs it. */
+export interface CliCommand {
+  name: string;
+  summary: string;
+  run: (argv: string[]) => number | Promise<number>;
+}
+
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }

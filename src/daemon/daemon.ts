@@ -4,6 +4,7 @@
 // leave the tables), keeps metrics, and survives itself: programs are attached through
 // pinned links and maps are pinned, so forwarding goes on while no daemon runs, and a
 // new daemon adopts what it finds — upgrading the programs in place, atomically.
+import { hostPort } from '../util/endpoint.js';
 import { existsSync, readFileSync, readdirSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -17,12 +18,12 @@ import {
   type ServiceView,
   type StatsView,
   type StatusView,
-} from '../api/contract.js';
+} from './contract.js';
 import { BpfLink } from '../kernel/link.js';
 import { BpfMap } from '../kernel/map.js';
-import type { XdpMode } from '../kernel/xdp.js';
+import type { XdpMode } from '../abi/abi.js';
 import { ifindexOf } from '../kernel/netif.js';
-import { ABI_VERSION } from '../model/abi.js';
+import { ABI_VERSION } from '../abi/abi.js';
 import {
   ConfigError,
   parseConfig,
@@ -32,22 +33,15 @@ import {
 } from '../model/config.js';
 import { configToInput, configToYaml } from '../model/config-io.js';
 import { plan, planIds, planIdsFrom } from '../model/plan.js';
-import { Dataplane, linkPins } from './dataplane.js';
+import { Dataplane, linkPins } from '../control/dataplane.js';
 import { HealthChecker, type HealthEvent } from './health.js';
-import {
-  claimInstance,
-  instancePaths,
-  pidAlive,
-  planToState,
-  readState,
-  removeInstance,
-  writeState,
-} from './instance.js';
-import { MAP_NAMES, type MapName } from './maps.js';
+import { instancePaths, pidAlive } from '../util/host.js';
+import { claimInstance, planToState, readState, removeInstance, writeState } from '../control/instance.js';
+import { MAP_NAMES, type MapName } from '../control/maps.js';
 import { Metrics } from './metrics.js';
-import { forwardingWarnings } from './preflight.js';
-import type { ApplyReport } from './reconcile.js';
-import type { StatsSnapshot } from './stats.js';
+import { forwardingWarnings } from '../control/preflight.js';
+import type { ApplyReport } from '../control/reconcile.js';
+import type { StatsSnapshot } from '../control/stats.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -86,8 +80,6 @@ export interface DaemonState {
   unhealthy?: string[];
 }
 
-const hostPort = (address: string, port: number) =>
-  address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 const beKey = (service: string, id: string) => `${service}/${id}`;
 
 function configProblems(e: unknown): never {
@@ -765,7 +757,7 @@ export function driftLines(file: Config, running: Config): string[] {
   for (const [name, s] of r) {
     const fs = f.get(name);
     if (!fs) {
-      out.push(`+ service ${name} (${s.vip}:${s.port})`);
+      out.push(`+ service ${name} (${hostPort(s.vip, s.port, s.family)})`);
       continue;
     }
     const fb = new Map(fs.backends.map((b) => [hostPort(b.address, b.port), b]));

@@ -1,7 +1,7 @@
 // The contract between the daemon and its interfaces (REST API, CLI, metrics): what
 // the daemon exposes, the views it returns, and the one catalogue of error codes. The
 // REST API is a thin layer over DaemonApi; tests drive the API with a fake of it.
-import type { Reason } from '../model/abi.js';
+import type { Reason } from '../abi/abi.js';
 
 /** Error codes of the API: stable, never reused; docs/README list exactly these. */
 export const ErrorCodes = {

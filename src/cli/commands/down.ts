@@ -1,0 +1,37 @@
+// xlb down: after the daemon stopped, detach what it left forwarding and remove its pins and state.
+import { down } from '../../daemon/daemon.js';
+import { parse, usage, type CliCommand, type CommandSpec, type OptionSpec } from '../common/args.js';
+
+const downSpec = {
+  name: 'down',
+  summary:
+    "Detaches an instance's programs from its interfaces and removes its pinned maps and state: the\n" +
+    'forwarding that survives `systemctl stop xlb` ends. Stop the daemon first.',
+  usage: 'xlb down [--instance NAME]',
+  options: {
+    instance: { type: 'string', arg: 'NAME', help: 'instance name', default: 'default' },
+  },
+} satisfies CommandSpec<Record<string, OptionSpec>>;
+
+export function downCommand(argv: string[]): number {
+  const { values, help } = parse(downSpec, argv);
+  if (help) {
+    console.log(usage(downSpec));
+    return 0;
+  }
+  const r = down(String(values.instance));
+  if (!r.removed) {
+    console.log(`xlb: instance '${String(values.instance)}' has nothing pinned; nothing to do`);
+    return 0;
+  }
+  console.log(
+    `xlb: instance '${String(values.instance)}' down: ${r.detached} link(s) detached, pins and state removed`,
+  );
+  return 0;
+}
+
+export const command: CliCommand = {
+  name: 'down',
+  summary: 'detach and remove what a stopped daemon left forwarding',
+  run: downCommand,
+};
