@@ -1,6 +1,7 @@
 // The REST API's client: JSON over HTTP on the daemon's unix socket (or TCP), one method
 // per route. Error bodies become ApiError with the server's code, message and details;
 // a daemon that cannot be reached becomes an Error that says how to fix it.
+import { httpStatus } from './errors.js';
 import http from 'node:http';
 import https from 'node:https';
 import { instancePaths } from '../util/host.js';
@@ -57,7 +58,7 @@ function isErrorCode(code: unknown): code is ErrorCode {
 
 /** The code of an error body without one: the only code with that HTTP status, else XLB_INTERNAL. */
 function codeOfStatus(status: number): ErrorCode {
-  const codes = (Object.keys(ErrorCodes) as ErrorCode[]).filter((c) => ErrorCodes[c].status === status);
+  const codes = (Object.keys(ErrorCodes) as ErrorCode[]).filter((c) => httpStatus[c] === status);
   return codes.length === 1 && codes[0] ? codes[0] : 'XLB_INTERNAL';
 }
 

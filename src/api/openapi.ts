@@ -2,6 +2,7 @@
 // serialize responses with, the table of its operations (method, path, schemas, the error codes
 // each can answer) and the OpenAPI 3.1 document built from both. server.ts registers exactly the
 // operations of OPERATIONS with these schemas, so the document and the server cannot drift.
+import { httpStatus } from './errors.js';
 import { deepFreeze } from '../util/freeze.js';
 
 import { ErrorCodes } from '../daemon/contract.js';
@@ -241,9 +242,7 @@ const errorBody = {
         code: {
           type: 'string',
           enum: errorCodes,
-          description: errorCodes
-            .map((c) => `${c} (${ErrorCodes[c].status}): ${ErrorCodes[c].meaning}`)
-            .join('\n'),
+          description: errorCodes.map((c) => `${c} (${httpStatus[c]}): ${ErrorCodes[c].meaning}`).join('\n'),
         },
         message: { type: 'string', description: 'What went wrong and how to fix it.' },
         details: {
@@ -547,7 +546,7 @@ function successOf(op: Operation): Schema {
 function errorResponsesOf(op: Operation): Record<string, Schema> {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of errorsOf(op)) {
-    const status = ErrorCodes[code].status;
+    const status = httpStatus[code];
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
   const out: Record<string, Schema> = {};

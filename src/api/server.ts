@@ -1,6 +1,7 @@
 // The daemon's REST API: Fastify routes over DaemonApi (contract.ts) for exactly the operations
 // of openapi.ts, bearer-token auth, one JSON error shape for every failure
 // ({ error: { code, message, details } }) and listeners on a unix socket and/or TCP.
+import { httpStatus } from './errors.js';
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmod, lstat, unlink } from 'node:fs/promises';
@@ -341,7 +342,7 @@ function sendError(reply: FastifyReply, e: ApiError): FastifyReply {
     message: e.message,
     ...(e.details !== undefined ? { details: e.details } : {}),
   };
-  return reply.code(e.status).type('application/json; charset=utf-8').send({ error });
+  return reply.code(httpStatus[e.code]).type('application/json; charset=utf-8').send({ error });
 }
 
 // ---- listening -------------------------------------------------------------------------------

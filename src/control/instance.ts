@@ -13,15 +13,45 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { Plan, PlannedService } from '../model/plan.js';
+import type { Plan, PlannedService, planIds } from '../model/plan.js';
 import { bpffsRoot, instancePaths, pidAlive, runDir, type InstancePaths } from '../util/host.js';
 
+/** The state file's format: bumped when its shape changes (readState reads every older one). */
+export const STATE_FORMAT = 1;
+
+/** What an instance's owner saves next to its pins: for `xlb stats`, `xlb down`, and the next daemon. */
 export interface InstanceState {
+  format: typeof STATE_FORMAT;
   name: string;
   pid: number;
   startedAt: string;
+  /** The data plane's ABI version (src/abi/abi.ts) the pins were made with. */
+  abi: number;
   interfaces: { name: string; mode: string }[];
+  /** The services as applied, without their tables: enough to name counters. */
   services: StateService[];
+  /** A daemon's part (absent for `xlb run`): what the next daemon needs to adopt the pins. */
+  daemon?: DaemonState;
+}
+
+/** Where each service's live table and value are (Reconciler.slots). */
+export interface SavedSlots {
+  table: [number, number][];
+  value: [number, number][];
+}
+
+export interface DaemonState {
+  generation: number;
+  /** The configuration the API changed last (input form). */
+  running: Record<string, unknown>;
+  /** What the maps hold: the running config with health and drains applied (input form). */
+  applied: Record<string, unknown>;
+  ids: ReturnType<typeof planIds>;
+  slots: SavedSlots;
+  /** Drained backends' configured weights, to undrain: 'service/addr:port' -> weight. */
+  drained: [string, number][];
+  /** Backends that were unhealthy ('service/addr:port'): kept out until a probe says otherwise. */
+  unhealthy: string[];
 }
 
 /** A planned service as the state file keeps it: without its table (up to 65,537 ids). */
@@ -38,10 +68,57 @@ export function stateToPlan(saved: StateService[]): Plan {
   return { services, backends, servicePorts: new Set(), backendPorts: new Set() };
 }
 
+/**
+ * The state of instance `name`, or undefined when it has none. A file of an earlier format is
+ * read as the current one; a file this version cannot read (newer, or damaged) is returned
+ * without its daemon part when its owner can still be told, so that nobody adopts what it
+ * does not understand and nobody steals a live instance.
+ */
 export function readState(name: string): InstanceState | undefined {
   const { stateFile } = instancePaths(name);
   if (!existsSync(stateFile)) return undefined;
-  return JSON.parse(readFileSync(stateFile, 'utf8')) as InstanceState;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(stateFile, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  return stateFrom(raw, name);
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+/** A parsed state file in the current format (see readState). Exported for tests. */
+export function stateFrom(raw: unknown, name: string): InstanceState | undefined {
+  if (!isRecord(raw) || typeof raw.pid !== 'number') return undefined;
+  const base: InstanceState = {
+    format: STATE_FORMAT,
+    name,
+    pid: raw.pid,
+    startedAt: typeof raw.startedAt === 'string' ? raw.startedAt : '',
+    abi: typeof raw.abi === 'number' ? raw.abi : 0,
+    interfaces: Array.isArray(raw.interfaces) ? (raw.interfaces as InstanceState['interfaces']) : [],
+    services: Array.isArray(raw.services) ? (raw.services as StateService[]) : [],
+  };
+  if (raw.format === STATE_FORMAT) {
+    return isRecord(raw.daemon) ? { ...base, daemon: raw.daemon as unknown as DaemonState } : base;
+  }
+  if (raw.format === undefined && isRecord(raw.applied) && isRecord(raw.running)) {
+    // Format 0 (xlb 0.1): the daemon's fields at the top level.
+    return {
+      ...base,
+      daemon: {
+        generation: typeof raw.generation === 'number' ? raw.generation : 1,
+        running: raw.running,
+        applied: raw.applied,
+        ids: raw.ids as DaemonState['ids'],
+        slots: raw.slots as SavedSlots,
+        drained: Array.isArray(raw.drained) ? (raw.drained as [string, number][]) : [],
+        unhealthy: Array.isArray(raw.unhealthy) ? (raw.unhealthy as string[]) : [],
+      },
+    };
+  }
+  return base; // xlb run's format 0, or a format this version does not know: no daemon part
 }
 
 export function writeState(state: InstanceState): void {

@@ -1,11 +1,11 @@
 // One running load balancer: the data plane loaded, configured, pinned for readers
 // and attached; stopped by detaching and removing everything it made.
 import { ifindexOf } from '../kernel/netif.js';
-import type { XdpMode } from '../abi/abi.js';
+import { ABI_VERSION, type XdpMode } from '../abi/abi.js';
 import type { Config } from '../model/config.js';
 import { Dataplane } from './dataplane.js';
 import { forwardingWarnings } from './preflight.js';
-import { claimInstance, planToState, removeInstance, writeState } from './instance.js';
+import { STATE_FORMAT, claimInstance, planToState, removeInstance, writeState } from './instance.js';
 import type { ApplyReport } from './reconcile.js';
 
 export interface StartOptions {
@@ -71,6 +71,8 @@ export class RunningInstance {
 
   private saveState(): void {
     writeState({
+      format: STATE_FORMAT,
+      abi: ABI_VERSION,
       name: this.name,
       pid: process.pid,
       startedAt: new Date().toISOString(),

@@ -1,28 +1,21 @@
 // The contract between the daemon and its interfaces (REST API, CLI, metrics): what
 // the daemon exposes, the views it returns, and the one catalogue of error codes. The
-// REST API is a thin layer over DaemonApi; tests drive the API with a fake of it.
+// REST API is a thin layer over DaemonApi (src/api/ maps it to HTTP); tests drive the
+// API with a fake of it.
 import type { Reason } from '../abi/abi.js';
 
-/** Error codes of the API: stable, never reused; docs/README list exactly these. */
+/** The daemon's error codes: stable, never reused; the README lists exactly these. How each
+ * maps to HTTP is the API's business (src/api/errors.ts). */
 export const ErrorCodes = {
-  XLB_BAD_REQUEST: {
-    status: 400,
-    meaning: 'the request is malformed (not JSON, wrong types, unknown fields)',
-  },
-  XLB_INVALID_CONFIG: {
-    status: 422,
-    meaning: 'the change would make an invalid configuration; nothing changed',
-  },
-  XLB_NOT_FOUND: { status: 404, meaning: 'no such service or backend' },
-  XLB_CONFLICT: { status: 409, meaning: 'the service or backend already exists' },
-  XLB_UNAUTHORIZED: { status: 401, meaning: 'a bearer token is required and was missing or wrong' },
-  XLB_NOT_READY: { status: 503, meaning: 'the daemon has not applied its configuration yet' },
-  XLB_KERNEL: { status: 500, meaning: 'the kernel refused a map operation; the message has errno and hint' },
-  XLB_RELOAD_FAILED: {
-    status: 422,
-    meaning: 'the config file has problems; the running configuration stays',
-  },
-  XLB_INTERNAL: { status: 500, meaning: 'an unexpected error; see the daemon log' },
+  XLB_BAD_REQUEST: { meaning: 'the request is malformed (not JSON, wrong types, unknown fields)' },
+  XLB_INVALID_CONFIG: { meaning: 'the change would make an invalid configuration; nothing changed' },
+  XLB_NOT_FOUND: { meaning: 'no such service or backend' },
+  XLB_CONFLICT: { meaning: 'the service or backend already exists' },
+  XLB_UNAUTHORIZED: { meaning: 'a bearer token is required and was missing or wrong' },
+  XLB_NOT_READY: { meaning: 'the daemon has not applied its configuration yet' },
+  XLB_KERNEL: { meaning: 'the kernel refused a map operation; the message has errno and hint' },
+  XLB_RELOAD_FAILED: { meaning: 'the config file has problems; the running configuration stays' },
+  XLB_INTERNAL: { meaning: 'an unexpected error; see the daemon log' },
 } as const;
 export type ErrorCode = keyof typeof ErrorCodes;
 
@@ -36,9 +29,6 @@ export class ApiError extends Error {
     readonly details?: unknown,
   ) {
     super(message);
-  }
-  get status(): number {
-    return ErrorCodes[this.code].status;
   }
 }
 

@@ -11,7 +11,8 @@ function healthInput(h: HealthConfig): Record<string, unknown> {
   return { ...h, interval: durationInput(h.interval), timeout: durationInput(h.timeout) };
 }
 
-function serviceInput(s: ServiceConfig): Record<string, unknown> {
+/** A service in the form the operator writes it (what `validateService` takes). */
+export function serviceToInput(s: ServiceConfig): Record<string, unknown> {
   return {
     name: s.name,
     vip: s.vip,
@@ -35,7 +36,7 @@ export function configToInput(c: Config): Record<string, unknown> {
     xdp_mode: c.xdpMode,
     flow_table_size: c.flowTableSize,
     hash_seed: c.hashSeed,
-    services: c.services.map(serviceInput),
+    services: c.services.map(serviceToInput),
   };
 }
 

@@ -7,17 +7,38 @@ import { formatIP, parseIP } from './addr.js';
 export type PathSegment = string | number;
 export type Path = readonly PathSegment[];
 
+/**
+ * What kind of problem a config has, for programs (the message is for people): stable names,
+ * so that callers never match message text. 'duplicate_*' name what is repeated.
+ */
+export type ProblemCode =
+  | 'syntax'
+  | 'too_large'
+  | 'wrong_type'
+  | 'unknown_key'
+  | 'missing_key'
+  | 'unknown_value'
+  | 'out_of_range'
+  | 'too_many'
+  | 'duplicate_interface'
+  | 'duplicate_service'
+  | 'duplicate_listener'
+  | 'duplicate_backend'
+  | 'conflict'
+  | 'invalid';
+
 export interface Issue {
   path: Path;
   message: string;
+  code: ProblemCode;
 }
 
 /** Collects issues. `literal` (YAML input only) returns the source text of the scalar at a path. */
 export class Checker {
   readonly issues: Issue[] = [];
   constructor(readonly literal?: (path: Path) => string | undefined) {}
-  report(path: Path, message: string): void {
-    this.issues.push({ path: [...path], message });
+  report(path: Path, message: string, code: ProblemCode = 'invalid'): void {
+    this.issues.push({ path: [...path], message, code });
   }
 }
 
@@ -115,7 +136,7 @@ export function checkMapping<F extends Fields>(
   example: string,
 ): Checked<F> | undefined {
   if (!isMapping(value)) {
-    c.report(path, `${what} must be a mapping like ${example}, got ${describe(value)}`);
+    c.report(path, `${what} must be a mapping like ${example}, got ${describe(value)}`, 'wrong_type');
     return undefined;
   }
   const known = Object.keys(fields);
@@ -125,13 +146,15 @@ export function checkMapping<F extends Fields>(
         [...path, key],
         `unknown key '${key}' in ${what}${didYouMean(key, known)}; ` +
           `remove it or use one of: ${known.join(', ')}`,
+        'unknown_key',
       );
     }
   }
   const out: Record<string, unknown> = {};
   for (const [key, f] of Object.entries(fields)) {
     if (!Object.hasOwn(value, key)) {
-      if (f.required !== undefined) c.report([...path, key], `missing required key '${key}'; ${f.required}`);
+      if (f.required !== undefined)
+        c.report([...path, key], `missing required key '${key}'; ${f.required}`, 'missing_key');
       out[key] = f.default;
     } else {
       out[key] = f.rule(value[key], [...path, key], c);
@@ -147,7 +170,7 @@ export function string(what: string, example: string): Rule<string> {
       typeof value === 'number' || typeof value === 'boolean'
         ? ` (quote it if you meant "${String(value)}")`
         : '';
-    c.report(path, `${what} must be a string, got ${describe(value)}${quote}; e.g. ${example}`);
+    c.report(path, `${what} must be a string, got ${describe(value)}${quote}; e.g. ${example}`, 'wrong_type');
     return undefined;
   };
 }
@@ -160,7 +183,7 @@ export function boolean(what: string): Rule<boolean> {
       typeof value === 'string' && /^(true|false)$/i.test(value.trim())
         ? `; remove the quotes: ${value.trim().toLowerCase()}`
         : '; write true or false';
-    c.report(path, `${what} must be true or false, got ${describe(value)}${fix}`);
+    c.report(path, `${what} must be true or false, got ${describe(value)}${fix}`, 'wrong_type');
     return undefined;
   };
 }
@@ -170,11 +193,15 @@ export function integer(what: string, min: number, max: number, example: number)
   const range = `an integer from ${min} to ${max}`;
   return (value, path, c) => {
     if (typeof value === 'string' && /^\s*[-+]?\d+\s*$/.test(value)) {
-      c.report(path, `${what} must be ${range}, got ${describe(value)}; remove the quotes: ${value.trim()}`);
+      c.report(
+        path,
+        `${what} must be ${range}, got ${describe(value)}; remove the quotes: ${value.trim()}`,
+        'wrong_type',
+      );
       return undefined;
     }
     if (typeof value !== 'number') {
-      c.report(path, `${what} must be ${range}, got ${describe(value)}; e.g. ${example}`);
+      c.report(path, `${what} must be ${range}, got ${describe(value)}; e.g. ${example}`, 'wrong_type');
       return undefined;
     }
     const literal = c.literal?.(path);
@@ -182,11 +209,11 @@ export function integer(what: string, min: number, max: number, example: number)
     if (!Number.isInteger(value) || !intLiteral) {
       const shown = literal ?? String(value);
       const hint = Number.isFinite(value) ? `; write a whole number such as ${Math.round(value)}` : '';
-      c.report(path, `${what} must be a whole number (${range}), got ${shown}${hint}`);
+      c.report(path, `${what} must be a whole number (${range}), got ${shown}${hint}`, 'wrong_type');
       return undefined;
     }
     if (value < min || value > max) {
-      c.report(path, `${what} ${value} is out of range; use ${range}`);
+      c.report(path, `${what} ${value} is out of range; use ${range}`, 'out_of_range');
       return undefined;
     }
     return value;
@@ -206,8 +233,8 @@ export function oneOf<const V extends string>(
     if (s === undefined) return undefined;
     if ((values as readonly string[]).includes(s)) return s as V;
     const msg = Object.hasOwn(special, s) ? special[s] : undefined;
-    if (msg !== undefined) c.report(path, msg);
-    else c.report(path, `unknown ${what} '${s}'${didYouMean(s, values)}; use ${allowed}`);
+    if (msg !== undefined) c.report(path, msg, 'unknown_value');
+    else c.report(path, `unknown ${what} '${s}'${didYouMean(s, values)}; use ${allowed}`, 'unknown_value');
     return undefined;
   };
 }
@@ -216,11 +243,15 @@ export function oneOf<const V extends string>(
 export function list<T>(what: string, item: Rule<T>, max: number, example: string): Rule<(T | undefined)[]> {
   return (value, path, c) => {
     if (!Array.isArray(value)) {
-      c.report(path, `${what} must be a list, got ${describe(value)}; e.g. ${example}`);
+      c.report(path, `${what} must be a list, got ${describe(value)}; e.g. ${example}`, 'wrong_type');
       return undefined;
     }
     if (value.length > max) {
-      c.report(path, `${value.length} ${what}, more than the limit of ${max}; remove ${value.length - max}`);
+      c.report(
+        path,
+        `${value.length} ${what}, more than the limit of ${max}; remove ${value.length - max}`,
+        'too_many',
+      );
     }
     return value.map((v, i) => item(v, [...path, i], c));
   };
@@ -236,6 +267,7 @@ export function reportDuplicates<T>(
   path: (index: number) => Path,
   message: (key: string, first: number, again: number) => string,
   c: Checker,
+  code: ProblemCode,
 ): void {
   const seen = new Map<string, number>();
   items.forEach((item, i) => {
@@ -243,7 +275,7 @@ export function reportDuplicates<T>(
     if (k === undefined) return;
     const first = seen.get(k);
     if (first === undefined) seen.set(k, i);
-    else c.report(path(i), message(k, first, i));
+    else c.report(path(i), message(k, first, i), code);
   });
 }
 

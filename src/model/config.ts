@@ -22,7 +22,7 @@ import {
   reportDuplicates,
   string,
 } from './config-schema.js';
-import type { AddressInfo, Checked, Path, Rule } from './config-schema.js';
+import type { AddressInfo, Checked, Path, ProblemCode, Rule } from './config-schema.js';
 import { fastLoad } from './config-fast.js';
 import { allDownRule, healthRule, type AllDownPolicy, type HealthConfig } from './config-health.js';
 import { isPrime, nextPrime } from './maglev.js';
@@ -93,6 +93,8 @@ export interface ConfigProblem {
   line?: number;
   /** Names the problem and the fix. */
   message: string;
+  /** The kind of problem, for programs; absent only on problems made outside the validator. */
+  code?: ProblemCode;
 }
 
 /** What a config may hold. The ones the data plane's maps bound come from the ABI (checked
@@ -617,6 +619,7 @@ function checkInterfaces(top: TopChecked, input: object, c: Checker): void {
     (i) => ['interfaces', i],
     (k, first) => `interface '${k}' is listed twice (also interfaces[${first}]); remove one`,
     c,
+    'duplicate_interface',
   );
 }
 
@@ -633,6 +636,7 @@ function checkAcrossServices(services: (ServiceChecked | undefined)[], c: Checke
       `duplicate service name '${k}' (services[${first}] and services[${again}]); ` +
       'give each service a unique name',
     c,
+    'duplicate_service',
   );
   reportDuplicates(
     services,
@@ -646,30 +650,38 @@ function checkAcrossServices(services: (ServiceChecked | undefined)[], c: Checke
       `both listen on ${k}${services[first]?.vip === '*' ? ` (any IPv${services[first]?.family} address)` : ''}; ` +
       'change the vip or port of one, or merge their backends',
     c,
+    'duplicate_listener',
   );
   let total = 0;
   services.forEach((s, i) => {
     if (s === undefined) return;
-    const backends = s.backends ?? [];
-    total += backends.length;
-    reportDuplicates(
-      backends,
-      (b) => {
-        const p = backendPort(s, b);
-        return b.address === undefined || p === undefined ? undefined : hostPort(b.address, p);
-      },
-      (j) => ['services', i, 'backends', j],
-      (k, first) => `duplicate backend ${k} (same as backends[${first}]); remove one of them`,
-      c,
-    );
+    total += (s.backends ?? []).length;
+    checkBackendRepeats(s, ['services', i], c);
   });
-  if (total > LIMITS.maxBackendsTotal) {
-    c.report(
-      ['services'],
-      `${total} backends in total, more than the limit of ${LIMITS.maxBackendsTotal}; ` +
-        `remove ${total - LIMITS.maxBackendsTotal} or spread the services over several xlb instances`,
-    );
-  }
+  const over = backendTotalProblem(total);
+  if (over !== undefined) c.report(['services'], over, 'too_many');
+}
+
+/** Each backend (canonical address, port in effect) once per service. */
+function checkBackendRepeats(s: ServiceChecked, path: Path, c: Checker): void {
+  reportDuplicates(
+    s.backends ?? [],
+    (b) => {
+      const p = backendPort(s, b);
+      return b.address === undefined || p === undefined ? undefined : hostPort(b.address, p);
+    },
+    (j) => [...path, 'backends', j],
+    (k, first) => `duplicate backend ${k} (same as backends[${first}]); remove one of them`,
+    c,
+    'duplicate_backend',
+  );
+}
+
+function backendTotalProblem(total: number): string | undefined {
+  return total > LIMITS.maxBackendsTotal
+    ? `${total} backends in total, more than the limit of ${LIMITS.maxBackendsTotal}; ` +
+        `remove ${total - LIMITS.maxBackendsTotal} or spread the services over several xlb instances`
+    : undefined;
 }
 
 /** Builds the fresh Config; only called once no problem was reported, so every value is present. */
@@ -679,34 +691,37 @@ function build(top: TopChecked, services: (ServiceChecked | undefined)[]): Confi
     xdpMode: req(top.xdp_mode),
     flowTableSize: req(top.flow_table_size),
     hashSeed: req(top.hash_seed),
-    services: services.map(req).map((s): ServiceConfig => {
-      const mode = req(s.mode);
-      const timeouts = req(s.flow_timeouts);
-      const snatChecked = mode === 'fullnat' ? req(s.snat) : undefined;
-      const ports = snatChecked === undefined ? undefined : req(snatChecked.ports);
-      return {
-        name: req(s.name),
-        vip: req(s.vip),
-        port: req(s.port),
-        protocol: req(s.protocol),
-        scheduler: req(s.scheduler),
-        hashKey: s.hash_key ?? DEFAULTS.hashKey,
-        tableSize: s.scheduler === 'maglev' ? (s.table_size ?? DEFAULTS.tableSize) : 0,
-        flowAffinity: s.flow_affinity ?? (s.scheduler === 'maglev' || mode === 'fullnat'),
-        mode,
-        family: req(s.family),
-        ...(snatChecked === undefined || ports === undefined
-          ? {}
-          : {
-              snat: { address: req(snatChecked.address), portMin: ports.portMin, portMax: ports.portMax },
-            }),
-        flowTimeouts: { unreplied: req(timeouts.unreplied), assured: req(timeouts.assured) },
-        ...(s.health === undefined ? {} : { health: s.health, allDown: s.all_down ?? 'drop' }),
-        backends: req(s.backends)
-          .map(req)
-          .map((b) => ({ address: req(b.address), port: req(backendPort(s, b)), weight: req(b.weight) })),
-      };
-    }),
+    services: services.map((s) => buildService(req(s))),
+  };
+}
+
+/** One fresh ServiceConfig out of a service that passed every check. */
+function buildService(s: ServiceChecked): ServiceConfig {
+  const mode = req(s.mode);
+  const timeouts = req(s.flow_timeouts);
+  const snatChecked = mode === 'fullnat' ? req(s.snat) : undefined;
+  const ports = snatChecked === undefined ? undefined : req(snatChecked.ports);
+  return {
+    name: req(s.name),
+    vip: req(s.vip),
+    port: req(s.port),
+    protocol: req(s.protocol),
+    scheduler: req(s.scheduler),
+    hashKey: s.hash_key ?? DEFAULTS.hashKey,
+    tableSize: s.scheduler === 'maglev' ? (s.table_size ?? DEFAULTS.tableSize) : 0,
+    flowAffinity: s.flow_affinity ?? (s.scheduler === 'maglev' || mode === 'fullnat'),
+    mode,
+    family: req(s.family),
+    ...(snatChecked === undefined || ports === undefined
+      ? {}
+      : {
+          snat: { address: req(snatChecked.address), portMin: ports.portMin, portMax: ports.portMax },
+        }),
+    flowTimeouts: { unreplied: req(timeouts.unreplied), assured: req(timeouts.assured) },
+    ...(s.health === undefined ? {} : { health: s.health, allDown: s.all_down ?? 'drop' }),
+    backends: req(s.backends)
+      .map(req)
+      .map((b) => ({ address: req(b.address), port: req(backendPort(s, b)), weight: req(b.weight) })),
   };
 }
 
@@ -729,10 +744,66 @@ export function validateConfig(input: unknown, source = '<object>'): Config {
   const c = new Checker();
   const config = check(input, c);
   if (config === undefined) {
-    const problems = c.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
+    const problems = c.issues.map((i) => ({ path: formatPath(i.path), message: i.message, code: i.code }));
     throw new ConfigError(source, problems);
   }
   return deepFreeze(config);
+}
+
+/**
+ * Validates one service in its input form (as the API or a file writes it) with every rule that
+ * concerns the service alone. Throws ConfigError listing all problems (paths relative to the
+ * service). What concerns other services is `serviceConflicts`' part: together they check a
+ * change in O(the service), not O(the configuration).
+ */
+export function validateService(input: unknown, source = '<object>'): ServiceConfig {
+  const c = new Checker();
+  const s = service(input, [], c);
+  if (s !== undefined) checkBackendRepeats(s, [], c);
+  if (s === undefined || c.issues.length > 0) {
+    throw new ConfigError(
+      source,
+      c.issues.map((i) => ({ path: formatPath(i.path), message: i.message, code: i.code })),
+    );
+  }
+  return deepFreeze(buildService(s));
+}
+
+/**
+ * The problems of putting `s` into `config` (as a new service, or in place of the service named
+ * `replacing`): a name or a listener (vip, port, protocol, family) another service has, the
+ * total of backends. Paths name the service as it would be listed.
+ */
+export function serviceConflicts(config: Config, s: ServiceConfig, replacing?: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const at =
+    replacing === undefined ? config.services.length : config.services.findIndex((x) => x.name === replacing);
+  const path = `services[${at < 0 ? config.services.length : at}]`;
+  const key = serviceKeyString(s);
+  let total = s.backends.length;
+  config.services.forEach((o, i) => {
+    if (o.name === replacing) return;
+    total += o.backends.length;
+    if (o.name === s.name) {
+      problems.push({
+        path: `${path}.name`,
+        code: 'duplicate_service',
+        message: `duplicate service name '${s.name}' (services[${i}]); give each service a unique name`,
+      });
+    }
+    if (serviceKeyString(o) === key) {
+      problems.push({
+        path,
+        code: 'duplicate_listener',
+        message:
+          `'${o.name}' (services[${i}]) already listens on ${key}` +
+          `${s.vip === '*' ? ` (any IPv${s.family} address)` : ''}; change the vip or port, or add the backends to '${o.name}'`,
+      });
+    }
+  });
+  const over = backendTotalProblem(total);
+  if (over !== undefined) problems.push({ path: 'services', code: 'too_many', message: over });
+  return problems;
 }
 
 /** Parses and validates YAML text. Throws ConfigError listing all problems, each with its line. */
@@ -759,6 +830,7 @@ function parseConfigWithLines(text: string, source: string): Config {
         const line = node.range ? lc.linePos(node.range[0]).line : undefined;
         syntax.push({
           path: '',
+          code: 'syntax',
           line,
           message:
             `YAML alias '*${node.source}' has no anchor '&${node.source}' before it; ` +
@@ -776,6 +848,7 @@ function parseConfigWithLines(text: string, source: string): Config {
     throw new ConfigError(source, [
       {
         path: '',
+        code: 'syntax',
         line: 1,
         message: `cannot read the YAML document (${(e as Error).message}); simplify its anchors and aliases`,
       },
@@ -785,6 +858,7 @@ function parseConfigWithLines(text: string, source: string): Config {
     throw new ConfigError(source, [
       {
         path: '',
+        code: 'syntax',
         line: 1,
         message:
           "the configuration is empty; write at least 'interface: <name>' and 'services:' " +
@@ -802,6 +876,7 @@ function parseConfigWithLines(text: string, source: string): Config {
       path: formatPath(i.path),
       line: locate(doc, lc, i.path).line,
       message: i.message,
+      code: i.code,
     }));
     problems.sort((a, b) => a.line - b.line);
     throw new ConfigError(source, problems);
@@ -825,6 +900,7 @@ function syntaxProblem(e: YAMLError, more: number, text: string): ConfigProblem 
   if (e.code === 'MULTIPLE_DOCS') {
     return {
       path: '',
+      code: 'syntax',
       line: pos?.line,
       message:
         "the file holds several YAML documents ('---'); xlb reads one: " +
@@ -833,6 +909,7 @@ function syntaxProblem(e: YAMLError, more: number, text: string): ConfigProblem 
   }
   return {
     path: '',
+    code: 'syntax',
     line: pos?.line,
     message:
       `YAML syntax error${pos ? ` at column ${pos.col}` : ''}: ${first}; ${fix}` +

@@ -2,6 +2,7 @@
 // success and the error codes it documents, bearer auth, malformed requests (the daemon stays
 // untouched), the OpenAPI document against the routes Fastify registered, and one test that
 // listens for real on a unix socket and on 127.0.0.1.
+import { httpStatus } from '../../src/api/errors.js';
 
 import { describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -79,7 +80,7 @@ async function call(
 
 /** Asserts the error shape, the code and its status; returns the error object. */
 function assertError(a: Answer, code: ErrorCode): ErrorBody {
-  assert.equal(a.status, ErrorCodes[code].status, a.text);
+  assert.equal(a.status, httpStatus[code], a.text);
   assert.match(String(a.headers['content-type']), /^application\/json/);
   const body = a.body as { error: ErrorBody };
   assert.deepEqual(Object.keys(body), ['error']);
@@ -847,7 +848,7 @@ describe('openapi', () => {
       assert.deepEqual(examples.sort(), errorsOf(op).sort(), `${op.method} ${op.url}`);
       for (const c of examples) {
         everyExample.add(c);
-        assert.ok(o.responses[String(ErrorCodes[c as ErrorCode].status)], `${op.url} ${c}`);
+        assert.ok(o.responses[String(httpStatus[c as ErrorCode])], `${op.url} ${c}`);
       }
     }
     // XLB_NOT_FOUND also answers unknown routes; every other code some operation answers.

@@ -4,6 +4,7 @@
 // error mapping (ApiError -> exit 1 with its code, usage -> exit 2) and the fix hint for an
 // unreachable daemon. The CLI runs as a child process; the server answers from this one, so
 // children are awaited (spawn), never run synchronously.
+import { httpStatus } from '../../src/api/errors.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -320,7 +321,7 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
         message: err.message,
         ...(err.details ? { details: err.details } : {}),
       };
-      reply(res, err.status, { error });
+      reply(res, httpStatus[err.code], { error });
     }
   });
 }
@@ -443,7 +444,7 @@ describe('ApiClient', () => {
     await assert.rejects(api.service('nope'), (e: unknown) => {
       assert.ok(e instanceof ApiError);
       assert.equal(e.code, 'XLB_NOT_FOUND');
-      assert.equal(e.status, 404);
+      assert.equal(httpStatus[e.code], 404);
       assert.equal(e.message, "no service 'nope'");
       return true;
     });

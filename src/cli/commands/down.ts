@@ -1,5 +1,5 @@
 // xlb down: after the daemon stopped, detach what it left forwarding and remove its pins and state.
-import { down } from '../../daemon/daemon.js';
+import { down } from '../../daemon/down.js';
 import { parse, usage, type CliCommand, type CommandSpec, type OptionSpec } from '../common/args.js';
 
 const downSpec = {

@@ -1,0 +1,51 @@
+// Taking pinned attachments down: one interface that left the config, or (`xlb down`) the
+// whole instance after its daemon stopped.
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { linkPins, type Dataplane } from '../control/dataplane.js';
+import { readState, removeInstance } from '../control/instance.js';
+import { BpfLink } from '../kernel/link.js';
+import { instancePaths, pidAlive } from '../util/host.js';
+
+/** Detaches and unpins the links of one interface (it left the config). */
+export function detachPinned(pinDir: string, ifname: string, dp: Dataplane): void {
+  for (const file of Object.values(linkPins(ifname))) {
+    const path = join(pinDir, file);
+    if (!existsSync(path)) continue;
+    const l = BpfLink.fromPin(path);
+    try {
+      if (file === linkPins(ifname).xdp) dp.maps.txPorts.delete(l.info.ifindex);
+      l.detach();
+    } finally {
+      l.close();
+    }
+    rmSync(path);
+  }
+}
+
+/** `xlb down`: detaches and removes everything an instance pinned. */
+export function down(instance: string): { detached: number; removed: boolean } {
+  const { pinDir, stateFile } = instancePaths(instance);
+  const state = readState(instance);
+  if (state && state.pid !== process.pid && pidAlive(state.pid)) {
+    throw new Error(
+      `instance '${instance}' is served by a running process (pid ${state.pid}): stop it first (systemctl stop xlb)`,
+    );
+  }
+  let detached = 0;
+  if (existsSync(pinDir)) {
+    for (const f of readdirSync(pinDir)) {
+      if (!f.startsWith('link-')) continue;
+      const l = BpfLink.fromPin(join(pinDir, f));
+      try {
+        l.detach();
+        detached++;
+      } finally {
+        l.close();
+      }
+    }
+  }
+  const existed = existsSync(pinDir) || existsSync(stateFile);
+  removeInstance(instance);
+  return { detached, removed: existed };
+}
