@@ -156,4 +156,16 @@ static __always_inline int xlb_parse(void *data, void *data_end, struct xlb_pkt 
 	return XLB_R_PASS_NOT_IP;
 }
 
+/* 4 or 6 for an IPv4 or IPv6 frame without a VLAN tag, else 0 (where ICMP errors are handled). */
+static __always_inline int untagged_family(void *data, void *data_end)
+{
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return 0;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		return 4;
+	return eth->h_proto == bpf_htons(ETH_P_IPV6) ? 6 : 0;
+}
+
 #endif /* XLB_PARSING_H */
