@@ -52,25 +52,21 @@ static __always_inline int fwd_nat(struct xdp_md *ctx, struct xlb_pkt *p, const 
 	const struct xlb_backend *be;
 	struct xlb_route rt;
 	struct xlb_rw rw = {};
-	int rc, reason = XLB_R_NAT;
+	int rc, pass;
 	__u32 bid = 0;
 
 	be = choose(p, vip, svc, &bid, now, fam);
 	if (!be)
 		return verdict(XDP_DROP, XLB_R_DROP_NO_BACKEND, len);
 	rc = route(ctx, &rt, pkt_saddr(p, fam), be->addr, p->l3_len, now, fam);
-	if (fib_pass_reason(rc))
-		return verdict(XDP_PASS, fib_pass_reason(rc), len);
-	if (!ttl_ok(p, fam))
-		return verdict(XDP_PASS, XLB_R_PASS_TTL, len);
+	pass = route_pass_reason(rc, p, fam);
+	if (pass)
+		return verdict(XDP_PASS, pass, len);
 	rev_record(p, vip, svc, bid, be, now, fam);
 	rw_addr(&rw, pkt_daddr(p, fam), be->addr, fam);
 	rw_port(&rw, &p->udp->dest, be->port);
-	rw_ttl_dec(&rw, p, fam);
-	rw_finish(&rw, p, fam);
 	count_balanced(svc, bid, len);
-	rc = xmit(ctx, p, &rt, rc, fam, &reason);
-	return verdict(rc, reason, len);
+	return send_routed(ctx, p, &rw, &rt, rc, XLB_R_NAT, len, fam);
 }
 
 /* fullnat: the packet comes from the service's source address and a source port that
@@ -85,7 +81,7 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 	struct xlb_route rt;
 	struct xlb_rw rw = {};
 	struct xlb_fwd *f;
-	int rc, reason = XLB_R_FULLNAT;
+	int rc, pass;
 	__be16 port = 0;
 	__u32 bid = 0;
 
@@ -154,19 +150,15 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 
 routed:
 	rc = route(ctx, &rt, svc->snat_addr, be->addr, p->l3_len, now, fam);
-	if (fib_pass_reason(rc))
-		return verdict(XDP_PASS, fib_pass_reason(rc), len);
-	if (!ttl_ok(p, fam))
-		return verdict(XDP_PASS, XLB_R_PASS_TTL, len);
+	pass = route_pass_reason(rc, p, fam);
+	if (pass)
+		return verdict(XDP_PASS, pass, len);
 	rw_addr(&rw, pkt_saddr(p, fam), svc->snat_addr, fam);
 	rw_addr(&rw, pkt_daddr(p, fam), be->addr, fam);
 	rw_port(&rw, &p->udp->source, port);
 	rw_port(&rw, &p->udp->dest, be->port);
-	rw_ttl_dec(&rw, p, fam);
-	rw_finish(&rw, p, fam);
 	count_balanced(svc, bid, len);
-	rc = xmit(ctx, p, &rt, rc, fam, &reason);
-	return verdict(rc, reason, len);
+	return send_routed(ctx, p, &rw, &rt, rc, XLB_R_FULLNAT, len, fam);
 }
 
 /* dsr: only the MACs change; the backend, which has the service address, answers the

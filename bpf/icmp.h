@@ -168,7 +168,7 @@ static __always_inline void icmp_rewrite(struct xlb_icmp_err *e, int routed, con
  */
 static __always_inline int icmp_error(struct xdp_md *ctx, void *data, void *data_end, __u64 len, const int fam)
 {
-	int rc, reason = XLB_R_ICMP_REPLY;
+	int rc, pass, reason = XLB_R_ICMP_REPLY;
 	struct xlb_icmp_err e = {};
 	struct xlb_route rt;
 
@@ -186,10 +186,9 @@ static __always_inline int icmp_error(struct xdp_md *ctx, void *data, void *data
 	rc = route(ctx, &rt, e.r->vaddr,
 		   e.r->flags & XLB_FLOW_F_REWRITE_DST ? e.r->caddr : pkt_daddr(&e.outer, fam), e.l3_len,
 		   bpf_ktime_get_coarse_ns(), fam);
-	if (fib_pass_reason(rc))
-		return verdict(XDP_PASS, fib_pass_reason(rc), len);
-	if (!ttl_ok(&e.outer, fam))
-		return verdict(XDP_PASS, XLB_R_PASS_TTL, len);
+	pass = route_pass_reason(rc, &e.outer, fam);
+	if (pass)
+		return verdict(XDP_PASS, pass, len);
 	icmp_rewrite(&e, 1, fam);
 	rc = xmit(ctx, &e.outer, &rt, rc, fam, &reason);
 	return verdict(rc, reason, len);

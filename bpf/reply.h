@@ -52,7 +52,7 @@ static __always_inline int reply(struct xdp_md *ctx, struct xlb_pkt *p, struct x
 	int rewrite_dst = r->flags & XLB_FLOW_F_REWRITE_DST;
 	struct xlb_route rt;
 	struct xlb_rw rw = {};
-	int rc, reason = XLB_R_REPLY;
+	int rc, pass;
 
 	if (!rev_fresh(r, now))
 		return verdict(XDP_PASS, XLB_R_PASS_FLOW_EXPIRED, len);
@@ -64,21 +64,17 @@ static __always_inline int reply(struct xdp_md *ctx, struct xlb_pkt *p, struct x
 		return verdict(XDP_PASS, XLB_R_REPLY, len);
 	}
 	rc = route(ctx, &rt, r->vaddr, rewrite_dst ? r->caddr : pkt_daddr(p, fam), p->l3_len, now, fam);
-	if (fib_pass_reason(rc))
-		return verdict(XDP_PASS, fib_pass_reason(rc), len);
-	if (!ttl_ok(p, fam))
-		return verdict(XDP_PASS, XLB_R_PASS_TTL, len);
+	pass = route_pass_reason(rc, p, fam);
+	if (pass)
+		return verdict(XDP_PASS, pass, len);
 	rw_addr(&rw, pkt_saddr(p, fam), r->vaddr, fam);
 	rw_port(&rw, &p->udp->source, r->vport);
 	if (rewrite_dst) {
 		rw_addr(&rw, pkt_daddr(p, fam), r->caddr, fam);
 		rw_port(&rw, &p->udp->dest, r->cport);
 	}
-	rw_ttl_dec(&rw, p, fam);
-	rw_finish(&rw, p, fam);
 	reply_seen(r, now);
-	rc = xmit(ctx, p, &rt, rc, fam, &reason);
-	return verdict(rc, reason, len);
+	return send_routed(ctx, p, &rw, &rt, rc, XLB_R_REPLY, len, fam);
 }
 
 #endif /* XLB_REPLY_H */
