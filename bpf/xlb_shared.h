@@ -2,10 +2,11 @@
 /*
  * xlb_shared.h — the structs, enums and limits that cross the kernel/user boundary.
  *
- * Every struct here is read or written by the TypeScript control plane through
- * src/model/codecs.ts. The codecs are checked against this object's BTF by a test
+ * Every struct here is read or written by the TypeScript control plane as described in
+ * src/abi/abi.ts (the ABI's mirror: structs, enums, limits), through the codecs of
+ * src/abi/codec.ts. The codecs are checked against this object's BTF by a test
  * (test/bpf/layout.test.ts) and at load time, so the two can never drift: when you
- * change a struct here, change the codec in the same commit.
+ * change a struct here, change src/abi/abi.ts and XLB_ABI_VERSION in the same commit.
  *
  * Conventions: addresses are 16 bytes (IPv4 uses the first 4, the rest is zero);
  * ports are in network byte order; padding is explicit and must be zero.
@@ -14,6 +15,11 @@
 #define XLB_SHARED_H
 
 #include <linux/types.h>
+
+/* The version of this ABI: the structs and enums here and the maps of xlb_maps.h (names,
+ * types, keys, values). Bump it on any change to them, together with ABI_VERSION in
+ * src/abi/abi.ts. The object carries it as xlb_abi_version (xlb.bpf.c). */
+#define XLB_ABI_VERSION 5
 
 /* Limits; each can be overridden at build time (-DXLB_MAX_SERVICES=...). */
 #ifndef XLB_MAX_SERVICES
