@@ -36,8 +36,8 @@ struct xlb_route {
 };
 
 /* Asks the kernel for the route from src to dst (addresses of the packet as it will leave). */
-static __always_inline int fib_route(struct xdp_md *ctx, struct bpf_fib_lookup *fib, const __u8 *src,
-				     const __u8 *dst, __u16 l3_len, const int fam)
+static __always_inline int fib_route(struct xdp_md *ctx, struct bpf_fib_lookup *fib, const __u8 *src, const __u8 *dst,
+				     __u16 l3_len, const int fam)
 {
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->family = fam == 4 ? XLB_AF_INET : XLB_AF_INET6;

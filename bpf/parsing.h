@@ -23,7 +23,7 @@
 #define XLB_PARSE_OK (-1)
 
 #ifndef IP_MF
-#define IP_MF 0x2000     /* "more fragments" flag */
+#define IP_MF 0x2000 /* "more fragments" flag */
 #endif
 #ifndef IP_OFFSET
 #define IP_OFFSET 0x1fff /* fragment offset, in 8-byte units */

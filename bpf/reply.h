@@ -45,8 +45,7 @@ static __always_inline void reply_seen(struct xlb_rev_nat *r, __u64 now)
 }
 
 /* Translates a backend's reply in XDP (a flow that timed out passes untouched). */
-static __always_inline int reply(struct xdp_md *ctx, struct xlb_pkt *p, struct xlb_rev_nat *r, __u64 len,
-				 const int fam)
+static __always_inline int reply(struct xdp_md *ctx, struct xlb_pkt *p, struct xlb_rev_nat *r, __u64 len, const int fam)
 {
 	__u64 now = bpf_ktime_get_coarse_ns();
 	int rewrite_dst = r->flags & XLB_FLOW_F_REWRITE_DST;

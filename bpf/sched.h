@@ -83,8 +83,8 @@ static __always_inline const struct xlb_backend *backend_live(__u32 bid, __u32 s
  * still live: its flows stay; a removed one is not: its flows move.
  */
 static __always_inline const struct xlb_backend *affine_pick(struct xlb_pkt *p, const struct xlb_svc_key *vip,
-							      const struct xlb_svc *svc, __u32 *bid, __u64 now,
-							      const int fam)
+							     const struct xlb_svc *svc, __u32 *bid, __u64 now,
+							     const int fam)
 {
 	const struct xlb_backend *be;
 	struct xlb_flow_cache *c;
@@ -132,8 +132,7 @@ static __always_inline const struct xlb_backend *affine_pick(struct xlb_pkt *p, 
 
 /* The backend for this packet: remembered for services with flow affinity, else picked. */
 static __always_inline const struct xlb_backend *choose(struct xlb_pkt *p, const struct xlb_svc_key *vip,
-							  const struct xlb_svc *svc, __u32 *bid, __u64 now,
-							  const int fam)
+							const struct xlb_svc *svc, __u32 *bid, __u64 now, const int fam)
 {
 	if (svc->flags & XLB_SVC_F_AFFINITY)
 		return affine_pick(p, vip, svc, bid, now, fam);
