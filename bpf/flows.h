@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
 /*
- * flows.h — the flow tables: idle timeouts, recording the reply translation of a
- * flow, and fullnat's forward state with its source-port allocation.
+ * flows.h — the flow tables: idle timeouts, the per-CPU flow cache (slot, hit, fill),
+ * the keys of fwd_flows (client tuple) and rev_nat (reply tuple), recording the reply
+ * translation of a flow, and fullnat's forward state with its source-port allocation.
  *
  * Every entry carries the time it was last used and the two idle timeouts of its
  * service (unreplied, assured: like conntrack's UDP timeouts); an entry past its
@@ -16,6 +17,7 @@
 #include "xlb_maps.h"
 #include "rewrite.h"
 #include "hash.h"
+#include "counters.h"
 
 #define XLB_FLOW_REFRESH_NS XLB_CACHE_NS /* 1 s */
 #define XLB_NS_PER_S 1000000000ULL
@@ -52,6 +54,14 @@ static __always_inline int fkey_eq(const struct xlb_flow_key *a, const struct xl
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 
+/* Whether cache slot `c` (NULL: no slot) holds key `k` as an entry of `kind` (XLB_FC_*)
+ * for service `svc`, still trusted at `now`. */
+static __always_inline int fc_hit(const struct xlb_flow_cache *c, const struct xlb_flow_key *k, __u8 kind,
+				  const struct xlb_svc *svc, __u64 now)
+{
+	return c && c->kind == kind && now < c->expires_ns && c->svc_id == svc->id && fkey_eq(&c->key, k);
+}
+
 static __always_inline void fc_fill(struct xlb_flow_cache *c, const struct xlb_flow_key *k, __u8 kind, __u32 svc_id,
 				    __u32 bid, __be16 snat_port, __u64 now)
 {
@@ -63,6 +73,19 @@ static __always_inline void fc_fill(struct xlb_flow_cache *c, const struct xlb_f
 	c->backend_id = bid;
 	c->snat_port = snat_port;
 	c->expires_ns = now + XLB_CACHE_NS;
+}
+
+/* The client's tuple: the key of fwd_flows. */
+static __always_inline void client_key(struct xlb_flow_key *k, struct xlb_pkt *p, const struct xlb_svc_key *vip,
+				       const int fam)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	addr_load(k->src, pkt_saddr(p, fam), fam);
+	__builtin_memcpy(k->dst, vip->addr, 16);
+	k->sport = p->udp->source;
+	k->dport = vip->port;
+	k->proto = IPPROTO_UDP;
+	k->family = fam;
 }
 
 /* The key under which a reply from `be` to (addr, port) is found. */
@@ -102,8 +125,7 @@ static __always_inline void rev_record(struct xlb_pkt *p, const struct xlb_svc_k
 	reply_key(&k, be, pkt_saddr(p, fam), p->udp->source, fam);
 	if (!(svc->flags & XLB_SVC_F_WILDCARD)) {
 		c = fc_slot(&k);
-		if (c && c->kind == XLB_FC_REPLY_OK && now < c->expires_ns && c->svc_id == svc->id &&
-		    c->backend_id == bid && fkey_eq(&c->key, &k))
+		if (fc_hit(c, &k, XLB_FC_REPLY_OK, svc, now) && c->backend_id == bid)
 			return;
 	}
 	r = bpf_map_lookup_elem(&rev_nat, &k);
@@ -128,11 +150,7 @@ static __always_inline void rev_record(struct xlb_pkt *p, const struct xlb_svc_k
 	__builtin_memcpy(v.vaddr, vip->addr, 16);
 	addr_load(v.caddr, pkt_saddr(p, fam), fam);
 	if (bpf_map_update_elem(&rev_nat, &k, &v, BPF_ANY)) {
-		__u32 key = XLB_R_FLOW_UPDATE_FAILED;
-		struct xlb_counter *cnt = bpf_map_lookup_elem(&stats_reason, &key);
-
-		if (cnt)
-			cnt->packets++;
+		count(&stats_reason, XLB_R_FLOW_UPDATE_FAILED, 0);
 		return;
 	}
 	fc_fill(c, &k, XLB_FC_REPLY_OK, svc->id, bid, 0, now);

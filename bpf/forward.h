@@ -9,8 +9,9 @@
  *   - neighbour unknown                    -> XDP_PASS with struct xlb_meta in the
  *     packet's metadata; xlb_tc_ingress then calls bpf_redirect_neigh(), which makes
  *     the kernel resolve the neighbour and send the packet.
- * A lookup that fails otherwise (no route, forwarding off, MTU) leaves the packet
- * untouched for the stack: callers route first and rewrite after.
+ * A lookup that fails otherwise (no route, forwarding off, MTU), or a TTL that would
+ * expire, leaves the packet untouched for the stack (route_pass_reason): callers route
+ * first, rewrite after, and finish with send_routed().
  */
 #ifndef XLB_FORWARD_H
 #define XLB_FORWARD_H
@@ -21,6 +22,7 @@
 #include "parsing.h"
 #include "rewrite.h"
 #include "hash.h"
+#include "counters.h"
 
 #define XLB_AF_INET 2   /* AF_INET */
 #define XLB_AF_INET6 10 /* AF_INET6 */
@@ -34,8 +36,8 @@ struct xlb_route {
 };
 
 /* Asks the kernel for the route from src to dst (addresses of the packet as it will leave). */
-static __always_inline int fib_route(struct xdp_md *ctx, struct bpf_fib_lookup *fib, const __u8 *src,
-				     const __u8 *dst, __u16 l3_len, const int fam)
+static __always_inline int fib_route(struct xdp_md *ctx, struct bpf_fib_lookup *fib, const __u8 *src, const __u8 *dst,
+				     __u16 l3_len, const int fam)
 {
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->family = fam == 4 ? XLB_AF_INET : XLB_AF_INET6;
@@ -111,6 +113,15 @@ static __always_inline int fib_pass_reason(int rc)
 	}
 }
 
+/* The reason to pass a packet untouched after its route lookup: the lookup failed, or its
+ * TTL would expire; 0 when it can be sent. */
+static __always_inline int route_pass_reason(int rc, struct xlb_pkt *p, const int fam)
+{
+	if (fib_pass_reason(rc))
+		return fib_pass_reason(rc);
+	return ttl_ok(p, fam) ? 0 : XLB_R_PASS_TTL;
+}
+
 /* Hands the packet to xlb_tc_ingress to have its next hop resolved. */
 static __always_inline int xmit_resolve(struct xdp_md *ctx, const struct xlb_route *rt, const int fam)
 {
@@ -149,6 +160,18 @@ static __always_inline int xmit(struct xdp_md *ctx, struct xlb_pkt *p, const str
 	if (action == XDP_PASS)
 		*reason = XLB_R_PASS_EGRESS_NOT_XLB;
 	return action;
+}
+
+/* Sends a routed packet whose addresses and ports are rewritten (rw): decrements its TTL,
+ * finishes its checksums, transmits it, and returns the verdict, counted under `reason`
+ * unless the transmission needs its own (see xmit). */
+static __always_inline int send_routed(struct xdp_md *ctx, struct xlb_pkt *p, struct xlb_rw *rw,
+				       const struct xlb_route *rt, int rc, int reason, __u64 len, const int fam)
+{
+	rw_ttl_dec(rw, p, fam);
+	rw_finish(rw, p, fam);
+	rc = xmit(ctx, p, rt, rc, fam, &reason);
+	return verdict(rc, reason, len);
 }
 
 #endif /* XLB_FORWARD_H */

@@ -24,11 +24,11 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Shared with src/lab/instruments.ts. */
 struct xlb_gen_cfg {
-	__u32 ifindex;   /* the sending interface: frames arriving anywhere else are not ours */
-	__u32 flows;     /* distinct flows: source port (and address) vary modulo this */
+	__u32 ifindex;    /* the sending interface: frames arriving anywhere else are not ours */
+	__u32 flows;      /* distinct flows: source port (and address) vary modulo this */
 	__u16 sport_base; /* host order */
-	__u8 family;     /* 4 or 6 */
-	__u8 vary_addr;  /* also add (flow / 65536... see below) to the source address's last byte */
+	__u8 family;      /* 4 or 6 */
+	__u8 vary_addr;   /* also add (flow / 65536... see below) to the source address's last byte */
 	__u8 tmpl[GEN_HDR_BYTES];
 };
 

@@ -23,7 +23,7 @@
 #define XLB_PARSE_OK (-1)
 
 #ifndef IP_MF
-#define IP_MF 0x2000     /* "more fragments" flag */
+#define IP_MF 0x2000 /* "more fragments" flag */
 #endif
 #ifndef IP_OFFSET
 #define IP_OFFSET 0x1fff /* fragment offset, in 8-byte units */
@@ -154,6 +154,18 @@ static __always_inline int xlb_parse(void *data, void *data_end, struct xlb_pkt 
 	if (proto == bpf_htons(ETH_P_IPV6))
 		return parse_ipv6(pkt, l3, data_end);
 	return XLB_R_PASS_NOT_IP;
+}
+
+/* 4 or 6 for an IPv4 or IPv6 frame without a VLAN tag, else 0 (where ICMP errors are handled). */
+static __always_inline int untagged_family(void *data, void *data_end)
+{
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return 0;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		return 4;
+	return eth->h_proto == bpf_htons(ETH_P_IPV6) ? 6 : 0;
 }
 
 #endif /* XLB_PARSING_H */

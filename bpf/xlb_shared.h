@@ -2,10 +2,11 @@
 /*
  * xlb_shared.h — the structs, enums and limits that cross the kernel/user boundary.
  *
- * Every struct here is read or written by the TypeScript control plane through
- * src/model/codecs.ts. The codecs are checked against this object's BTF by a test
+ * Every struct here is read or written by the TypeScript control plane as described in
+ * src/abi/abi.ts (the ABI's mirror: structs, enums, limits), through the codecs of
+ * src/abi/codec.ts. The codecs are checked against this object's BTF by a test
  * (test/bpf/layout.test.ts) and at load time, so the two can never drift: when you
- * change a struct here, change the codec in the same commit.
+ * change a struct here, change src/abi/abi.ts and XLB_ABI_VERSION in the same commit.
  *
  * Conventions: addresses are 16 bytes (IPv4 uses the first 4, the rest is zero);
  * ports are in network byte order; padding is explicit and must be zero.
@@ -14,6 +15,11 @@
 #define XLB_SHARED_H
 
 #include <linux/types.h>
+
+/* The version of this ABI: the structs and enums here and the maps of xlb_maps.h (names,
+ * types, keys, values). Bump it on any change to them, together with ABI_VERSION in
+ * src/abi/abi.ts. The object carries it as xlb_abi_version (xlb.bpf.c). */
+#define XLB_ABI_VERSION 5
 
 /* Limits; each can be overridden at build time (-DXLB_MAX_SERVICES=...). */
 #ifndef XLB_MAX_SERVICES
@@ -86,28 +92,28 @@ enum xlb_bitmap {
  * Values are stable once released: append only (dashboards depend on them).
  */
 enum xlb_reason {
-	XLB_R_PASS_NOT_IP = 0,         /* not IPv4/IPv6 (ARP, ...) after at most one VLAN tag */
-	XLB_R_PASS_IPV6_EXT = 1,       /* IPv6 with extension headers (incl. fragments) */
-	XLB_R_PASS_NOT_UDP = 2,        /* IP but not UDP (TCP, ICMP, ...) */
-	XLB_R_PASS_FRAGMENT = 3,       /* IPv4 fragment (MF set or offset > 0) */
-	XLB_R_PASS_TRUNCATED = 4,      /* frame ends inside a header or before the IP length */
-	XLB_R_PASS_MALFORMED = 5,      /* bad version/IHL/lengths, or IPv6 UDP without checksum */
-	XLB_R_PASS_NO_SERVICE = 6,     /* UDP with no service for its address and port */
-	XLB_R_LOCAL = 7,               /* balanced to a local backend, passed to the stack */
-	XLB_R_REPLY = 8,               /* backend reply translated back to the service address */
-	XLB_R_DROP_NO_BACKEND = 9,     /* service has no backend in its table */
-	XLB_R_FLOW_UPDATE_FAILED = 10, /* could not record the flow; forwarded anyway */
-	XLB_R_NAT = 11,                /* balanced in nat mode (routed to the backend) */
-	XLB_R_FULLNAT = 12,            /* balanced in fullnat mode */
-	XLB_R_DSR = 13,                /* balanced in dsr mode (MAC rewrite) */
-	XLB_R_NEIGH_RESOLVE = 14,      /* next hop's MAC unknown: handed to TC, the kernel resolves it */
-	XLB_R_PASS_NO_ROUTE = 15,      /* no route / forwarding disabled on the interface: passed untouched */
-	XLB_R_PASS_FRAG_NEEDED = 16,   /* larger than the egress MTU: passed untouched */
-	XLB_R_PASS_TTL = 17,           /* TTL / hop limit would expire: passed untouched */
-	XLB_R_PASS_FLOW_EXPIRED = 18,  /* reply to a flow that timed out: passed untouched */
-	XLB_R_SNAT_EXHAUSTED = 19,     /* fullnat found no free source port for a new flow: dropped */
+	XLB_R_PASS_NOT_IP = 0,          /* not IPv4/IPv6 (ARP, ...) after at most one VLAN tag */
+	XLB_R_PASS_IPV6_EXT = 1,        /* IPv6 with extension headers (incl. fragments) */
+	XLB_R_PASS_NOT_UDP = 2,         /* IP but not UDP (TCP, ICMP, ...) */
+	XLB_R_PASS_FRAGMENT = 3,        /* IPv4 fragment (MF set or offset > 0) */
+	XLB_R_PASS_TRUNCATED = 4,       /* frame ends inside a header or before the IP length */
+	XLB_R_PASS_MALFORMED = 5,       /* bad version/IHL/lengths, or IPv6 UDP without checksum */
+	XLB_R_PASS_NO_SERVICE = 6,      /* UDP with no service for its address and port */
+	XLB_R_LOCAL = 7,                /* balanced to a local backend, passed to the stack */
+	XLB_R_REPLY = 8,                /* backend reply translated back to the service address */
+	XLB_R_DROP_NO_BACKEND = 9,      /* service has no backend in its table */
+	XLB_R_FLOW_UPDATE_FAILED = 10,  /* could not record the flow; forwarded anyway */
+	XLB_R_NAT = 11,                 /* balanced in nat mode (routed to the backend) */
+	XLB_R_FULLNAT = 12,             /* balanced in fullnat mode */
+	XLB_R_DSR = 13,                 /* balanced in dsr mode (MAC rewrite) */
+	XLB_R_NEIGH_RESOLVE = 14,       /* next hop's MAC unknown: handed to TC, the kernel resolves it */
+	XLB_R_PASS_NO_ROUTE = 15,       /* no route / forwarding disabled on the interface: passed untouched */
+	XLB_R_PASS_FRAG_NEEDED = 16,    /* larger than the egress MTU: passed untouched */
+	XLB_R_PASS_TTL = 17,            /* TTL / hop limit would expire: passed untouched */
+	XLB_R_PASS_FLOW_EXPIRED = 18,   /* reply to a flow that timed out: passed untouched */
+	XLB_R_SNAT_EXHAUSTED = 19,      /* fullnat found no free source port for a new flow: dropped */
 	XLB_R_PASS_EGRESS_NOT_XLB = 20, /* egress interface not in tx_ports: the stack forwards */
-	XLB_R_ICMP_REPLY = 21,         /* ICMP error about a nat/fullnat flow translated back to its client */
+	XLB_R_ICMP_REPLY = 21,          /* ICMP error about a nat/fullnat flow translated back to its client */
 	XLB_R_COUNT = 22,
 };
 
@@ -119,7 +125,7 @@ enum xlb_reason {
 #define XLB_BE_F_ACTIVE (1 << 0) /* slot holds a live backend (flows to it stay valid) */
 
 /* Flow flags. */
-#define XLB_FLOW_F_REPLIED (1 << 0)    /* a reply was seen: the assured timeout applies */
+#define XLB_FLOW_F_REPLIED (1 << 0)     /* a reply was seen: the assured timeout applies */
 #define XLB_FLOW_F_REWRITE_DST (1 << 1) /* fullnat: the reply's destination is rewritten too */
 
 /* Key of the services map. */
@@ -134,22 +140,22 @@ struct xlb_svc_key {
  * slots; a change is written to the spare one, then svc_ports and services switch to
  * it (one 4-byte write each), so a packet sees the old or the new service whole. */
 struct xlb_svc {
-	__u32 id;         /* service index: stats_svc, rr_cursor */
-	__u32 table_slot; /* index into sched_tables */
-	__u32 table_len;  /* entries in that table; 0 = no backend */
-	__u8 mode;        /* enum xlb_mode */
-	__u8 sched;       /* enum xlb_sched */
-	__u8 flags;       /* XLB_SVC_F_* */
-	__u8 family;      /* enum xlb_family */
+	__u32 id;                  /* service index: stats_svc, rr_cursor */
+	__u32 table_slot;          /* index into sched_tables */
+	__u32 table_len;           /* entries in that table; 0 = no backend */
+	__u8 mode;                 /* enum xlb_mode */
+	__u8 sched;                /* enum xlb_sched */
+	__u8 flags;                /* XLB_SVC_F_* */
+	__u8 family;               /* enum xlb_family */
 	__u16 timeout_unreplied_s; /* idle timeout of a flow without reply, seconds */
 	__u16 timeout_assured_s;   /* idle timeout of a flow that saw a reply, seconds */
 	__u16 snat_port_min;       /* fullnat source ports, host order, inclusive */
 	__u16 snat_port_max;
-	__u8 snat_addr[16];        /* fullnat source address */
-	__u8 vaddr[16];            /* the service address; zero with XLB_SVC_F_WILDCARD */
-	__u8 hash_key;             /* enum xlb_hash_key */
+	__u8 snat_addr[16]; /* fullnat source address */
+	__u8 vaddr[16];     /* the service address; zero with XLB_SVC_F_WILDCARD */
+	__u8 hash_key;      /* enum xlb_hash_key */
 	__u8 pad[3];
-	__u32 hash_seed;           /* seeds the flow hash: nodes with one seed agree */
+	__u32 hash_seed; /* seeds the flow hash: nodes with one seed agree */
 };
 
 /* A backend; slots are immutable while any table refers to them. */
@@ -187,11 +193,11 @@ struct xlb_fwd {
 
 /* What a backend's reply must be rewritten to, so it appears to come from the service. */
 struct xlb_rev_nat {
-	__u64 last_seen_ns;    /* last forward or reply packet */
-	__u8 vaddr[16];        /* service address: the reply's new source address */
-	__u8 caddr[16];        /* client address: the reply's new destination (fullnat) */
-	__be16 vport;          /* service port: the reply's new source port */
-	__be16 cport;          /* client port: the reply's new destination port (fullnat) */
+	__u64 last_seen_ns; /* last forward or reply packet */
+	__u8 vaddr[16];     /* service address: the reply's new source address */
+	__u8 caddr[16];     /* client address: the reply's new destination (fullnat) */
+	__be16 vport;       /* service port: the reply's new source port */
+	__be16 cport;       /* client port: the reply's new destination port (fullnat) */
 	__u32 svc_id;
 	__u32 backend_id;
 	__u16 timeout_unreplied_s;
@@ -209,10 +215,10 @@ struct xlb_counter {
 
 /* A cached route (per CPU, keyed by destination address): bpf_fib_lookup's answer. */
 struct xlb_nh {
-	__u8 addr[16];      /* destination */
-	__u64 expires_ns;   /* trusted until then */
-	__u32 ifindex;      /* egress interface */
-	__u16 mtu;          /* largest L3 length that route takes */
+	__u8 addr[16];    /* destination */
+	__u64 expires_ns; /* trusted until then */
+	__u32 ifindex;    /* egress interface */
+	__u16 mtu;        /* largest L3 length that route takes */
 	__u8 family;
 	__u8 pad;
 	__u8 dmac[6];

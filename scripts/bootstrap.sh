@@ -11,12 +11,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-# Debian packages: build (clang, libbpf headers, make), run (libbpf1, iproute2),
-# operate and debug (bpftool, ethtool), try the demo (nc), test (dnsmasq, kdig, ping),
-# benchmark peers (nginx with its stream module, nftables), check the metrics (promtool, in
-# Debian's prometheus package; its service is not started) and the unit (systemd-analyze).
-APT_PKGS=(clang-14 llvm-14 libbpf-dev libbpf1 bpftool iproute2 ethtool make util-linux
-  netcat-openbsd iputils-ping dnsmasq-base knot-dnsutils nginx libnginx-mod-stream nftables
+# Debian packages: build (clang, libbpf headers, make), check the C (clang-format,
+# clang-tidy: scripts/check-c.sh), run (libbpf1, iproute2), operate and debug (bpftool,
+# ethtool), try the demo (nc), test (dnsmasq, kdig, ping), benchmark peers (nginx with its
+# stream module, nftables), check the metrics (promtool, in Debian's prometheus package; its
+# service is not started) and the unit (systemd-analyze).
+APT_PKGS=(clang-14 clang-format-14 clang-tidy-14 llvm-14 libbpf-dev libbpf1 bpftool iproute2 ethtool make
+  util-linux netcat-openbsd iputils-ping dnsmasq-base knot-dnsutils nginx libnginx-mod-stream nftables
   prometheus systemd
   ${XLB_APT_EXTRA:-})
 
