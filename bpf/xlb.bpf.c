@@ -45,12 +45,8 @@
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-/* The object's ABI version (XLB_ABI_VERSION, xlb_shared.h). As a const volatile global it
- * lives in the object's .rodata: userspace reads it from there at load, never sets it,
- * and refuses an object whose version differs from its own (src/abi/abi.ts). */
-const volatile __u32 xlb_abi_version = XLB_ABI_VERSION;
-
-/* Not read by the programs: it carries types into BTF (see struct xlb_abi_anchor). */
+/* Not read by the programs: it carries types into BTF (see struct xlb_abi_anchor), among
+ * them enum xlb_abi, the ABI version userspace checks at load. */
 const volatile struct xlb_abi_anchor xlb_abi_anchor;
 
 SEC("xdp")

@@ -18,7 +18,8 @@
 
 /* The version of this ABI: the structs and enums here and the maps of xlb_maps.h (names,
  * types, keys, values). Bump it on any change to them, together with ABI_VERSION in
- * src/abi/abi.ts. The object carries it as xlb_abi_version (xlb.bpf.c). */
+ * src/abi/abi.ts. The object carries it in its BTF (enum xlb_abi below), where userspace
+ * reads it at load and refuses an object whose version differs from its own. */
 #define XLB_ABI_VERSION 5
 
 /* Limits; each can be overridden at build time (-DXLB_MAX_SERVICES=...). */
@@ -261,6 +262,24 @@ struct xlb_meta {
 	__u32 family; /* enum xlb_family */
 };
 
+/*
+ * The ABI version and the limits that size the maps, as BTF constants: userspace reads
+ * XLB_ABI_VERSION_ at load (a mismatch is refused) and test/bpf/layout.test.ts compares
+ * every limit with src/abi/abi.ts, so each is written once, here.
+ */
+enum xlb_abi {
+	XLB_ABI_VERSION_ = XLB_ABI_VERSION,
+	XLB_ABI_MAX_SERVICES = XLB_MAX_SERVICES,
+	XLB_ABI_MAX_BACKENDS = XLB_MAX_BACKENDS,
+	XLB_ABI_TABLE_SLOTS = XLB_TABLE_SLOTS,
+	XLB_ABI_SVC_SLOTS = XLB_SVC_SLOTS,
+	XLB_ABI_SVC_PORT_KEYS = XLB_SVC_PORT_KEYS,
+	XLB_ABI_NH_CACHE_SIZE = XLB_NH_CACHE_SIZE,
+	XLB_ABI_FLOW_CACHE_SIZE = XLB_FLOW_CACHE_SIZE,
+	XLB_ABI_PORT_BITMAP_BYTES = XLB_PORT_BITMAP_BYTES,
+	XLB_ABI_MAX_INTERFACES = XLB_MAX_INTERFACES,
+};
+
 /* Names every enum above, and the structs only the programs use, in one type, so
  * that they reach the object's BTF, where userspace checks its copies of them
  * (test/bpf/layout.test.ts). */
@@ -275,6 +294,7 @@ struct xlb_abi_anchor {
 	enum xlb_hash_key hash_key;
 	enum xlb_bitmap bitmap;
 	enum xlb_reason reason;
+	enum xlb_abi abi;
 };
 
 #endif /* XLB_SHARED_H */

@@ -6,7 +6,7 @@ import { BpfObject, type BpfProgram } from '../kernel/object.js';
 import type { XdpMode } from '../abi/abi.js';
 import { attachXdp, type XdpAttachment } from '../kernel/xdp.js';
 import { attachTcx, type TcAttachment } from '../kernel/tc.js';
-import { abiStructs } from '../abi/abi.js';
+import { ABI_VERSION, abiStructs } from '../abi/abi.js';
 import type { Config } from '../model/config.js';
 import { plan } from '../model/plan.js';
 import { MAP_NAMES, openMaps, type DataplaneMaps, type MapName } from './maps.js';
@@ -62,6 +62,7 @@ export class Dataplane {
         obj.setMaxEntries('rev_nat', opts.flowTableSize);
         obj.setMaxEntries('fwd_flows', opts.flowTableSize);
       }
+      checkAbiVersion(obj);
       obj.checkCodecs(abiStructs);
       for (const [name, map] of opts.reuse ?? []) obj.reuseMap(name, map.fd);
       obj.load();
@@ -219,4 +220,18 @@ export class Dataplane {
     this.reconciler.close();
     this.object.close();
   }
+}
+
+/**
+ * Refuses an object built for another ABI (its maps or structs would be read wrong): the
+ * version is enum xlb_abi's XLB_ABI_VERSION_ in the object's BTF (bpf/xlb_shared.h).
+ */
+export function checkAbiVersion(obj: BpfObject): void {
+  const version = obj.enumValues('xlb_abi')?.get('XLB_ABI_VERSION_');
+  if (version === ABI_VERSION) return;
+  throw new Error(
+    `BPF object ${obj.path} ${version === undefined ? 'carries no ABI version (enum xlb_abi)' : `has ABI version ${version}`}, ` +
+      `this xlb needs ${ABI_VERSION}: the object and the program are from different builds; rebuild both (npm run build) ` +
+      'or reinstall xlb',
+  );
 }

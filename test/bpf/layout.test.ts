@@ -2,10 +2,11 @@
 // object (its BTF and its maps): the two sides cannot drift apart silently.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { defaultObjectPath, Dataplane } from '../../src/control/dataplane.js';
+import { dirname, join } from 'node:path';
+import { checkAbiVersion, defaultObjectPath, Dataplane } from '../../src/control/dataplane.js';
 import { MAP_NAMES } from '../../src/control/maps.js';
 import { BpfObject } from '../../src/kernel/object.js';
-import { Bitmap, Family, HashKeyCode, Limits, Mode, Reasons, Sched, abiStructs } from '../../src/abi/abi.js';
+import { ABI_VERSION, Bitmap, Family, HashKeyCode, Limits, Mode, Reasons, Sched, abiStructs } from '../../src/abi/abi.js';
 import { layoutMismatches, struct } from '../../src/abi/codec.js';
 import { rootSkip } from '../helpers/privileged.js';
 
@@ -46,8 +47,26 @@ describe('ABI layout', () => {
       expect('xlb_hash_key', 'XLB_HASH_KEY_', HashKeyCode);
       expect('xlb_bitmap', 'XLB_BITMAP_', Bitmap, 'XLB_BITMAP_COUNT');
       expect('xlb_reason', 'XLB_R_', Object.fromEntries(Reasons.map((r, i) => [r, i])), 'XLB_R_COUNT');
+      // The ABI version and every limit are written once in C (enum xlb_abi) and mirrored here.
+      expect('xlb_abi', 'XLB_ABI_', { version_: ABI_VERSION, ...Limits });
     } finally {
       obj.close();
+    }
+  });
+
+  it('an object of another ABI version is refused at load, naming both versions', () => {
+    const obj = BpfObject.open(defaultObjectPath());
+    try {
+      assert.doesNotThrow(() => checkAbiVersion(obj));
+    } finally {
+      obj.close();
+    }
+    // An XDP object that is not xlb's carries no version at all.
+    const foreign = BpfObject.open(join(dirname(defaultObjectPath()), 'test', 'foreign.bpf.o'));
+    try {
+      assert.throws(() => checkAbiVersion(foreign), /carries no ABI version .*this xlb needs 5.*rebuild both/);
+    } finally {
+      foreign.close();
     }
   });
 
