@@ -6,7 +6,17 @@ import { dirname, join } from 'node:path';
 import { checkAbiVersion, defaultObjectPath, Dataplane } from '../../src/control/dataplane.js';
 import { MAP_NAMES } from '../../src/control/maps.js';
 import { BpfObject } from '../../src/kernel/object.js';
-import { ABI_VERSION, Bitmap, Family, HashKeyCode, Limits, Mode, Reasons, Sched, abiStructs } from '../../src/abi/abi.js';
+import {
+  ABI_VERSION,
+  Bitmap,
+  Family,
+  HashKeyCode,
+  Limits,
+  Mode,
+  Reasons,
+  Sched,
+  abiStructs,
+} from '../../src/abi/abi.js';
 import { layoutMismatches, struct } from '../../src/abi/codec.js';
 import { rootSkip } from '../helpers/privileged.js';
 
@@ -64,7 +74,10 @@ describe('ABI layout', () => {
     // An XDP object that is not xlb's carries no version at all.
     const foreign = BpfObject.open(join(dirname(defaultObjectPath()), 'test', 'foreign.bpf.o'));
     try {
-      assert.throws(() => checkAbiVersion(foreign), /carries no ABI version .*this xlb needs 5.*rebuild both/);
+      assert.throws(
+        () => checkAbiVersion(foreign),
+        /carries no ABI version .*this xlb needs 5.*rebuild both/,
+      );
     } finally {
       foreign.close();
     }
