@@ -1,7 +1,7 @@
 // xlb backend add|rm|drain|undrain|weight: changes one backend of a service in the running
 // daemon, over its REST API. Backends are named ADDR:PORT ([V6]:PORT), their id in the API.
 import type { ApiClient } from '../../api/client.js';
-import { intOption, type CliCommand } from '../common/args.js';
+import { intOption } from '../common/args.js';
 import { apiOptions, commandGroup, printJson, runApiCommand, type ApiSpec } from '../common/api.js';
 import { MAX_WEIGHT, backendId, parseEndpoint, parseWeight } from '../common/endpoints.js';
 import type { BackendView } from '../../daemon/contract.js';
@@ -95,15 +95,9 @@ const weight = backendAction(
   ['W'],
 );
 
-export const backendCommand = commandGroup(
+export const command = commandGroup(
   'backend',
+  'add, remove, drain, undrain or re-weight a backend (over the API)',
   'Changes the backends of a service in the running daemon (not written to the config file).',
   { add: { summary: 'add a backend to a service', run: add }, rm, drain, undrain, weight },
 );
-
-/** The `backend` entry of main.ts's command table. */
-export const command: CliCommand = {
-  name: 'backend',
-  summary: 'add, remove, drain, undrain or re-weight a backend (over the API)',
-  run: backendCommand,
-};

@@ -4,7 +4,6 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { apiOptions, commandGroup, printJson, runApiCommand, type ApiSpec } from '../common/api.js';
-import type { CliCommand } from '../common/args.js';
 
 const common = '[--instance NAME | --socket PATH | --url URL] [--token TOKEN]';
 
@@ -95,8 +94,9 @@ async function drift(argv: string[]): Promise<number> {
   });
 }
 
-export const configCommand = commandGroup(
+export const command = commandGroup(
   'config',
+  'dump the running configuration, reload the file, show drift (over the API)',
   "The daemon's running configuration: dump it, reload the config file, or show the drift from it.",
   {
     dump: { summary: 'write the running configuration (YAML) to a file or stdout', run: dump },
@@ -104,10 +104,3 @@ export const configCommand = commandGroup(
     drift: { summary: 'how the running configuration differs from the file', run: drift },
   },
 );
-
-/** The `config` entry of main.ts's command table. */
-export const command: CliCommand = {
-  name: 'config',
-  summary: 'dump the running configuration, reload the file, show drift (over the API)',
-  run: configCommand,
-};

@@ -5,14 +5,7 @@ import { pino, type Level } from 'pino';
 import { defaultSocket } from '../../api/client.js';
 import { startApi, type RunningApi } from '../../api/server.js';
 import { Daemon } from '../../daemon/daemon.js';
-import {
-  UsageError,
-  parse,
-  usage,
-  type CommandSpec,
-  type OptionSpec,
-  type CliCommand,
-} from '../common/args.js';
+import { UsageError, type CommandSpec, type OptionSpec, defineCommand } from '../common/args.js';
 import { xdpModeOption } from '../common/run.js';
 
 const daemonOptions = {
@@ -87,85 +80,78 @@ function token(file: string | undefined): string | undefined {
   return t;
 }
 
-export async function daemonCommand(argv: string[]): Promise<number> {
-  const { values, help } = parse(spec, argv);
-  if (help) {
-    console.log(usage(spec));
-    return 0;
-  }
-  const level = String(values['log-level']);
-  if (!['debug', 'info', 'warn', 'error'].includes(level)) {
-    throw new UsageError(`--log-level must be debug, info, warn or error, got '${level}'`);
-  }
-  const instance = String(values.instance);
-  const socketOpt = values['api-socket'];
-  const socket = socketOpt === 'none' ? undefined : (socketOpt ?? defaultSocket(instance));
-  const listen = values['api-listen'] === undefined ? undefined : parseListen(values['api-listen']);
-  const apiToken = token(values['api-token-file']);
-  const mode = xdpModeOption(values.mode);
-  const log = pino({ level: level as Level, base: { instance } });
+export const command = defineCommand(
+  spec,
+  'run as a service: config file, REST API, health checks, metrics',
+  async ({ values }) => {
+    const level = String(values['log-level']);
+    if (!['debug', 'info', 'warn', 'error'].includes(level)) {
+      throw new UsageError(`--log-level must be debug, info, warn or error, got '${level}'`);
+    }
+    const instance = String(values.instance);
+    const socketOpt = values['api-socket'];
+    const socket = socketOpt === 'none' ? undefined : (socketOpt ?? defaultSocket(instance));
+    const listen = values['api-listen'] === undefined ? undefined : parseListen(values['api-listen']);
+    const apiToken = token(values['api-token-file']);
+    const mode = xdpModeOption(values.mode);
+    const log = pino({ level: level as Level, base: { instance } });
 
-  const daemon = Daemon.start({
-    configPath: String(values.config),
-    instance,
-    ...(mode ? { mode } : {}),
-    force: values.force === true,
-    health: values['no-health'] !== true,
-    watch: values['no-watch'] !== true,
-    log,
-    version: xlbVersion(),
-  });
-  let api: RunningApi | undefined;
-  try {
-    api = await startApi({
-      daemon,
-      ...(socket ? { socket } : {}),
-      ...(listen ?? {}),
-      ...(apiToken ? { token: apiToken } : {}),
-      onRequest: (r) => log.debug({ event: 'request', ...r }, `${r.method} ${r.url} ${r.status}`),
-      onError: (e, r) =>
-        log.error({ event: 'api_error', err: e, ...r }, `${r.method} ${r.url}: unexpected error`),
+    const daemon = Daemon.start({
+      configPath: String(values.config),
+      instance,
+      ...(mode ? { mode } : {}),
+      force: values.force === true,
+      health: values['no-health'] !== true,
+      watch: values['no-watch'] !== true,
+      log,
+      version: xlbVersion(),
     });
-  } catch (e) {
+    let api: RunningApi | undefined;
+    try {
+      api = await startApi({
+        daemon,
+        ...(socket ? { socket } : {}),
+        ...(listen ?? {}),
+        ...(apiToken ? { token: apiToken } : {}),
+        onRequest: (r) => log.debug({ event: 'request', ...r }, `${r.method} ${r.url} ${r.status}`),
+        onError: (e, r) =>
+          log.error({ event: 'api_error', err: e, ...r }, `${r.method} ${r.url}: unexpected error`),
+      });
+    } catch (e) {
+      daemon.stop();
+      throw e;
+    }
+    const s = daemon.status();
+    log.info(
+      {
+        event: 'ready',
+        api: api.addresses,
+        interfaces: s.interfaces,
+        generation: s.generation,
+        adopted: s.adopted,
+      },
+      `xlb daemon ready: ${s.services} service(s) on ${s.interfaces.map((i) => `${i.name} (${i.mode})`).join(', ')}; API ${api.addresses.join(', ')}`,
+    );
+
+    const signal = await new Promise<string>((resolve) => {
+      const keepAlive = setInterval(() => undefined, 1 << 30);
+      process.on('SIGHUP', () => {
+        try {
+          daemon.reload();
+        } catch {
+          /* logged by the daemon; the running config stays */
+        }
+      });
+      const end = (sig: string) => {
+        clearInterval(keepAlive);
+        resolve(sig);
+      };
+      process.once('SIGTERM', () => end('SIGTERM'));
+      process.once('SIGINT', () => end('SIGINT'));
+    });
+    log.info({ event: 'signal', signal }, `${signal}: stopping (forwarding continues; xlb down removes it)`);
+    await api.close();
     daemon.stop();
-    throw e;
-  }
-  const s = daemon.status();
-  log.info(
-    {
-      event: 'ready',
-      api: api.addresses,
-      interfaces: s.interfaces,
-      generation: s.generation,
-      adopted: s.adopted,
-    },
-    `xlb daemon ready: ${s.services} service(s) on ${s.interfaces.map((i) => `${i.name} (${i.mode})`).join(', ')}; API ${api.addresses.join(', ')}`,
-  );
-
-  const signal = await new Promise<string>((resolve) => {
-    const keepAlive = setInterval(() => undefined, 1 << 30);
-    process.on('SIGHUP', () => {
-      try {
-        daemon.reload();
-      } catch {
-        /* logged by the daemon; the running config stays */
-      }
-    });
-    const end = (sig: string) => {
-      clearInterval(keepAlive);
-      resolve(sig);
-    };
-    process.once('SIGTERM', () => end('SIGTERM'));
-    process.once('SIGINT', () => end('SIGINT'));
-  });
-  log.info({ event: 'signal', signal }, `${signal}: stopping (forwarding continues; xlb down removes it)`);
-  await api.close();
-  daemon.stop();
-  return 0;
-}
-
-export const command: CliCommand = {
-  name: 'daemon',
-  summary: 'run as a service: config file, REST API, health checks, metrics',
-  run: daemonCommand,
-};
+    return 0;
+  },
+);

@@ -2,7 +2,7 @@
 // on the built-in config (lo, 127.0.0.1:9875 -> 9876, 9877, 9878).
 import { formatDatagram, startEchoServers } from '../../lab/echo-server.js';
 import { defaultConfig } from '../../model/config.js';
-import { parse, usage, type CommandSpec, type OptionSpec, type CliCommand } from '../common/args.js';
+import { type CommandSpec, type OptionSpec, defineCommand } from '../common/args.js';
 import { runOptions, serve, startFromOptions } from '../common/run.js';
 
 const spec = {
@@ -14,32 +14,25 @@ const spec = {
   details: 'Then, from another terminal:  echo hello | nc -u -w1 127.0.0.1 9875',
 } satisfies CommandSpec<Record<string, OptionSpec>>;
 
-export async function demoCommand(argv: string[]): Promise<number> {
-  const { values, help } = parse(spec, argv);
-  if (help) {
-    console.log(usage(spec));
-    return 0;
-  }
-  const config = defaultConfig();
-  const service = config.services[0];
-  const ports = service?.backends.map((b) => b.port) ?? [];
-  const servers = await startEchoServers({
-    ports,
-    address: '127.0.0.1',
-    onDatagram: (d) => console.log(formatDatagram(d)),
-  });
-  try {
-    const { inst, intervalSec } = startFromOptions(values);
-    console.log(`echo backends listening on 127.0.0.1:${ports.join(', :')}`);
-    console.log(`try it:  echo hello | nc -u -w1 127.0.0.1 ${service?.port ?? 9875}   (Ctrl-C stops xlb)`);
-    return await serve(inst, intervalSec);
-  } finally {
-    await servers.close();
-  }
-}
-
-export const command: CliCommand = {
-  name: 'demo',
-  summary: 'the built-in demo: echo backends + load balancer on lo (npm start)',
-  run: demoCommand,
-};
+export const command = defineCommand(
+  spec,
+  'the built-in demo: echo backends + load balancer on lo (npm start)',
+  async ({ values }) => {
+    const config = defaultConfig();
+    const service = config.services[0];
+    const ports = service?.backends.map((b) => b.port) ?? [];
+    const servers = await startEchoServers({
+      ports,
+      address: '127.0.0.1',
+      onDatagram: (d) => console.log(formatDatagram(d)),
+    });
+    try {
+      const { inst, intervalSec } = startFromOptions(values);
+      console.log(`echo backends listening on 127.0.0.1:${ports.join(', :')}`);
+      console.log(`try it:  echo hello | nc -u -w1 127.0.0.1 ${service?.port ?? 9875}   (Ctrl-C stops xlb)`);
+      return await serve(inst, intervalSec);
+    } finally {
+      await servers.close();
+    }
+  },
+);

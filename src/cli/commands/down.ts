@@ -1,6 +1,6 @@
 // xlb down: after the daemon stopped, detach what it left forwarding and remove its pins and state.
 import { down } from '../../daemon/down.js';
-import { parse, usage, type CliCommand, type CommandSpec, type OptionSpec } from '../common/args.js';
+import { type CommandSpec, type OptionSpec, defineCommand } from '../common/args.js';
 
 const downSpec = {
   name: 'down',
@@ -13,25 +13,18 @@ const downSpec = {
   },
 } satisfies CommandSpec<Record<string, OptionSpec>>;
 
-export function downCommand(argv: string[]): number {
-  const { values, help } = parse(downSpec, argv);
-  if (help) {
-    console.log(usage(downSpec));
+export const command = defineCommand(
+  downSpec,
+  'detach and remove what a stopped daemon left forwarding',
+  ({ values }) => {
+    const r = down(String(values.instance));
+    if (!r.removed) {
+      console.log(`xlb: instance '${String(values.instance)}' has nothing pinned; nothing to do`);
+      return 0;
+    }
+    console.log(
+      `xlb: instance '${String(values.instance)}' down: ${r.detached} link(s) detached, pins and state removed`,
+    );
     return 0;
-  }
-  const r = down(String(values.instance));
-  if (!r.removed) {
-    console.log(`xlb: instance '${String(values.instance)}' has nothing pinned; nothing to do`);
-    return 0;
-  }
-  console.log(
-    `xlb: instance '${String(values.instance)}' down: ${r.detached} link(s) detached, pins and state removed`,
-  );
-  return 0;
-}
-
-export const command: CliCommand = {
-  name: 'down',
-  summary: 'detach and remove what a stopped daemon left forwarding',
-  run: downCommand,
-};
+  },
+);

@@ -1,14 +1,6 @@
 // xlb echo-server: the demo backends.
 import { formatDatagram, startEchoServers } from '../../lab/echo-server.js';
-import {
-  UsageError,
-  intOption,
-  parse,
-  usage,
-  type CommandSpec,
-  type OptionSpec,
-  type CliCommand,
-} from '../common/args.js';
+import { UsageError, intOption, type CommandSpec, type OptionSpec, defineCommand } from '../common/args.js';
 
 const spec = {
   name: 'echo-server',
@@ -34,35 +26,29 @@ const spec = {
   },
 } satisfies CommandSpec<Record<string, OptionSpec>>;
 
-export async function echoServerCommand(argv: string[]): Promise<number> {
-  const { values, help } = parse(spec, argv);
-  if (help) {
-    console.log(usage(spec));
+export const command = defineCommand(
+  spec,
+  'UDP echo backends that print what they receive',
+  async ({ values }) => {
+    if (!values.port?.length)
+      throw new UsageError('echo-server: give at least one --port (e.g. --port 9876)');
+    const ports = values.port.map((p) => intOption('echo-server', 'port', p, 1, 65535));
+    const address = values.address ?? '127.0.0.1';
+    const servers = await startEchoServers({
+      ports,
+      address,
+      echo: !values['no-echo'],
+      onDatagram: values.quiet ? undefined : (d) => console.log(formatDatagram(d)),
+    });
+    console.log(
+      `listening on ${ports.map((p) => `${address}:${p}`).join(', ')}${values['no-echo'] ? ' (no echo)' : ''}`,
+    );
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await servers.close();
+    console.log(`received: ${[...servers.received].map(([p, n]) => `${p}=${n}`).join(' ')}`);
     return 0;
-  }
-  if (!values.port?.length) throw new UsageError('echo-server: give at least one --port (e.g. --port 9876)');
-  const ports = values.port.map((p) => intOption('echo-server', 'port', p, 1, 65535));
-  const address = values.address ?? '127.0.0.1';
-  const servers = await startEchoServers({
-    ports,
-    address,
-    echo: !values['no-echo'],
-    onDatagram: values.quiet ? undefined : (d) => console.log(formatDatagram(d)),
-  });
-  console.log(
-    `listening on ${ports.map((p) => `${address}:${p}`).join(', ')}${values['no-echo'] ? ' (no echo)' : ''}`,
-  );
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await servers.close();
-  console.log(`received: ${[...servers.received].map(([p, n]) => `${p}=${n}`).join(' ')}`);
-  return 0;
-}
-
-export const command: CliCommand = {
-  name: 'echo-server',
-  summary: 'UDP echo backends that print what they receive',
-  run: echoServerCommand,
-};
+  },
+);

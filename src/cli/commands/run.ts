@@ -1,5 +1,5 @@
 // xlb run: the load balancer in the foreground, with live counters.
-import { parse, usage, type CommandSpec, type OptionSpec, type CliCommand } from '../common/args.js';
+import { type CommandSpec, type OptionSpec, defineCommand } from '../common/args.js';
 import { runOptions, serve, startFromOptions } from '../common/run.js';
 
 const spec = {
@@ -12,18 +12,11 @@ const spec = {
   options: runOptions,
 } satisfies CommandSpec<Record<string, OptionSpec>>;
 
-export async function runCommand(argv: string[]): Promise<number> {
-  const { values, help } = parse(spec, argv);
-  if (help) {
-    console.log(usage(spec));
-    return 0;
-  }
-  const { inst, intervalSec, reload } = startFromOptions(values);
-  return serve(inst, intervalSec, reload);
-}
-
-export const command: CliCommand = {
-  name: 'run',
-  summary: 'run the load balancer in the foreground, with live counters',
-  run: runCommand,
-};
+export const command = defineCommand(
+  spec,
+  'run the load balancer in the foreground, with live counters',
+  async ({ values }) => {
+    const { inst, intervalSec, reload } = startFromOptions(values);
+    return serve(inst, intervalSec, reload);
+  },
+);

@@ -2,7 +2,7 @@
 // Changes apply at once and are not written to the config file (`xlb status` shows drift).
 import { hostPort } from '../../util/endpoint.js';
 import type { BackendInput, ServiceInput, ServiceView } from '../../daemon/contract.js';
-import { UsageError, intOption, type CliCommand } from '../common/args.js';
+import { UsageError, intOption } from '../common/args.js';
 import { apiOptions, commandGroup, printJson, runApiCommand, type ApiSpec } from '../common/api.js';
 import { parseEndpoint, parseWeight } from '../common/endpoints.js';
 import { backendState, humanBytes, keyValues, table } from '../common/render.js';
@@ -166,8 +166,9 @@ async function rm(argv: string[]): Promise<number> {
   });
 }
 
-export const serviceCommand = commandGroup(
+export const command = commandGroup(
   'service',
+  'list, show, add or remove services (over the API)',
   'Lists and changes the services of the running daemon (changes are not written to the config file).',
   {
     ls: { summary: 'list the services', run: ls },
@@ -176,10 +177,3 @@ export const serviceCommand = commandGroup(
     rm: { summary: 'remove a service', run: rm },
   },
 );
-
-/** The `service` entry of main.ts's command table. */
-export const command: CliCommand = {
-  name: 'service',
-  summary: 'list, show, add or remove services (over the API)',
-  run: serviceCommand,
-};

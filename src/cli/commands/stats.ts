@@ -5,14 +5,7 @@ import { readState, stateToPlan } from '../../control/instance.js';
 import { instancePaths, pidAlive } from '../../util/host.js';
 import { openMaps, type MapName } from '../../control/maps.js';
 import { readStats } from '../../control/stats.js';
-import {
-  intOption,
-  parse,
-  usage,
-  type CommandSpec,
-  type OptionSpec,
-  type CliCommand,
-} from '../common/args.js';
+import { intOption, type CommandSpec, type OptionSpec, defineCommand } from '../common/args.js';
 import { renderStats } from '../common/render.js';
 
 const spec = {
@@ -26,12 +19,7 @@ const spec = {
   },
 } satisfies CommandSpec<Record<string, OptionSpec>>;
 
-export async function statsCommand(argv: string[]): Promise<number> {
-  const { values, help } = parse(spec, argv);
-  if (help) {
-    console.log(usage(spec));
-    return 0;
-  }
+export const command = defineCommand(spec, 'counters of a running instance', async ({ values }) => {
   const name = values.instance ?? 'default';
   const state = readState(name);
   if (!state || !pidAlive(state.pid)) {
@@ -62,10 +50,4 @@ export async function statsCommand(argv: string[]): Promise<number> {
   } finally {
     for (const m of opened) m.close();
   }
-}
-
-export const command: CliCommand = {
-  name: 'stats',
-  summary: 'counters of a running instance',
-  run: statsCommand,
-};
+});

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { BackendView, ServiceView, StatsView } from '../../daemon/contract.js';
 import { UsageError, type CliCommand } from '../common/args.js';
 import { apiOptions, runApiCommand, type ApiSpec } from '../common/api.js';
-import { backendState, table } from '../common/render.js';
+import { backendState, scaled, table } from '../common/render.js';
 
 const MIN_INTERVAL = 0.1;
 const MAX_INTERVAL = 3600;
@@ -156,13 +156,8 @@ export function topFrame(instance: string, before: StatsView, now: StatsView, se
 /** 950, 1.2k, 3.4M, 5.6G: a compact rate. */
 export function compact(n: number): string {
   const units = ['', 'k', 'M', 'G', 'T'];
-  let v = n;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return u === 0 ? String(Math.round(v)) : `${v.toFixed(1)}${units[u]}`;
+  const { value, unit } = scaled(n, 1000, units);
+  return unit === 0 ? String(Math.round(value)) : `${value.toFixed(1)}${units[unit]}`;
 }
 
 const bits = (bps: number): string => `${compact(bps)}b/s`;

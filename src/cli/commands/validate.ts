@@ -1,5 +1,5 @@
 // xlb validate: checks a config file without touching the kernel.
-import { parse, usage, type CommandSpec, type OptionSpec, type CliCommand } from '../common/args.js';
+import { type CommandSpec, type OptionSpec, defineCommand } from '../common/args.js';
 import { loadConfig } from '../common/run.js';
 
 const spec = {
@@ -10,12 +10,7 @@ const spec = {
   positionals: { min: 1, max: 1 },
 } satisfies CommandSpec<Record<string, OptionSpec>>;
 
-export function validateCommand(argv: string[]): number {
-  const { positionals, help } = parse(spec, argv);
-  if (help) {
-    console.log(usage(spec));
-    return 0;
-  }
+export const command = defineCommand(spec, 'check a config file without applying it', ({ positionals }) => {
   const file = positionals[0] ?? '';
   const config = loadConfig(file);
   const backends = config.services.reduce((n, s) => n + s.backends.length, 0);
@@ -23,10 +18,4 @@ export function validateCommand(argv: string[]): number {
     `${file}: ok — ${config.services.length} service(s), ${backends} backend(s), interfaces ${config.interfaces.join(', ')}`,
   );
   return 0;
-}
-
-export const command: CliCommand = {
-  name: 'validate',
-  summary: 'check a config file without applying it',
-  run: validateCommand,
-};
+});

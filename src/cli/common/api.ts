@@ -2,7 +2,15 @@
 // --socket, --url, --token, --json), the client they make, subcommand groups and error output.
 import { ApiClient, defaultSocket } from '../../api/client.js';
 import { ApiError, ErrorCodes } from '../../daemon/contract.js';
-import { UsageError, parse, usage, type CommandSpec, type OptionSpec, type Parsed } from './args.js';
+import {
+  UsageError,
+  parse,
+  usage,
+  type CliCommand,
+  type CommandSpec,
+  type OptionSpec,
+  type Parsed,
+} from './args.js';
 
 /** The options of every command that talks to the daemon. */
 export const apiOptions = {
@@ -114,9 +122,11 @@ export interface Subcommand {
 /** A command of subcommands (`xlb service ls|add|rm`): dispatch and the group's help. */
 export function commandGroup(
   name: string,
+  /** The line of `xlb --help`. */
+  line: string,
   summary: string,
   subs: Record<string, Subcommand>,
-): (argv: string[]) => Promise<number> {
+): CliCommand {
   const names = Object.keys(subs);
   const width = Math.max(...names.map((n) => n.length)) + 2;
   const help = [
@@ -130,7 +140,7 @@ export function commandGroup(
     `\`xlb ${name} SUBCOMMAND --help\` describes one. All take --instance NAME, --socket PATH,`,
     '--url URL, --token TOKEN (or $XLB_API_TOKEN) and --json.',
   ].join('\n');
-  return async (argv) => {
+  const run = async (argv: string[]): Promise<number> => {
     const [sub, ...rest] = argv;
     if (sub === undefined || sub === '--help' || sub === '-h') {
       console.log(help);
@@ -144,4 +154,5 @@ export function commandGroup(
     }
     return command.run(rest);
   };
+  return { name, summary: line, run };
 }

@@ -9,6 +9,27 @@ export interface CliCommand {
   run: (argv: string[]) => number | Promise<number>;
 }
 
+/**
+ * A command from its spec: `--help` prints the usage (exit 0), a flag the spec does not
+ * know is a UsageError (exit 2), anything else is parsed and handed to `body`.
+ */
+export function defineCommand<O extends Record<string, OptionSpec>>(
+  spec: CommandSpec<O>,
+  summary: string,
+  body: (parsed: Parsed<O>) => number | Promise<number>,
+): CliCommand {
+  return {
+    name: spec.name,
+    summary,
+    run: (argv) => {
+      const parsed = parse(spec, argv);
+      if (!parsed.help) return body(parsed);
+      console.log(usage(spec));
+      return 0;
+    },
+  };
+}
+
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }

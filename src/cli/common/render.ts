@@ -17,15 +17,22 @@ export function table(header: string[], rows: (string | number)[][]): string {
     .join('\n');
 }
 
+/** `n` in the largest unit of `units` (each `base` times the one before) that keeps it >= 1. */
+export function scaled(n: number, base: number, units: readonly string[]): { value: number; unit: number } {
+  let value = n;
+  let unit = 0;
+  while (value >= base && unit < units.length - 1) {
+    value /= base;
+    unit++;
+  }
+  return { value, unit };
+}
+
+/** 512 B, 1.5 KiB, 3.0 MiB. */
 export function humanBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+  const { value, unit } = scaled(n, 1024, units);
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 const rate = (now: Count, before: Count | undefined, seconds: number) =>
