@@ -2,13 +2,14 @@
 // installed, TCP, HTTP, commands), each success and failure path and the bound of its timeout; and
 // the HealthChecker's state machine with an injected probe: rise/fall, events, update(), passive
 // failures, and stop() leaving nothing behind. Everything runs on 127.0.0.1 and ::1, without root.
+import { toolSkip } from '../helpers/privileged.js';
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
@@ -313,7 +314,7 @@ describe('dns probe', () => {
   });
 
   const DNSMASQ = '/usr/sbin/dnsmasq';
-  test('a real dnsmasq', { skip: existsSync(DNSMASQ) ? false : `${DNSMASQ} is not installed` }, async () => {
+  test('a real dnsmasq', { skip: toolSkip(DNSMASQ, 'dnsmasq-base') }, async () => {
     const port = await deadUdpPort(V4);
     const child: ChildProcess = spawn(
       DNSMASQ,

@@ -1,6 +1,7 @@
 // Prometheus metrics: the exposition text follows the text format's rules (checked by a
 // small parser that is strict where promtool is), carries the snapshot's values, and
 // follows the counters as they grow.
+import { toolSkip } from '../helpers/privileged.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
@@ -193,10 +194,9 @@ describe('Metrics', () => {
     assert.equal(get(e, 'xlb_backend_up', { service: 'dns6', backend: '[fd00::1]:53' }), undefined);
   });
 
-  const promtool = spawnSync('promtool', ['--version']).status === 0;
   it(
     'passes `promtool check metrics` (lint included)',
-    { skip: !promtool && 'promtool not installed' },
+    { skip: toolSkip('promtool', 'prometheus') },
     async () => {
       const m = new Metrics();
       m.update(snapshot(1));
