@@ -1,5 +1,6 @@
 // The data plane as one object: the loaded BPF object, its maps, its attachments,
 // and the reconciler that turns configs into map writes.
+import { hostPort } from '../util/endpoint.js';
 import { bpfObjectPath } from '../util/paths.js';
 import { join } from 'node:path';
 import { BpfObject, type BpfProgram } from '../kernel/object.js';
@@ -188,7 +189,7 @@ export class Dataplane {
       const per = perCpuValues(m.raw, v).map((b) => m.value.decode(b));
       const family = k.family === 6 ? 6 : 4;
       const addr = addrFrom16(k.addr, family);
-      const id = family === 6 ? `[${addr}]:${k.port}` : `${addr}:${k.port}`;
+      const id = hostPort(addr, k.port, family === 6 ? 6 : 4);
       out.set(
         id,
         per.reduce((a, b) => a + b, 0n),

@@ -1,5 +1,6 @@
 // The tutorial's test backend, done properly: UDP servers on several ports that print
 // each datagram (port, size, sender, contents) and echo it back to the sender.
+import { hostPort } from '../util/endpoint.js';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 
@@ -37,10 +38,7 @@ export function printable(data: Buffer): string {
 }
 
 export function formatDatagram(d: Datagram): string {
-  const from = d.from.address.includes(':')
-    ? `[${d.from.address}]:${d.from.port}`
-    : `${d.from.address}:${d.from.port}`;
-  return `port ${d.port}: ${d.size} bytes from ${from}: ${printable(d.data)}`;
+  return `port ${d.port}: ${d.size} bytes from ${hostPort(d.from.address, d.from.port)}: ${printable(d.data)}`;
 }
 
 function bind(socket: Socket, port: number, address: string): Promise<void> {

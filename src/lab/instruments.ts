@@ -3,6 +3,7 @@
 // frames, from inside the sender's namespace), a sink that counts what arrives per
 // destination address and port, and `limit`, the do-nothing forwarder that sets a
 // topology's ceiling.
+import { hostPort } from '../util/endpoint.js';
 import { bpfObjectPath } from '../util/paths.js';
 import type { BpfLink } from '../kernel/link.js';
 import { BpfObject } from '../kernel/object.js';
@@ -110,7 +111,7 @@ export class Instruments {
       const k = sinkKey.decode(key);
       const n = (this.sink.getPerCpu(k) ?? []).reduce((a, v) => a + Number(v.v), 0);
       const addr = addrFrom16(k.addr, k.family === 6 ? 6 : 4);
-      out.set(k.family === 6 ? `[${addr}]:${k.port}` : `${addr}:${k.port}`, n);
+      out.set(hostPort(addr, k.port, k.family === 6 ? 6 : 4), n);
     }
     return out;
   }
