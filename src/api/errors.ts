@@ -8,6 +8,7 @@ export const httpStatus: Readonly<Record<ErrorCode, number>> = {
   XLB_NOT_FOUND: 404,
   XLB_CONFLICT: 409,
   XLB_UNAUTHORIZED: 401,
+  XLB_FORBIDDEN: 403,
   XLB_NOT_READY: 503,
   XLB_KERNEL: 500,
   XLB_RELOAD_FAILED: 422,

@@ -110,6 +110,7 @@ const statusView = {
     'startedAt',
     'generation',
     'configFile',
+    'configValid',
     'drift',
     'ready',
     'interfaces',
@@ -124,6 +125,19 @@ const statusView = {
     startedAt: { type: 'string', format: 'date-time' },
     generation: { ...count, description: 'Increments with every applied change (file reload or API).' },
     configFile: { type: 'string' },
+    configValid: {
+      type: 'boolean',
+      description: 'The config file as last read had no problem (false: the last valid one still runs).',
+    },
+    configInvalidSince: {
+      type: 'string',
+      format: 'date-time',
+      description: 'Since when the file is invalid.',
+    },
+    configProblem: {
+      type: 'string',
+      description: "The invalid file's first problem (file:line: path: message).",
+    },
     drift: {
       type: 'boolean',
       description: 'The running configuration differs from the file (API changes are not written back).',
@@ -168,9 +182,11 @@ const statsView = {
 
 const driftView = {
   type: 'object',
-  required: ['drift', 'changes'],
+  required: ['drift', 'fileValid', 'changes'],
   properties: {
     drift: { type: 'boolean' },
+    fileValid: { type: 'boolean', description: 'The config file as last read is valid.' },
+    fileProblem: { type: 'string', description: "When it is not: 'file invalid since T: first problem'." },
     changes: {
       type: 'array',
       items: { type: 'string' },
@@ -501,7 +517,10 @@ export type OperationId = (typeof OPERATIONS)[number]['operationId'];
 export function errorsOf(op: Operation): ErrorCode[] {
   const codes = new Set<ErrorCode>(op.errors);
   if (op.open !== true) codes.add('XLB_UNAUTHORIZED');
-  if (op.method !== 'GET') codes.add('XLB_BAD_REQUEST');
+  // Any request can be malformed (a bad URL, a body where none belongs) and, over TCP, carry a
+  // Host header that is not the API's (DNS rebinding).
+  codes.add('XLB_BAD_REQUEST');
+  codes.add('XLB_FORBIDDEN');
   return errorCodes.filter((c) => codes.has(c));
 }
 

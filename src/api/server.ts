@@ -6,6 +6,7 @@ import { httpStatus } from './errors.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { BlockList, connect, isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { fastify } from 'fastify';
 import type {
   FastifyInstance,
@@ -36,11 +37,17 @@ export interface ApiServerOptions {
   host?: string;
   port?: number;
   /**
-   * Bearer token; required when host is not a loopback address (127.0.0.0/8, ::1). When set,
-   * every route but /healthz and /readyz requires `Authorization: Bearer <token>`, also on
-   * loopback and the socket.
+   * Bearer token; required for TCP on every address, loopback included (any local user, and a
+   * browser page through DNS rebinding, can reach a loopback port). When set, every route but
+   * /healthz and /readyz requires `Authorization: Bearer <token>`, on the socket too.
    */
   token?: string;
+  /**
+   * The Host header values a TCP listener answers (others get XLB_FORBIDDEN: DNS rebinding). The
+   * listen address with its port, and `localhost:PORT` on loopback, are always allowed; these
+   * add names (e.g. the one Prometheus scrapes), with or without a port.
+   */
+  allowedHosts?: string[];
   /** Called for every request (method, url, status, ms): the daemon logs it. */
   onRequest?: (r: RequestRecord) => void;
   /** Called with every unexpected error (answered XLB_INTERNAL): the daemon logs it. Default: stderr. */
@@ -53,19 +60,31 @@ const BODY_LIMIT = 1024 * 1024;
 /** Fastify's Ajv defaults coerce types and silently drop unknown fields: a request must be exact. */
 const AJV_OPTIONS = { coerceTypes: false, removeAdditional: false, useDefaults: false } as const;
 const INTERNAL_MESSAGE = 'an unexpected error; see the daemon log';
+/** Longest path segment routed (service names are at most 63, backend ids about 50). */
+const MAX_PARAM_LENGTH = 256;
 
 // ---- building --------------------------------------------------------------------------------
 
 /** The API with its routes registered, not listening (inject() drives it in tests). */
-export function buildApi(opts: ApiServerOptions): FastifyInstance {
+export function buildApi(opts: ApiServerOptions, hosts?: HostCheck): FastifyInstance {
   checkExposure(opts);
   const onError = opts.onError ?? logToStderr;
   const app = fastify({
     logger: false,
     exposeHeadRoutes: false,
     bodyLimit: BODY_LIMIT,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     ajv: { customOptions: AJV_OPTIONS },
+    // Errors Fastify answers before a route runs: the same JSON shape as every other error.
+    frameworkErrors: (error, req, reply) => {
+      const message = /param/i.test(error.code)
+        ? `a path segment is longer than ${MAX_PARAM_LENGTH} characters: no service or backend has such a name`
+        : `the URL ${JSON.stringify(req.url.slice(0, 200))} is not valid (bad percent-encoding): encode the name or id with encodeURIComponent`;
+      void sendError(reply, new ApiError('XLB_BAD_REQUEST', message));
+    },
+    clientErrorHandler: answerClientError,
   });
+  if (hosts !== undefined) app.addHook('onRequest', hostCheck(hosts));
   acceptJsonOnly(app);
   app.setErrorHandler((error: unknown, req, reply) => sendError(reply, toApiError(error, req, onError)));
   app.setNotFoundHandler((req, reply) =>
@@ -77,21 +96,77 @@ export function buildApi(opts: ApiServerOptions): FastifyInstance {
   return app;
 }
 
-/** Refuses a non-loopback TCP address without a token, and a token that cannot travel in a header. */
-function checkExposure(opts: ApiServerOptions): void {
+/** Refuses TCP without a token, on any address, and a token that cannot travel in a header. */
+export function checkExposure(opts: Pick<ApiServerOptions, 'token' | 'host' | 'port'>): void {
   if (opts.token !== undefined && !/^[\x21-\x7e]+$/.test(opts.token)) {
     throw new Error(
       'the API token must be non-empty printable ASCII without spaces (it is sent in an HTTP header); ' +
         'pass another --api-token-file or XLB_API_TOKEN',
     );
   }
-  const host = opts.host ?? DEFAULT_HOST;
-  if (opts.token === undefined && !isLoopback(host)) {
+  if (opts.token === undefined && (opts.host !== undefined || opts.port !== undefined)) {
+    const host = opts.host ?? DEFAULT_HOST;
     throw new Error(
       `binding ${host} needs a token: pass --api-token-file or XLB_API_TOKEN ` +
-        `(or bind a loopback address such as ${DEFAULT_HOST})`,
+        (isLoopback(host)
+          ? '(loopback too: every local user, and a web page through DNS rebinding, can reach a local port; ' +
+            'the unix socket needs none: its file mode decides who may use it)'
+          : '(or use the unix socket only)'),
     );
   }
+}
+
+/** The Host header values a TCP listener answers; filled once the port is known. */
+export type HostCheck = Set<string>;
+
+/** The Host values of a listener on `host`:`port`, plus `extra` names. Lowercase. */
+export function allowedHostValues(host: string, port: number, extra: readonly string[] = []): HostCheck {
+  const bare = host.startsWith('[') ? host.slice(1, -1) : host;
+  const literal = bare.includes(':') ? `[${bare}]` : bare;
+  const out = new Set([`${literal}:${port}`.toLowerCase()]);
+  if (isLoopback(bare)) out.add(`localhost:${port}`);
+  for (const name of extra) {
+    const n = name.toLowerCase();
+    const withPort = /^(\[[^\]]+\]|[^:]+):\d+$/.test(n);
+    out.add(withPort ? n : `${n.includes(':') && !n.startsWith('[') ? `[${n}]` : n}:${port}`);
+  }
+  return out;
+}
+
+/** DNS rebinding: a page of another origin reaches the port under its own name: refused. */
+function hostCheck(allowed: HostCheck) {
+  return (req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    const host = (req.headers.host ?? '').toLowerCase();
+    if (allowed.has(host)) return done();
+    const first = [...allowed][0] ?? '';
+    done(
+      new ApiError(
+        'XLB_FORBIDDEN',
+        `${host === '' ? 'no Host header' : `the Host header ${JSON.stringify(host.slice(0, 100))} is not this API's address`}: ` +
+          `send requests to http://${first}/ (other names are refused against DNS rebinding; the daemon's ` +
+          '--api-host NAME admits one)',
+      ),
+    );
+  };
+}
+
+/** A request Node's HTTP parser refused (malformed, headers too large): the one error shape. */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const large = err.code === 'HPE_HEADER_OVERFLOW';
+  const status = large ? 431 : err.code === 'HPE_URI_TOO_LONG' ? 414 : 400;
+  const message = large
+    ? 'the request line and headers are too large (16 KiB at most): shorten the URL or the headers'
+    : `malformed HTTP request (${err.code ?? err.message}): send HTTP/1.1`;
+  const body = JSON.stringify({ error: { code: 'XLB_BAD_REQUEST', message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${large ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 const LOOPBACK = new BlockList();
@@ -231,7 +306,7 @@ function bearerAuth(token: string) {
       return done(
         new ApiError(
           'XLB_UNAUTHORIZED',
-          "the bearer token is wrong: use the daemon's token (--token or XLB_API_TOKEN)",
+          "the bearer token is wrong: use the daemon's token (xlb --token-file FILE, or XLB_API_TOKEN)",
         ),
       );
     }
@@ -373,9 +448,13 @@ export async function startApi(opts: ApiServerOptions): Promise<RunningApi> {
       addresses.push(await listenSocket(app, opts.socket));
     }
     if (opts.port !== undefined) {
-      const app = buildApi(opts);
+      const hosts: HostCheck = new Set();
+      const app = buildApi(opts, hosts);
       apps.push(app);
-      addresses.push(await listenTcp(app, opts.host ?? DEFAULT_HOST, opts.port));
+      const address = await listenTcp(app, opts.host ?? DEFAULT_HOST, opts.port);
+      const url = new URL(address);
+      for (const h of allowedHostValues(url.hostname, Number(url.port), opts.allowedHosts)) hosts.add(h);
+      addresses.push(address);
     }
   } catch (e) {
     await close();

@@ -1,5 +1,6 @@
 // The data plane as one object: the loaded BPF object, its maps, its attachments,
 // and the reconciler that turns configs into map writes.
+import { ifindexOf } from '../kernel/netif.js';
 import { hostPort } from '../util/endpoint.js';
 import { bpfObjectPath } from '../util/paths.js';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { MAP_NAMES, openMaps, type DataplaneMaps, type MapName } from './maps.js
 import { BpfLink } from '../kernel/link.js';
 import { perCpuValues, type BpfMap } from '../kernel/map.js';
 import { addrFrom16 } from '../model/addr.js';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { Reconciler, type ApplyReport } from './reconcile.js';
 import { readStats, type StatsSnapshot } from './stats.js';
 
@@ -117,14 +118,21 @@ export class Dataplane {
   /**
    * Takes over the links an earlier daemon pinned in `pinDir` for `ifname`: each is
    * switched to this object's program in one atomic update (bpf_link_update), so
-   * traffic never stops. False when there is no pinned XDP link for it.
+   * traffic never stops. 'absent' when there is no pinned XDP link for it; 'stale' when
+   * the pinned links belong to an interface that is gone (deleted, or re-created under the
+   * same name: its links were defunct): their pins are removed, and the caller attaches anew.
    */
-  adoptLinks(ifname: string, pinDir: string, mode: 'native' | 'generic'): boolean {
+  adoptLinks(ifname: string, pinDir: string, mode: 'native' | 'generic'): 'adopted' | 'absent' | 'stale' {
     const pins = linkPins(ifname);
-    if (!existsSync(join(pinDir, pins.xdp))) return false;
+    if (!existsSync(join(pinDir, pins.xdp))) return 'absent';
     const xdp = BpfLink.fromPin(join(pinDir, pins.xdp));
-    xdp.update(this.xdpProgram.fd);
     const ifindex = xdp.info.ifindex;
+    if (ifindex === 0 || ifindex !== ifindexOf(ifname)) {
+      xdp.close();
+      for (const file of Object.values(pins)) rmSync(join(pinDir, file), { force: true });
+      return 'stale';
+    }
+    xdp.update(this.xdpProgram.fd);
     this.xdp.push({ ifname, ifindex, mode, link: xdp });
     this.maps.txPorts.set(ifindex, ifindex);
     for (const [file, prog, direction] of [
@@ -136,7 +144,7 @@ export class Dataplane {
       l.update(prog.fd);
       this.tc.push({ ifname, ifindex, direction, link: l });
     }
-    return true;
+    return 'adopted';
   }
 
   /**

@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { Plan, PlannedService, planIds } from '../model/plan.js';
-import { bpffsRoot, instancePaths, pidAlive, runDir, type InstancePaths } from '../util/host.js';
+import { bpffsRoot, instancePaths, ownerAlive, runDir, selfId, type InstancePaths } from '../util/host.js';
 
 /** The state file's format: bumped when its shape changes (readState reads every older one). */
 export const STATE_FORMAT = 1;
@@ -24,6 +24,8 @@ export interface InstanceState {
   format: typeof STATE_FORMAT;
   name: string;
   pid: number;
+  /** The owner's start time (/proc/PID/stat), so that a reused pid is not taken for it. */
+  pidStart?: string;
   startedAt: string;
   /** The data plane's ABI version (src/abi/abi.ts) the pins were made with. */
   abi: number;
@@ -95,6 +97,7 @@ export function stateFrom(raw: unknown, name: string): InstanceState | undefined
     format: STATE_FORMAT,
     name,
     pid: raw.pid,
+    ...(typeof raw.pidStart === 'string' ? { pidStart: raw.pidStart } : {}),
     startedAt: typeof raw.startedAt === 'string' ? raw.startedAt : '',
     abi: typeof raw.abi === 'number' ? raw.abi : 0,
     interfaces: Array.isArray(raw.interfaces) ? (raw.interfaces as InstanceState['interfaces']) : [],
@@ -130,6 +133,23 @@ export function writeState(state: InstanceState): void {
   renameSync(tmp, stateFile);
 }
 
+/** The owner fields of a state this process writes. */
+export function selfIdFields(): { pid: number; pidStart?: string } {
+  const id = selfId();
+  return id.start === undefined ? { pid: id.pid } : { pid: id.pid, pidStart: id.start };
+}
+
+/**
+ * Whether another live process owns the instance: its recorded owner exists, is no zombie and
+ * is the same process (same start time), not a later one that got its pid.
+ */
+export function ownedByOther(state: Pick<InstanceState, 'pid' | 'pidStart'>): boolean {
+  return (
+    state.pid !== process.pid &&
+    ownerAlive({ pid: state.pid, ...(state.pidStart ? { start: state.pidStart } : {}) })
+  );
+}
+
 /** Removes the pins and the state file of an instance. */
 export function removeInstance(name: string): void {
   const { pinDir, stateFile } = instancePaths(name);
@@ -147,7 +167,7 @@ export function removeInstance(name: string): void {
 export function claimInstance(name: string): InstancePaths {
   const paths = instancePaths(name);
   const state = readState(name);
-  if (state && state.pid !== process.pid && pidAlive(state.pid)) {
+  if (state && ownedByOther(state)) {
     throw new Error(
       `xlb instance '${name}' is already running (pid ${state.pid}): stop it first, or start another with --instance NAME`,
     );

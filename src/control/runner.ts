@@ -5,7 +5,14 @@ import { ABI_VERSION, type XdpMode } from '../abi/abi.js';
 import type { Config } from '../model/config.js';
 import { Dataplane } from './dataplane.js';
 import { forwardingWarnings } from './preflight.js';
-import { STATE_FORMAT, claimInstance, planToState, removeInstance, writeState } from './instance.js';
+import {
+  STATE_FORMAT,
+  claimInstance,
+  planToState,
+  removeInstance,
+  selfIdFields,
+  writeState,
+} from './instance.js';
 import type { ApplyReport } from './reconcile.js';
 
 export interface StartOptions {
@@ -74,7 +81,7 @@ export class RunningInstance {
       format: STATE_FORMAT,
       abi: ABI_VERSION,
       name: this.name,
-      pid: process.pid,
+      ...selfIdFields(),
       startedAt: new Date().toISOString(),
       interfaces: this.attachments,
       services: planToState(this.dataplane.reconciler.applied),

@@ -12,6 +12,11 @@ export const ErrorCodes = {
   XLB_NOT_FOUND: { meaning: 'no such service or backend' },
   XLB_CONFLICT: { meaning: 'the service or backend already exists' },
   XLB_UNAUTHORIZED: { meaning: 'a bearer token is required and was missing or wrong' },
+  XLB_FORBIDDEN: {
+    meaning:
+      'not allowed through the API: a program to run (exec health checks come from the config file only), ' +
+      "or a Host header that is not the API's address",
+  },
   XLB_NOT_READY: { meaning: 'the daemon has not applied its configuration yet' },
   XLB_KERNEL: { meaning: 'the kernel refused a map operation; the message has errno and hint' },
   XLB_RELOAD_FAILED: { meaning: 'the config file has problems; the running configuration stays' },
@@ -77,6 +82,11 @@ export interface StatusView {
   /** Increments with every applied change (file reload or API). */
   generation: number;
   configFile: string;
+  /** The config file as last read: false when it had problems (the last valid one still runs). */
+  configValid: boolean;
+  /** When the file is invalid: since when (ISO time), and its first problem. */
+  configInvalidSince?: string;
+  configProblem?: string;
   /** The running configuration differs from the file (API changes not written back). */
   drift: boolean;
   ready: boolean;
@@ -96,6 +106,10 @@ export interface StatsView {
 
 export interface DriftView {
   drift: boolean;
+  /** The config file as last read is valid; when not, the drift is from the last valid file. */
+  fileValid: boolean;
+  /** When the file is invalid: 'file invalid since T: first problem'. */
+  fileProblem?: string;
   /** Human lines: '+ service x', '- backend y of x', '~ weight of y in x: 1 -> 3'. */
   changes: string[];
 }

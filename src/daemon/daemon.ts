@@ -13,12 +13,19 @@ import { basename, dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { XdpMode } from '../abi/abi.js';
 import type { Dataplane } from '../control/dataplane.js';
-import { readState, writeState } from '../control/instance.js';
+import { ownedByOther, readState, writeState } from '../control/instance.js';
 import type { ApplyReport } from '../control/reconcile.js';
 import { ifindexOf } from '../kernel/netif.js';
-import { ConfigError, parseConfig, type Config, type ServiceConfig } from '../model/config.js';
+import {
+  ConfigError,
+  formatProblem,
+  parseConfig,
+  type Config,
+  type ConfigProblem,
+  type ServiceConfig,
+} from '../model/config.js';
 import { configToYaml } from '../model/config-io.js';
-import { instancePaths, pidAlive } from '../util/host.js';
+import { instancePaths } from '../util/host.js';
 import {
   ApiError,
   type BackendInput,
@@ -82,6 +89,9 @@ export class Daemon implements DaemonApi {
   private readonly heldOut = new Set<string>();
   /** The config file's text as last read (the watcher reloads only when it changes). */
   private fileText: string;
+  /** The file as last read: valid, or since when it is not and its first problem. */
+  private fileProblem: { since: Date; message: string } | undefined;
+  private reloads = { failures: 0, lastSuccess: true, lastAt: undefined as number | undefined };
   readonly log: Logger;
 
   private constructor(
@@ -108,7 +118,7 @@ export class Daemon implements DaemonApi {
     const { text, config } = readConfigFile(opts.configPath);
     const paths = instancePaths(instance);
     const prev = readState(instance);
-    if (prev && prev.pid !== process.pid && pidAlive(prev.pid)) {
+    if (prev && ownedByOther(prev)) {
       throw new Error(
         `xlb instance '${instance}' is already running (pid ${prev.pid}): stop it first (systemctl stop xlb)`,
       );
@@ -250,6 +260,7 @@ export class Daemon implements DaemonApi {
   // ---- file and signals ----------------------------------------------------------------------
 
   reload(): StatusView {
+    this.reloads.lastAt = Date.now() / 1000;
     let next: Config;
     try {
       const read = readConfigFile(this.opts.configPath);
@@ -257,17 +268,45 @@ export class Daemon implements DaemonApi {
       next = read.config;
     } catch (e) {
       const problems = e instanceof ConfigError ? e.problems : [{ path: '', message: (e as Error).message }];
-      this.log.error({ event: 'reload_failed', problems }, `config not applied: ${(e as Error).message}`);
-      throw new ApiError(
-        'XLB_RELOAD_FAILED',
-        `config ${this.opts.configPath} not applied, the running one stays: ${(e as Error).message}`,
+      throw this.reloadFailed(problems, (e as Error).message, 'XLB_RELOAD_FAILED');
+    }
+    try {
+      this.change(next, 'reload');
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      const problems = Array.isArray(e.details)
+        ? (e.details as ConfigProblem[])
+        : [{ path: '', message: e.message }];
+      throw this.reloadFailed(
         problems,
+        e.message,
+        e.code === 'XLB_KERNEL' ? 'XLB_KERNEL' : 'XLB_RELOAD_FAILED',
       );
     }
-    this.change(next, 'reload');
     this.fileConfig = next;
+    this.fileProblem = undefined;
+    this.reloads.lastSuccess = true;
     this.drained.clear();
     return this.status();
+  }
+
+  /** A read of the file that applied nothing: logged, counted, shown by status and drift until a good one. */
+  private reloadFailed(
+    problems: ConfigProblem[],
+    message: string,
+    code: 'XLB_RELOAD_FAILED' | 'XLB_KERNEL',
+  ): ApiError {
+    this.reloads.failures++;
+    this.reloads.lastSuccess = false;
+    const first = problems[0];
+    const firstText = first ? formatProblem(this.opts.configPath, first) : message;
+    this.fileProblem = { since: this.fileProblem?.since ?? new Date(), message: firstText };
+    this.log.error({ event: 'reload_failed', problems }, `config not applied: ${message}`);
+    return new ApiError(
+      code,
+      `config ${this.opts.configPath} not applied, the running one stays: ${message}`,
+      problems,
+    );
   }
 
   /**
@@ -372,6 +411,13 @@ export class Daemon implements DaemonApi {
       startedAt: this.startedAt.toISOString(),
       generation: this.generationNo,
       configFile: this.opts.configPath,
+      configValid: this.fileProblem === undefined,
+      ...(this.fileProblem
+        ? {
+            configInvalidSince: this.fileProblem.since.toISOString(),
+            configProblem: this.fileProblem.message,
+          }
+        : {}),
       drift: this.drift().drift,
       ready: this.readyFlag,
       interfaces: this.dataplane.xdp.map((a) => ({ name: a.ifname, mode: a.mode })),
@@ -403,7 +449,13 @@ export class Daemon implements DaemonApi {
 
   drift(): DriftView {
     const changes = driftLines(this.fileConfig, this.running);
-    return { drift: changes.length > 0, changes };
+    const p = this.fileProblem;
+    return {
+      drift: changes.length > 0,
+      fileValid: p === undefined,
+      ...(p ? { fileProblem: `file invalid since ${p.since.toISOString()}: ${p.message}` } : {}),
+      changes,
+    };
   }
 
   dumpConfig(): string {
@@ -421,6 +473,7 @@ export class Daemon implements DaemonApi {
       stats,
       mapFill: this.views.flows().fill,
       reconcileSeconds: this.lastReconcileSeconds,
+      reloads: { ...this.reloads },
       healthTransitions: [...this.transitions].map(([k, count]) => {
         const [service = '', backend = ''] = k.split(/\/(.*)/s);
         return { service, backend, count };

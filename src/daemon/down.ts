@@ -3,9 +3,16 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { linkPins, type Dataplane } from '../control/dataplane.js';
-import { readState, removeInstance } from '../control/instance.js';
+import { ownedByOther, readState, removeInstance } from '../control/instance.js';
 import { BpfLink } from '../kernel/link.js';
-import { instancePaths, pidAlive } from '../util/host.js';
+import { instancePaths } from '../util/host.js';
+
+/** Detaches a link; one whose interface is gone (ifindex 0) is defunct already: false. */
+function detachLive(l: BpfLink): boolean {
+  if (l.info.ifindex === 0) return false;
+  l.detach();
+  return true;
+}
 
 /** Detaches and unpins the links of one interface (it left the config). */
 export function detachPinned(pinDir: string, ifname: string, dp: Dataplane): void {
@@ -15,7 +22,7 @@ export function detachPinned(pinDir: string, ifname: string, dp: Dataplane): voi
     const l = BpfLink.fromPin(path);
     try {
       if (file === linkPins(ifname).xdp) dp.maps.txPorts.delete(l.info.ifindex);
-      l.detach();
+      detachLive(l);
     } finally {
       l.close();
     }
@@ -27,7 +34,7 @@ export function detachPinned(pinDir: string, ifname: string, dp: Dataplane): voi
 export function down(instance: string): { detached: number; removed: boolean } {
   const { pinDir, stateFile } = instancePaths(instance);
   const state = readState(instance);
-  if (state && state.pid !== process.pid && pidAlive(state.pid)) {
+  if (state && ownedByOther(state)) {
     throw new Error(
       `instance '${instance}' is served by a running process (pid ${state.pid}): stop it first (systemctl stop xlb)`,
     );
@@ -38,8 +45,7 @@ export function down(instance: string): { detached: number; removed: boolean } {
       if (!f.startsWith('link-')) continue;
       const l = BpfLink.fromPin(join(pinDir, f));
       try {
-        l.detach();
-        detached++;
+        if (detachLive(l)) detached++;
       } finally {
         l.close();
       }

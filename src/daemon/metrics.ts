@@ -15,6 +15,8 @@ export interface MetricsSnapshot {
   /** Seconds the last apply (reconcile) took; undefined before the first one. */
   reconcileSeconds?: number;
   healthTransitions: { service: string; backend: string; count: number }[];
+  /** Reloads of the config file: whether the last one applied, failures so far, when (epoch seconds). */
+  reloads?: { lastSuccess: boolean; failures: number; lastAt?: number };
 }
 
 export interface MetricsOptions {
@@ -61,6 +63,9 @@ export class Metrics {
   private readonly reasonBytes: Counter<'reason'>;
   private readonly mapEntries: Gauge<'map'>;
   private readonly mapMax: Gauge<'map'>;
+  private readonly reloadSuccess: Gauge;
+  private readonly reloadFailures: Counter;
+  private readonly reloadAt: Gauge;
 
   constructor(opts: MetricsOptions = {}) {
     this.version = opts.version ?? xlbVersion();
@@ -114,6 +119,21 @@ export class Metrics {
     ]);
     this.mapEntries = gauge('xlb_map_entries', 'Entries in the BPF map', ['map']);
     this.mapMax = gauge('xlb_map_max_entries', 'Capacity of the BPF map in entries', ['map']);
+    this.reloadSuccess = gauge(
+      'xlb_config_last_reload_success',
+      '1 when the last read of the config file applied, 0 when the file had problems (the running configuration stays)',
+      [],
+    );
+    this.reloadFailures = counter(
+      'xlb_config_reload_failures_total',
+      'Reads of the config file (reload, file change, SIGHUP) that had problems and applied nothing',
+      [],
+    );
+    this.reloadAt = gauge(
+      'xlb_config_last_reload_timestamp_seconds',
+      'When the config file was last read (Unix time), applied or not',
+      [],
+    );
     if (opts.processMetrics ?? true) this.addProcessMetrics();
   }
 
@@ -130,6 +150,11 @@ export class Metrics {
     setGauge(this.info, [[{ xlb_instance: s.instance, version: this.version }, 1]]);
     this.generation.set(s.generation);
     this.updateReconcile(s.reconcileSeconds);
+    if (s.reloads) {
+      this.reloadSuccess.set(s.reloads.lastSuccess ? 1 : 0);
+      setCounter(this.reloadFailures, [[{}, s.reloads.failures]]);
+      if (s.reloads.lastAt !== undefined) this.reloadAt.set(s.reloads.lastAt);
+    }
     this.updateServices(s.stats);
     this.updateReasons(s.stats);
     setCounter(

@@ -72,6 +72,17 @@ function put(config: Config, s: ServiceConfig, why: string, replacing?: string):
 const indexOf = (config: Config, name: string): number => config.services.findIndex((s) => s.name === name);
 
 export function addService(config: Config, input: ServiceInput, why: string): Config {
+  const health = input.health as { type?: unknown } | undefined;
+  if (typeof health === 'object' && health !== null && health.type === 'exec') {
+    // A program run as the daemon's user (root, or the capabilities it holds) must come from
+    // the config file, which only its owner can write, never from whoever reaches the API.
+    throw new ApiError(
+      'XLB_FORBIDDEN',
+      `service '${String(input.name)}': exec health checks run programs as the daemon's user, so they can only ` +
+        'be configured in the config file, not through the API; use a udp, dns, tcp or http check, or add the ' +
+        'service to the file and reload',
+    );
+  }
   if (config.services.some((s) => s.name === input.name)) {
     throw new ApiError(
       'XLB_CONFLICT',

@@ -82,7 +82,15 @@ function adopt(
   const mode = opts.mode ?? config.xdpMode;
   for (const ifname of config.interfaces) {
     const m = prev.interfaces.find((i) => i.name === ifname)?.mode === 'generic' ? 'generic' : 'native';
-    if (!dp.adoptLinks(ifname, opts.pinDir, m)) {
+    const adopted = dp.adoptLinks(ifname, opts.pinDir, m);
+    if (adopted !== 'adopted') {
+      if (adopted === 'stale') {
+        log.warn(
+          { event: 'warning', interface: ifname },
+          `${ifname}: the links an earlier daemon pinned belong to an interface that is gone ` +
+            '(deleted, or re-created under the same name): attached anew',
+        );
+      }
       dp.attach([ifname], { mode, force: opts.force, pinDir: opts.pinDir });
     } else if (mode !== 'auto' && mode !== m) {
       log.warn(

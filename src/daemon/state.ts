@@ -4,7 +4,7 @@
 // InstanceState, the one state file of an instance; this is the daemon's part of it.
 import { ABI_VERSION } from '../abi/abi.js';
 import type { Dataplane } from '../control/dataplane.js';
-import { STATE_FORMAT, planToState, type InstanceState } from '../control/instance.js';
+import { STATE_FORMAT, planToState, selfIdFields, type InstanceState } from '../control/instance.js';
 import type { Config } from '../model/config.js';
 import { configToInput } from '../model/config-io.js';
 import { planIds } from '../model/plan.js';
@@ -26,7 +26,7 @@ export function instanceState(d: DaemonSnapshot): InstanceState {
   return {
     format: STATE_FORMAT,
     name: d.instance,
-    pid: process.pid,
+    ...selfIdFields(),
     startedAt: d.startedAt.toISOString(),
     abi: ABI_VERSION,
     interfaces: d.dataplane.xdp.map((a) => ({ name: a.ifname, mode: a.mode })),

@@ -4,6 +4,7 @@
 //
 //   /sys/fs/bpf/xlb/NAME/   maps and links of instance NAME (XLB_BPFFS moves the root)
 //   /run/xlb/NAME.json      its state file; /run/xlb/NAME.sock its API socket (XLB_RUN_DIR)
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const bpffsRoot = (): string => process.env.XLB_BPFFS ?? '/sys/fs/bpf';
@@ -30,12 +31,59 @@ export function instancePaths(name: string): InstancePaths {
   };
 }
 
-/** Whether process `pid` exists (signal 0; EPERM means it exists but is not ours). */
-export function pidAlive(pid: number): boolean {
+/** What identifies a process for as long as it lives: its pid and its start time. */
+export interface ProcessId {
+  pid: number;
+  /** Field 22 of /proc/PID/stat (clock ticks after boot); absent where /proc cannot tell. */
+  start?: string;
+}
+
+/** The fields of /proc/PID/stat after the command name (state first), or undefined. */
+function procStat(pid: number): string[] | undefined {
+  let text: string;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
   }
+  // The command name is in parentheses and may hold anything, ')' included: the fields
+  // start after the last ')'.
+  return text
+    .slice(text.lastIndexOf(')') + 2)
+    .trim()
+    .split(' ');
+}
+
+/** This process, as the state file records its owner. */
+export function selfId(): ProcessId {
+  const start = procStat(process.pid)?.[19];
+  return start === undefined ? { pid: process.pid } : { pid: process.pid, start };
+}
+
+/**
+ * Whether the process `id` names is still alive: it exists, is no zombie, and (when its start
+ * time was recorded) started when it did — so a pid the kernel handed to another process since
+ * is not mistaken for the owner. Without /proc, signal 0 decides (EPERM: it exists).
+ */
+export function ownerAlive(id: ProcessId): boolean {
+  if (!Number.isInteger(id.pid) || id.pid <= 0) return false;
+  const stat = procStat(id.pid);
+  if (stat === undefined) {
+    if (existsProc()) return false; // /proc is there and the pid is not: gone
+    try {
+      process.kill(id.pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  }
+  if (stat[0] === 'Z' || stat[0] === 'X') return false; // exited, waiting to be reaped
+  return id.start === undefined || stat[19] === id.start;
+}
+
+const existsProc = (): boolean => procStat(process.pid) !== undefined;
+
+/** Whether a process `pid` exists (any process: see ownerAlive for an instance's owner). */
+export function pidAlive(pid: number): boolean {
+  return ownerAlive({ pid });
 }

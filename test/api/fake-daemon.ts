@@ -5,6 +5,8 @@
 
 import { stringify } from 'yaml';
 import { ApiError } from '../../src/daemon/contract.js';
+import { driftLines } from '../../src/daemon/drift.js';
+import { hostPort } from '../../src/util/endpoint.js';
 import type {
   BackendInput,
   BackendView,
@@ -79,8 +81,7 @@ export const MUTATIONS = [
 const SINCE = '2024-01-01T00:00:00.000Z';
 
 /** 'address:port', '[v6]:port' for IPv6. */
-export const backendId = (address: string, port: number): string =>
-  familyOf(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+export const backendId = (address: string, port: number): string => hostPort(address, port);
 
 /** A backend id in canonical form (the address as the config model writes it), if it parses. */
 function canonicalId(id: string): string {
@@ -237,7 +238,7 @@ export class FakeDaemon implements DaemonApi {
   drift(): DriftView {
     this.enterReady('drift');
     const changes = driftLines(validateConfig(this.file), this.config);
-    return { drift: changes.length > 0, changes };
+    return { drift: changes.length > 0, fileValid: true, changes };
   }
 
   dumpConfig(): string {
@@ -345,6 +346,7 @@ export class FakeDaemon implements DaemonApi {
       startedAt: SINCE,
       generation: this.generation,
       configFile: '/etc/xlb/xlb.yaml',
+      configValid: true,
       drift: JSON.stringify(this.raw) !== JSON.stringify(this.file),
       ready: this.isReady,
       interfaces: this.config.interfaces.map((name) => ({ name, mode: 'generic' })),
@@ -388,38 +390,4 @@ export class FakeDaemon implements DaemonApi {
       ...(s.flowAffinity ? { flows: 1 } : {}),
     };
   }
-}
-
-/** The changes from the file's configuration to the running one, as DriftView lines. */
-function driftLines(file: Config, running: Config): string[] {
-  const lines: string[] = [];
-  const byName = (c: Config): Map<string, ServiceConfig> => new Map(c.services.map((s) => [s.name, s]));
-  const before = byName(file);
-  const after = byName(running);
-  for (const name of before.keys()) if (!after.has(name)) lines.push(`- service ${name}`);
-  for (const [name, s] of after) {
-    const old = before.get(name);
-    if (old === undefined) lines.push(`+ service ${name}`);
-    else lines.push(...backendDrift(name, old.backends, s.backends));
-  }
-  return lines;
-}
-
-function backendDrift(
-  service: string,
-  before: readonly BackendConfig[],
-  after: readonly BackendConfig[],
-): string[] {
-  const ids = (bs: readonly BackendConfig[]): Map<string, BackendConfig> =>
-    new Map(bs.map((b) => [backendId(b.address, b.port), b]));
-  const old = ids(before);
-  const now = ids(after);
-  const lines: string[] = [];
-  for (const id of old.keys()) if (!now.has(id)) lines.push(`- backend ${id} of ${service}`);
-  for (const [id, b] of now) {
-    const o = old.get(id);
-    if (o === undefined) lines.push(`+ backend ${id} of ${service}`);
-    else if (o.weight !== b.weight) lines.push(`~ weight of ${id} in ${service}: ${o.weight} -> ${b.weight}`);
-  }
-  return lines;
 }

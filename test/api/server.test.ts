@@ -17,7 +17,7 @@ import type { FastifyInstance } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import { ApiError, ErrorCodes } from '../../src/daemon/contract.js';
 import type { BackendView, ErrorCode, ServiceView, StatusView } from '../../src/daemon/contract.js';
-import { bearerToken, buildApi, isLoopback, startApi } from '../../src/api/server.js';
+import { allowedHostValues, bearerToken, buildApi, isLoopback, startApi } from '../../src/api/server.js';
 import type { ApiServerOptions, RequestRecord } from '../../src/api/server.js';
 import { OPERATIONS, errorsOf, openApiDocument, schemas } from '../../src/api/openapi.js';
 import type { Method, Operation, SchemaName } from '../../src/api/openapi.js';
@@ -44,14 +44,18 @@ interface CallOptions {
   type?: string;
   token?: string;
   authorization?: string;
+  host?: string;
 }
 
 const TOKEN = 'sesame-0123456789';
 
-function setup(t: TestContext, extra: Partial<ApiServerOptions> = {}) {
+/** The Host a TCP listener on 127.0.0.1:9477 answers (setup's `hosts`). */
+const TCP_HOSTS = allowedHostValues('127.0.0.1', 9477);
+
+function setup(t: TestContext, extra: Partial<ApiServerOptions> = {}, hosts?: Set<string>) {
   const daemon = new FakeDaemon();
   const internal: unknown[] = [];
-  const app = buildApi({ daemon, onError: (e) => internal.push(e), ...extra });
+  const app = buildApi({ daemon, onError: (e) => internal.push(e), ...extra }, hosts);
   t.after(() => app.close());
   return { daemon, app, internal };
 }
@@ -66,6 +70,7 @@ async function call(
   if (o.type !== undefined) headers['content-type'] = o.type;
   if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
   if (o.authorization !== undefined) headers.authorization = o.authorization;
+  if (o.host !== undefined) headers.host = o.host;
   const payload = o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body));
   if (o.body !== undefined) headers['content-type'] ??= 'application/json';
   const res = await app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
@@ -177,10 +182,18 @@ describe('reads', () => {
 
   it('GET /v1/drift answers the DriftView', async (t) => {
     const { app, daemon } = setup(t);
-    assert.deepEqual((await call(app, 'GET', '/v1/drift')).body, { drift: false, changes: [] });
+    assert.deepEqual((await call(app, 'GET', '/v1/drift')).body, {
+      drift: false,
+      fileValid: true,
+      changes: [],
+    });
     await call(app, 'PATCH', `/v1/services/dns/backends/${enc(V4_ID)}`, { body: { weight: 4 } });
     const a = await call(app, 'GET', '/v1/drift');
-    assert.deepEqual(a.body, { drift: true, changes: [`~ weight of ${V4_ID} in dns: 1 -> 4`] });
+    assert.deepEqual(a.body, {
+      drift: true,
+      fileValid: true,
+      changes: [`~ weight of ${V4_ID} in dns: 1 -> 4`],
+    });
     assert.deepEqual(a.body, daemon.drift());
   });
 
@@ -635,10 +648,27 @@ describe('every operation answers its success and each error code it documents',
     });
     for (const code of errorsOf(op)) {
       it(`${op.method} ${op.url}: ${code}`, async (t) => {
-        const { app, daemon } = setup(t, code === 'XLB_UNAUTHORIZED' ? { token: TOKEN } : {});
+        const { app, daemon } = setup(
+          t,
+          code === 'XLB_UNAUTHORIZED' ? { token: TOKEN } : {},
+          code === 'XLB_FORBIDDEN' ? TCP_HOSTS : undefined,
+        );
         const url = urlOf(op);
         if (code === 'XLB_BAD_REQUEST') {
-          assertError(await call(app, op.method, url, { raw: '{', type: json }), code);
+          // A body that is no JSON, or (any method) a URL that is not percent-encoded right.
+          if (op.method !== 'GET')
+            assertError(await call(app, op.method, url, { raw: '{', type: json }), code);
+          assertError(await call(app, op.method, `${url}%E0%A4%A`, { body: bodyOf(op) }), code);
+          return;
+        }
+        if (code === 'XLB_FORBIDDEN') {
+          // Over TCP, a Host that is not the API's address (DNS rebinding); the right one passes.
+          assertError(
+            await call(app, op.method, url, { body: bodyOf(op), host: 'rebound.example:9477' }),
+            code,
+          );
+          const right = await call(app, op.method, url, { body: bodyOf(op), host: '127.0.0.1:9477' });
+          assert.notEqual(right.status, 403, right.text);
           return;
         }
         if (code === 'XLB_NOT_READY' && op.operationId === 'readiness') daemon.isReady = false;
@@ -725,17 +755,29 @@ describe('exposure', () => {
     });
   }
 
-  it('builds for 0.0.0.0 with a token, and for loopback addresses without one', async () => {
+  for (const host of ['127.0.0.1', '127.9.8.7', '::1', '[::1]']) {
+    it(`refuses TCP on loopback ${host} without a token too (local users, DNS rebinding)`, () => {
+      assert.throws(() => buildApi({ daemon, host, port: 8080 }), /needs a token: .*loopback too/);
+    });
+  }
+
+  it('builds for any address with a token, and without TCP (the socket, in process) without one', async () => {
     for (const app of [
       buildApi({ daemon, host: '0.0.0.0', port: 8080, token: TOKEN }),
+      buildApi({ daemon, host: '127.0.0.1', port: 8080, token: TOKEN }),
       buildApi({ daemon }),
-      buildApi({ daemon, host: '127.0.0.1' }),
-      buildApi({ daemon, host: '127.9.8.7' }),
-      buildApi({ daemon, host: '::1' }),
-      buildApi({ daemon, host: '[::1]' }),
     ]) {
       await app.close();
     }
+  });
+
+  it('answers only the Host values of its address (and localhost on loopback, and --api-host names)', () => {
+    assert.deepEqual([...allowedHostValues('127.0.0.1', 9477)], ['127.0.0.1:9477', 'localhost:9477']);
+    assert.deepEqual([...allowedHostValues('::1', 9477)], ['[::1]:9477', 'localhost:9477']);
+    assert.deepEqual(
+      [...allowedHostValues('192.0.2.1', 80, ['LB.example', 'lb.example:8080'])],
+      ['192.0.2.1:80', 'lb.example:80', 'lb.example:8080'],
+    );
   });
 
   it('refuses an empty token or one that cannot travel in a header', () => {
@@ -924,6 +966,28 @@ function requestOverSocket(
   });
 }
 
+/** A GET over TCP with any headers (fetch would not send another Host). */
+function requestOverTcp(
+  base: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: url.hostname, port: url.port, method: 'GET', path, headers, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 function listen(server: Server, path: string): Promise<void> {
   return new Promise((resolve) => server.listen(path, resolve));
 }
@@ -946,9 +1010,10 @@ describe('startApi', () => {
     const socket = join(dir, 'api.sock');
     await staleSocket(socket);
     const daemon = new FakeDaemon();
-    const api = await startApi({ daemon, socket, port: 0 });
+    const api = await startApi({ daemon, socket, port: 0, token: TOKEN });
     let closed = false;
     t.after(() => (closed ? undefined : api.close()));
+    const auth = { authorization: `Bearer ${TOKEN}` };
 
     assert.equal(api.addresses.length, 2);
     assert.equal(api.addresses[0], `unix:${socket}`);
@@ -961,19 +1026,24 @@ describe('startApi', () => {
     const health = await fetch(`${http}/healthz`);
     assert.equal(health.status, 200);
     assert.deepEqual(await health.json(), { status: 'ok' });
-    const services = await fetch(`${http}/v1/services`);
+    const services = await fetch(`${http}/v1/services`, { headers: auth });
     assert.deepEqual(await services.json(), daemon.services());
     const added = await fetch(`${http}/v1/services/dns/backends`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({ address: '198.51.100.13', port: 53 }),
     });
     assert.equal(added.status, 201);
-    const missing = await fetch(`${http}/nothing`);
+    const missing = await fetch(`${http}/nothing`, { headers: auth });
     assert.equal(missing.status, 404);
     assert.equal(((await missing.json()) as { error: ErrorBody }).error.code, 'XLB_NOT_FOUND');
 
-    const status = await requestOverSocket(socket, 'GET', '/v1/status');
+    // Another name for the same address (DNS rebinding) is refused, in the error shape.
+    const rebound = await requestOverTcp(http, '/v1/status', { ...auth, host: 'rebound.example' });
+    assert.equal(rebound.status, 403);
+    assert.equal((JSON.parse(rebound.body) as { error: ErrorBody }).error.code, 'XLB_FORBIDDEN');
+
+    const status = await requestOverSocket(socket, 'GET', '/v1/status', auth);
     assert.equal(status.status, 200);
     assert.equal((JSON.parse(status.body) as StatusView).generation, 2);
 
@@ -1014,7 +1084,10 @@ describe('startApi', () => {
     const other = createServer();
     await listen(other, live);
     t.after(() => closeServer(other));
-    await assert.rejects(startApi({ daemon, socket: live, port: 0 }), /another process listens/);
+    await assert.rejects(
+      startApi({ daemon, socket: live, port: 0, token: TOKEN }),
+      /another process listens/,
+    );
     assert.ok(lstatSync(live).isSocket());
   });
 });

@@ -7,7 +7,7 @@
 import { httpStatus } from '../../src/api/errors.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -82,6 +82,8 @@ class FakeDaemon {
   changes: string[] = [];
   reloadProblems: { path: string; line?: number; message: string }[] = [];
   token: string | undefined;
+  /** The config file's first problem while it is invalid. */
+  fileProblem: string | undefined;
   seen: Seen[] = [];
   reasons = Object.fromEntries(Reasons.map((r) => [r, { packets: 0, bytes: 0 }])) as StatsView['reasons'];
 
@@ -91,6 +93,7 @@ class FakeDaemon {
     this.changes = [];
     this.reloadProblems = [];
     this.token = undefined;
+    this.fileProblem = undefined;
     this.seen = [];
   }
 
@@ -102,6 +105,10 @@ class FakeDaemon {
       startedAt: '2024-05-01T12:00:00.000Z',
       generation: this.generation,
       configFile: '/etc/xlb/xlb.yaml',
+      configValid: this.fileProblem === undefined,
+      ...(this.fileProblem
+        ? { configInvalidSince: '2024-05-01T12:30:00.000Z', configProblem: this.fileProblem }
+        : {}),
       drift: this.changes.length > 0,
       ready: true,
       interfaces: [
@@ -343,7 +350,13 @@ interface Run {
 function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, XLB_API_TOKEN: '', XLB_RUN_DIR: dir, ...env },
+      env: {
+        ...process.env,
+        XLB_API_TOKEN: '',
+        XLB_TOKEN_FILE: join(dir, 'no-token'),
+        XLB_RUN_DIR: dir,
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: 30_000,
     });
@@ -622,7 +635,14 @@ describe('xlb status', () => {
     const denied = await run(['status', '--url', tcpUrl]);
     assert.equal(denied.status, 1);
     assert.match(denied.err, /^xlb: error: a bearer token is required .*\(XLB_UNAUTHORIZED\)$/m);
-    assert.equal((await run(['status', '--url', tcpUrl, '--token', 'tok'])).status, 0);
+    const tokenFile = join(mkdtempSync(join(tmpdir(), 'xlb-token-')), 'token');
+    writeFileSync(tokenFile, 'tok\n', { mode: 0o600 });
+    assert.equal((await run(['status', '--url', tcpUrl, '--token-file', tokenFile])).status, 0);
+    assert.equal(
+      (await run(['status', '--url', tcpUrl, '--token', 'tok'])).status,
+      2,
+      'no token on command lines',
+    );
     assert.equal((await run(['status', '--url', tcpUrl], { XLB_API_TOKEN: 'tok' })).status, 0);
     assert.equal(last('GET')?.auth, 'Bearer tok');
   });

@@ -28,8 +28,8 @@ describe('contrib/xlb.service', () => {
   });
 
   it("its xlb command lines are accepted by xlb's own parsers", () => {
-    const lines = [...directive('ExecStartPre'), ...directive('ExecStart')];
-    assert.equal(lines.length, 2);
+    const lines = [...directive('ExecStartPre'), ...directive('ExecStart'), ...directive('ExecReload')];
+    assert.equal(lines.length, 3);
     for (const line of lines) {
       const argv = line.split(/\s+/);
       assert.deepEqual(argv.slice(0, 2), ['/usr/bin/env', 'xlb']);
@@ -38,10 +38,16 @@ describe('contrib/xlb.service', () => {
     }
   });
 
-  it('keeps /run/xlb across restarts and reloads with SIGHUP', () => {
+  it('keeps /run/xlb across restarts; reloads through xlb config reload, so a bad file fails the reload', () => {
     assert.deepEqual(directive('RuntimeDirectoryPreserve'), ['yes']);
-    assert.deepEqual(directive('ExecReload'), ['/bin/kill -HUP $MAINPID']);
+    assert.deepEqual(directive('ExecReload'), ['/usr/bin/env xlb config reload']);
     assert.deepEqual(directive('KillMode'), ['mixed']);
+  });
+
+  it('serves the API on the unix socket with a token file, never a token on the command line', () => {
+    const start = directive('ExecStart')[0] ?? '';
+    assert.match(start, / --api-token-file \/etc\/xlb\/api-token\b/);
+    assert.doesNotMatch(start, /--token\b|--api-listen/);
   });
 });
 

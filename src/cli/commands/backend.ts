@@ -7,7 +7,7 @@ import { MAX_WEIGHT, backendId, parseEndpoint, parseWeight } from '../common/end
 import type { BackendView } from '../../daemon/contract.js';
 import { describeBackend } from '../common/render.js';
 
-const common = '[--instance NAME | --socket PATH | --url URL] [--token TOKEN] [--json]';
+const common = '[--instance NAME | --socket PATH | --url URL] [--token-file FILE] [--json]';
 
 const addSpec = {
   name: 'backend add',

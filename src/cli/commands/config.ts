@@ -5,7 +5,7 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { apiOptions, commandGroup, printJson, runApiCommand, type ApiSpec } from '../common/api.js';
 
-const common = '[--instance NAME | --socket PATH | --url URL] [--token TOKEN]';
+const common = '[--instance NAME | --socket PATH | --url URL] [--token-file FILE]';
 
 const dumpSpec = {
   name: 'config dump',
@@ -87,10 +87,18 @@ const driftSpec = {
 async function drift(argv: string[]): Promise<number> {
   return runApiCommand(driftSpec, argv, async (api, { values }) => {
     const d = await api.drift();
+    const invalid =
+      d.fileValid === false
+        ? `the config file is invalid (${d.fileProblem ?? 'see xlb status'}): the running configuration is the ` +
+          'last valid file, with the changes below; fix the file and run xlb config reload'
+        : undefined;
     if (values.json) printJson(d);
-    else if (!d.drift) console.log('no drift: the running configuration is the config file');
-    else console.log(['the running configuration differs from the config file:', ...d.changes].join('\n  '));
-    return 0;
+    else if (!d.drift) console.log(invalid ?? 'no drift: the running configuration is the config file');
+    else
+      console.log(
+        [invalid ?? 'the running configuration differs from the config file:', ...d.changes].join('\n  '),
+      );
+    return invalid === undefined ? 0 : 1;
   });
 }
 

@@ -1,9 +1,10 @@
 // xlb daemon: the long-running control plane (systemd's ExecStart), and xlb down.
 import { xlbVersion } from '../../util/paths.js';
-import { readFileSync } from 'node:fs';
 import { pino, type Level } from 'pino';
 import { defaultSocket } from '../../api/client.js';
-import { startApi, type RunningApi } from '../../api/server.js';
+import { checkExposure, startApi, type RunningApi } from '../../api/server.js';
+import { deferredDaemon } from '../../daemon/deferred.js';
+import { ensureTokenFile } from '../../util/token.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { UsageError, type CommandSpec, type OptionSpec, defineCommand } from '../common/args.js';
 import { xdpModeOption } from '../common/run.js';
@@ -37,7 +38,13 @@ const daemonOptions = {
   'api-token-file': {
     type: 'string',
     arg: 'FILE',
-    help: 'file holding the bearer token the API requires (or set XLB_API_TOKEN)',
+    help: 'file holding the bearer token the API requires, made (mode 0600) when missing (or set XLB_API_TOKEN)',
+  },
+  'api-host': {
+    type: 'string',
+    multiple: true,
+    arg: 'NAME',
+    help: 'a name the TCP API may be reached under (Host header), besides its address (repeatable)',
   },
   'no-health': { type: 'boolean', help: 'do not run health checks (every backend counts as up)' },
   'no-watch': { type: 'boolean', help: 'do not reload when the config file changes (SIGHUP still does)' },
@@ -66,18 +73,14 @@ export function parseListen(s: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
-function token(file: string | undefined): string | undefined {
-  if (file === undefined) return process.env.XLB_API_TOKEN || undefined;
-  let t: string;
+function token(file: string | undefined): { token: string | undefined; created?: string } {
+  if (file === undefined) return { token: process.env.XLB_API_TOKEN || undefined };
   try {
-    t = readFileSync(file, 'utf8').trim();
+    const t = ensureTokenFile(file);
+    return t.created ? { token: t.token, created: file } : { token: t.token };
   } catch (e) {
-    throw new UsageError(
-      `cannot read --api-token-file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
-    );
+    throw new UsageError(`--api-token-file: ${(e as Error).message}`);
   }
-  if (t === '') throw new UsageError(`--api-token-file ${file} is empty: write a token into it`);
-  return t;
 }
 
 export const command = defineCommand(
@@ -92,35 +95,51 @@ export const command = defineCommand(
     const socketOpt = values['api-socket'];
     const socket = socketOpt === 'none' ? undefined : (socketOpt ?? defaultSocket(instance));
     const listen = values['api-listen'] === undefined ? undefined : parseListen(values['api-listen']);
-    const apiToken = token(values['api-token-file']);
     const mode = xdpModeOption(values.mode);
+    // Exposure is checked before anything is made or loaded: a refused start leaves nothing behind.
+    const exposure = { ...(listen ?? {}), token: process.env.XLB_API_TOKEN || undefined };
+    if (values['api-token-file'] === undefined) checkExposure(exposure);
+    const { token: apiToken, created } = token(values['api-token-file']);
+    if (socket === undefined && listen === undefined) {
+      throw new UsageError(
+        'the API needs somewhere to listen: keep --api-socket, or give --api-listen HOST:PORT',
+      );
+    }
     const log = pino({ level: level as Level, base: { instance } });
+    if (created)
+      log.info({ event: 'token_created', file: created }, `API token written to ${created} (mode 0600)`);
 
-    const daemon = Daemon.start({
-      configPath: String(values.config),
-      instance,
-      ...(mode ? { mode } : {}),
-      force: values.force === true,
-      health: values['no-health'] !== true,
-      watch: values['no-watch'] !== true,
-      log,
-      version: xlbVersion(),
+    // The API first: a listener that cannot be opened, or an exposure that is refused, fails
+    // the start before the data plane is loaded or attached. Until the daemon is up it answers
+    // XLB_NOT_READY.
+    const deferred = deferredDaemon();
+    const api: RunningApi = await startApi({
+      daemon: deferred.api,
+      ...(socket ? { socket } : {}),
+      ...(listen ?? {}),
+      ...(apiToken ? { token: apiToken } : {}),
+      ...(values['api-host'] ? { allowedHosts: values['api-host'] } : {}),
+      onRequest: (r) => log.debug({ event: 'request', ...r }, `${r.method} ${r.url} ${r.status}`),
+      onError: (e, r) =>
+        log.error({ event: 'api_error', err: e, ...r }, `${r.method} ${r.url}: unexpected error`),
     });
-    let api: RunningApi | undefined;
+    let daemon: Daemon;
     try {
-      api = await startApi({
-        daemon,
-        ...(socket ? { socket } : {}),
-        ...(listen ?? {}),
-        ...(apiToken ? { token: apiToken } : {}),
-        onRequest: (r) => log.debug({ event: 'request', ...r }, `${r.method} ${r.url} ${r.status}`),
-        onError: (e, r) =>
-          log.error({ event: 'api_error', err: e, ...r }, `${r.method} ${r.url}: unexpected error`),
+      daemon = Daemon.start({
+        configPath: String(values.config),
+        instance,
+        ...(mode ? { mode } : {}),
+        force: values.force === true,
+        health: values['no-health'] !== true,
+        watch: values['no-watch'] !== true,
+        log,
+        version: xlbVersion(),
       });
     } catch (e) {
-      daemon.stop();
+      await api.close();
       throw e;
     }
+    deferred.set(daemon);
     const s = daemon.status();
     log.info(
       {

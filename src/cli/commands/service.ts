@@ -7,7 +7,7 @@ import { apiOptions, commandGroup, printJson, runApiCommand, type ApiSpec } from
 import { parseEndpoint, parseWeight } from '../common/endpoints.js';
 import { backendState, humanBytes, keyValues, table } from '../common/render.js';
 
-const common = '[--instance NAME | --socket PATH | --url URL] [--token TOKEN] [--json]';
+const common = '[--instance NAME | --socket PATH | --url URL] [--token-file FILE] [--json]';
 
 const serviceAddress = (s: ServiceView): string => hostPort(s.vip, s.port, s.family);
 const activeOfTotal = (s: ServiceView): string =>

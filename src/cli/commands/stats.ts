@@ -1,8 +1,8 @@
 // xlb stats: counters of a running instance, read from its pinned maps.
 import { join } from 'node:path';
 import { BpfMap } from '../../kernel/map.js';
-import { readState, stateToPlan } from '../../control/instance.js';
-import { instancePaths, pidAlive } from '../../util/host.js';
+import { ownedByOther, readState, stateToPlan } from '../../control/instance.js';
+import { instancePaths } from '../../util/host.js';
 import { openMaps, type MapName } from '../../control/maps.js';
 import { readStats } from '../../control/stats.js';
 import { intOption, type CommandSpec, type OptionSpec, defineCommand } from '../common/args.js';
@@ -22,7 +22,7 @@ const spec = {
 export const command = defineCommand(spec, 'counters of a running instance', async ({ values }) => {
   const name = values.instance ?? 'default';
   const state = readState(name);
-  if (!state || !pidAlive(state.pid)) {
+  if (!state || !ownedByOther(state)) {
     throw new Error(
       `no running xlb instance '${name}': start one with \`xlb run\` (or pass --instance NAME)`,
     );
@@ -42,7 +42,7 @@ export const command = defineCommand(spec, 'counters of a running instance', asy
     const every = intOption('stats', 'watch', values.watch, 1, 3600);
     for (;;) {
       await new Promise((r) => setTimeout(r, every * 1000));
-      if (!pidAlive(state.pid)) return 0;
+      if (!ownedByOther(state)) return 0;
       const now = readStats(maps, plan);
       console.log(values.json ? JSON.stringify(now) : `\n${renderStats(now, previous)}`);
       previous = now;

@@ -11,7 +11,7 @@ const spec = {
   summary:
     "Shows the running daemon's state: instance, configuration generation, readiness, drift from\n" +
     'the config file, interfaces and counts of services and backends.',
-  usage: 'xlb status [--instance NAME | --socket PATH | --url URL] [--token TOKEN] [--json]',
+  usage: 'xlb status [--instance NAME | --socket PATH | --url URL] [--token-file FILE] [--json]',
   options: apiOptions,
 } satisfies ApiSpec;
 
@@ -21,7 +21,13 @@ export function renderStatus(s: StatusView, changes?: string[]): string {
   const lines = keyValues([
     ['instance', `${s.instance} (pid ${s.pid}, xlb ${s.version})`],
     ['started', s.startedAt],
-    ['config', s.configFile],
+    [
+      'config',
+      s.configValid === false
+        ? `${s.configFile}: INVALID since ${s.configInvalidSince ?? '?'}: ${s.configProblem ?? '?'} ` +
+          '(the last valid file still runs; fix it and xlb config reload)'
+        : s.configFile,
+    ],
     ['generation', s.generation],
     ['ready', s.ready ? 'yes' : 'no: the configuration is not applied yet'],
     ['drift', drift],

@@ -19,7 +19,7 @@ const spec = {
     'A live view of the running daemon: per service and backend the packets and bits per second,\n' +
     'packets, health, drain state and flows, refreshed every interval. Ctrl-C quits.',
   usage:
-    'xlb top [--interval SEC] [--once] [--instance NAME | --socket PATH | --url URL] [--token TOKEN] [--json]',
+    'xlb top [--interval SEC] [--once] [--instance NAME | --socket PATH | --url URL] [--token-file FILE] [--json]',
   options: {
     ...apiOptions,
     interval: {

@@ -1,7 +1,8 @@
 // What every command that talks to the daemon shares: the connection options (--instance,
-// --socket, --url, --token, --json), the client they make, subcommand groups and error output.
+// --socket, --url, --token-file, --json), the client they make, subcommand groups and error output.
 import { ApiClient, defaultSocket } from '../../api/client.js';
 import { ApiError, ErrorCodes } from '../../daemon/contract.js';
+import { DEFAULT_TOKEN_FILE, clientToken } from '../../util/token.js';
 import {
   UsageError,
   parse,
@@ -17,7 +18,11 @@ export const apiOptions = {
   instance: { type: 'string', arg: 'NAME', help: 'instance to talk to', default: 'default' },
   socket: { type: 'string', arg: 'PATH', help: "the daemon's unix socket (default: /run/xlb/NAME.sock)" },
   url: { type: 'string', arg: 'URL', help: "the daemon's HTTP address instead, e.g. http://127.0.0.1:9477" },
-  token: { type: 'string', arg: 'TOKEN', help: 'API bearer token (default: $XLB_API_TOKEN)' },
+  'token-file': {
+    type: 'string',
+    arg: 'FILE',
+    help: `file holding the API bearer token (default: $XLB_API_TOKEN, else ${DEFAULT_TOKEN_FILE} when readable)`,
+  },
   json: { type: 'boolean', help: "print the API's JSON instead of text" },
 } satisfies Record<string, OptionSpec>;
 
@@ -27,7 +32,7 @@ interface ConnectValues {
   instance?: string | undefined;
   socket?: string | undefined;
   url?: string | undefined;
-  token?: string | undefined;
+  'token-file'?: string | undefined;
 }
 
 /** The client for the connection options; --socket and --url exclude each other. */
@@ -35,7 +40,12 @@ export function connect(command: string, v: ConnectValues): ApiClient {
   if (v.socket !== undefined && v.url !== undefined) {
     throw new UsageError(`${command}: give --socket or --url, not both`);
   }
-  const token = v.token ?? (process.env.XLB_API_TOKEN || undefined);
+  let token: string | undefined;
+  try {
+    token = clientToken(v['token-file']);
+  } catch (e) {
+    throw new UsageError(`${command}: --token-file: ${(e as Error).message}`);
+  }
   if (v.url !== undefined) {
     try {
       return new ApiClient({ url: v.url, token });
@@ -138,7 +148,7 @@ export function commandGroup(
     ...names.map((n) => `  ${n.padEnd(width)}${subs[n]?.summary ?? ''}`),
     '',
     `\`xlb ${name} SUBCOMMAND --help\` describes one. All take --instance NAME, --socket PATH,`,
-    '--url URL, --token TOKEN (or $XLB_API_TOKEN) and --json.',
+    '--url URL, --token-file FILE (or $XLB_API_TOKEN) and --json.',
   ].join('\n');
   const run = async (argv: string[]): Promise<number> => {
     const [sub, ...rest] = argv;
