@@ -44,6 +44,7 @@ import * as edit from './mutations.js';
 import { backendIdOf, backendKey } from './mutations.js';
 import { PassiveHealth } from './passive.js';
 import { openDataplane } from './start.js';
+import { ProbePorts, ProbeRoutes, type ProbeRoute } from '../control/probe-routes.js';
 import { instanceState } from './state.js';
 import { Views } from './views.js';
 
@@ -87,6 +88,9 @@ export class Daemon implements DaemonApi {
    * daemon's checks decide (a restart must not send traffic to a dead backend meanwhile).
    */
   private readonly heldOut = new Set<string>();
+  private readonly probePorts = new ProbePorts();
+  private readonly probeRoutes = new ProbeRoutes();
+  private probeRoutesUsed = false;
   /** The config file's text as last read (the watcher reloads only when it changes). */
   private fileText: string;
   /** The file as last read: valid, or since when it is not and its first problem. */
@@ -345,21 +349,61 @@ export class Daemon implements DaemonApi {
 
   // ---- health --------------------------------------------------------------------------------
 
+  /**
+   * The health checks of the running configuration. A dsr service's probes go to the service
+   * address with each backend as next hop (health.target vip, the default in dsr): each gets a
+   * probe port and a policy route of its own (src/control/probe-routes.ts).
+   */
   private checks(): HealthCheck[] {
-    return this.running.services.flatMap((s) => {
+    const viaVip = (s: ServiceConfig): boolean =>
+      s.health !== undefined &&
+      (s.health.target ?? (s.mode === 'dsr' && s.vip !== '*' ? 'vip' : 'backend')) === 'vip';
+    const pairs = this.running.services
+      .filter(viaVip)
+      .flatMap((s) => s.backends.map((b) => backendKey(s.name, backendIdOf(b))));
+    const ports = this.probePorts.assign(pairs);
+    const routes: ProbeRoute[] = [];
+    const checks = this.running.services.flatMap((s) => {
       const health = s.health;
       if (!health) return [];
-      return s.backends.map((b) => ({
-        service: s.name,
-        backend: backendIdOf(b),
-        config: health,
-        target: { address: b.address, port: health.port ?? b.port, family: s.family },
-      }));
+      return s.backends.map((b): HealthCheck => {
+        const backend = backendIdOf(b);
+        const check = { service: s.name, backend, config: health };
+        if (!viaVip(s))
+          return { ...check, target: { address: b.address, port: health.port ?? b.port, family: s.family } };
+        const localPort = ports.get(backendKey(s.name, backend));
+        const target = { address: s.vip, port: health.port ?? s.port, family: s.family, backend: b.address };
+        if (localPort === undefined) {
+          return {
+            ...check,
+            target: {
+              ...target,
+              blocked: 'no probe port left (at most 1,000 dsr backends are probed through the VIP)',
+            },
+          };
+        }
+        const proto = health.type === 'tcp' || health.type === 'http' ? 'tcp' : 'udp';
+        if (health.type !== 'exec')
+          routes.push({ family: s.family, vip: s.vip, backend: b.address, localPort, proto });
+        return { ...check, target: { ...target, localPort } };
+      });
+    });
+    if (routes.length === 0 && !this.probeRoutesUsed) return checks;
+    this.probeRoutesUsed = true;
+    const problems = this.probeRoutes.sync(routes);
+    if (problems.size === 0) return checks;
+    for (const [, message] of problems) this.log.warn({ event: 'warning' }, `health probe route: ${message}`);
+    return checks.map((c) => {
+      const t = c.target;
+      if (t.localPort === undefined || t.backend === undefined) return c;
+      const problem = [...problems].find(([k]) => k.includes(`|${t.backend}|${t.localPort}|`))?.[1];
+      return problem === undefined ? c : { ...c, target: { ...t, blocked: problem } };
     });
   }
 
   private startHealth(): void {
     if (this.opts.health === false) return;
+    this.probeRoutes.clear(); // what a killed daemon left
     this.health = new HealthChecker({ onChange: (e) => this.onHealth(e) });
     this.health.update(this.checks());
   }
@@ -568,6 +612,7 @@ export class Daemon implements DaemonApi {
     clearTimeout(this.reloadTimer);
     this.passive?.stop();
     this.health?.stop();
+    if (this.probeRoutesUsed) this.probeRoutes.clear();
     this.dataplane.keepAttached = true;
     this.dataplane.close();
     this.log.info({ event: 'stopped' }, 'daemon stopped; the data plane keeps forwarding');

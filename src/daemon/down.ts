@@ -4,6 +4,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { linkPins, type Dataplane } from '../control/dataplane.js';
 import { ownedByOther, readState, removeInstance } from '../control/instance.js';
+import { ProbeRoutes } from '../control/probe-routes.js';
 import { BpfLink } from '../kernel/link.js';
 import { instancePaths } from '../util/host.js';
 
@@ -53,5 +54,6 @@ export function down(instance: string): { detached: number; removed: boolean } {
   }
   const existed = existsSync(pinDir) || existsSync(stateFile);
   removeInstance(instance);
+  new ProbeRoutes().clear(); // dsr probe routes a killed daemon left
   return { detached, removed: existed };
 }

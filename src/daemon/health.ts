@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { HealthState } from './contract.js';
 import type { DnsQtype, DnsRcode, HealthConfig } from '../model/config-health.js';
@@ -17,6 +17,16 @@ export interface ProbeTarget {
   address: string;
   port: number;
   family: 4 | 6;
+  /**
+   * The probe's own port. Set for probes that policy routing steers to a next hop of their own
+   * (dsr's probes of the service address through one backend: src/control/probe-routes.ts); TCP
+   * probes from it end with a reset, so that the next one can use the port at once.
+   */
+  localPort?: number;
+  /** exec: the backend's own address, for '{backend}' (address is what the probe targets). */
+  backend?: string;
+  /** Set when the probe cannot be sent as configured (e.g. its route could not be made): it fails with this. */
+  blocked?: string;
 }
 export type ProbeResult = { ok: true; ms: number } | { ok: false; ms: number; reason: string };
 
@@ -28,6 +38,10 @@ interface ProbeContext {
   signal: AbortSignal;
   /** Remembers why a reply did not count, for the reason of a timeout. */
   note: (reason: string) => void;
+  /** ProbeTarget.localPort. */
+  localPort?: number;
+  /** ProbeTarget.backend. */
+  backend?: string;
 }
 /** Runs until it succeeds (resolves), fails (rejects with a ProbeFailure) or ctx.signal aborts. */
 type ProbeBody = (
@@ -59,6 +73,7 @@ export async function probe(
   const started = performance.now();
   const ms = (): number => Math.round((performance.now() - started) * 1000) / 1000;
   const port = cfg.port ?? target.port;
+  if (target.blocked !== undefined) return { ok: false, ms: 0, reason: target.blocked };
   const body = BODIES[cfg.type];
   const inner = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -75,7 +90,12 @@ export async function probe(
   });
   let reason: string | undefined;
   try {
-    const ctx: ProbeContext = { signal: inner.signal, note: (r) => void (noted = r) };
+    const ctx: ProbeContext = {
+      signal: inner.signal,
+      note: (r) => void (noted = r),
+      ...(target.localPort === undefined ? {} : { localPort: target.localPort }),
+      ...(target.backend === undefined ? {} : { backend: target.backend }),
+    };
     const run = body(cfg, target.address, port, target.family, ctx).then(
       () => undefined,
       (e: unknown) => (e instanceof ProbeFailure ? e.message : `probe error: ${(e as Error).message}`),
@@ -161,16 +181,21 @@ function datagramExchange(
       onAbort();
       return;
     }
-    try {
-      socket.connect(port, address, () => {
-        if (done) return;
-        socket.send(payload, (e) => {
-          if (e) finish(new ProbeFailure(`udp send to ${hostPort(address, port)}: ${errno(e) ?? e.message}`));
+    const start = (): void => {
+      try {
+        socket.connect(port, address, () => {
+          if (done) return;
+          socket.send(payload, (e) => {
+            if (e)
+              finish(new ProbeFailure(`udp send to ${hostPort(address, port)}: ${errno(e) ?? e.message}`));
+          });
         });
-      });
-    } catch (e) {
-      finish(new ProbeFailure(`udp ${hostPort(address, port)}: ${(e as Error).message}`));
-    }
+      } catch (e) {
+        finish(new ProbeFailure(`udp ${hostPort(address, port)}: ${(e as Error).message}`));
+      }
+    };
+    if (ctx.localPort === undefined) start();
+    else socket.bind({ port: ctx.localPort, exclusive: true }, start);
   });
 }
 
@@ -256,15 +281,26 @@ const dnsBody: ProbeBody = (cfg, address, port, family, ctx) => {
 
 // ---- tcp and http ------------------------------------------------------------------------------
 
-const tcpBody: ProbeBody = (_cfg, address, port, family, { signal }) =>
+/** Closes a probe's TCP connection; from a pinned port with a reset (no TIME_WAIT to wait out). */
+function closeTcp(socket: Socket, pinned: boolean): void {
+  if (pinned && socket.readyState === 'open') socket.resetAndDestroy();
+  else socket.destroy();
+}
+
+const tcpBody: ProbeBody = (_cfg, address, port, family, { signal, localPort }) =>
   new Promise<void>((resolve, reject) => {
-    const socket = connect({ host: address, port, family });
+    const socket = connect({
+      host: address,
+      port,
+      family,
+      ...(localPort === undefined ? {} : { localPort }),
+    });
     let done = false;
     const finish = (err?: ProbeFailure): void => {
       if (done) return;
       done = true;
       signal.removeEventListener('abort', onAbort);
-      socket.destroy();
+      closeTcp(socket, localPort !== undefined);
       if (err === undefined) resolve();
       else reject(err);
     };
@@ -284,7 +320,7 @@ const tcpBody: ProbeBody = (_cfg, address, port, family, { signal }) =>
     if (signal.aborted) onAbort();
   });
 
-const httpBody: ProbeBody = (cfg, address, port, _family, { signal }) =>
+const httpBody: ProbeBody = (cfg, address, port, _family, { signal, localPort }) =>
   new Promise<void>((resolve, reject) => {
     const url = `http://${hostPort(address, port)}${cfg.path ?? '/'}`;
     const expected = cfg.status ?? 200;
@@ -293,6 +329,7 @@ const httpBody: ProbeBody = (cfg, address, port, _family, { signal }) =>
       if (done) return;
       done = true;
       signal.removeEventListener('abort', onAbort);
+      if (req.socket) closeTcp(req.socket, localPort !== undefined);
       req.destroy();
       if (err === undefined) resolve();
       else reject(err);
@@ -300,7 +337,13 @@ const httpBody: ProbeBody = (cfg, address, port, _family, { signal }) =>
     const onAbort = (): void => finish(new ProbeFailure('aborted'));
     const headers: Record<string, string> = { 'user-agent': 'xlb-health', connection: 'close' };
     if (cfg.host !== undefined) headers.host = cfg.host;
-    const req = request(url, { method: 'GET', headers, agent: false }, (res) => {
+    const options = {
+      method: 'GET',
+      headers,
+      agent: false,
+      ...(localPort === undefined ? {} : { localPort }),
+    };
+    const req = request(url, options, (res) => {
       res.on('error', () => undefined);
       res.resume();
       const status = res.statusCode ?? 0;
@@ -327,9 +370,19 @@ const httpBody: ProbeBody = (cfg, address, port, _family, { signal }) =>
 
 // ---- exec --------------------------------------------------------------------------------------
 
-/** The command's argv with '{address}' and '{port}' substituted. */
-export function execArgv(command: readonly string[], address: string, port: number): string[] {
-  return command.map((a) => a.replaceAll('{address}', address).replaceAll('{port}', String(port)));
+/**
+ * The command's argv with '{address}' (what the probe targets: the backend, or in dsr the
+ * service address), '{port}' and '{backend}' (the backend's own address) substituted.
+ */
+export function execArgv(
+  command: readonly string[],
+  address: string,
+  port: number,
+  backend = address,
+): string[] {
+  return command.map((a) =>
+    a.replaceAll('{address}', address).replaceAll('{port}', String(port)).replaceAll('{backend}', backend),
+  );
 }
 
 /** Kills the child's process group (it runs detached: a shell's children die with it). */
@@ -353,9 +406,9 @@ const MAX_STDERR = 4096;
  * Runs the command without a shell, in a process group of its own (spawn with detached: execFile
  * would not pass that on), so that on timeout the whole group is killed, also a shell's children.
  */
-const execBody: ProbeBody = (cfg, address, port, _family, { signal }) =>
+const execBody: ProbeBody = (cfg, address, port, _family, { signal, backend }) =>
   new Promise<void>((resolve, reject) => {
-    const [file, ...args] = execArgv(cfg.command ?? [], address, port);
+    const [file, ...args] = execArgv(cfg.command ?? [], address, port, backend);
     if (file === undefined || file === '') {
       reject(new ProbeFailure('exec health check without a command'));
       return;

@@ -66,6 +66,8 @@ export interface XlbConfigOptions {
   /** Backend port (local: the first of `backends` ports), default 5301; dsr backends use `port`. */
   backendPort?: number;
   scheduler?: string;
+  /** A health block for every service, as YAML flow text, e.g. '{ type: udp, interval: 500ms }'. */
+  health?: string;
 }
 /** Where the echo backends of a lab listen: one process per address. */
 export interface LabListener {
@@ -325,13 +327,14 @@ interface ServiceYaml {
   snat?: string;
 }
 
-function serviceYaml(s: ServiceYaml, mode: LabMode, port: number, scheduler: string | undefined): string[] {
+function serviceYaml(s: ServiceYaml, mode: LabMode, port: number, opts: XlbConfigOptions): string[] {
   return [
     `  - name: ${s.name}`,
     `    vip: ${s.vip}`,
     `    port: ${port}`,
     `    mode: ${mode}`,
-    ...(scheduler === undefined ? [] : [`    scheduler: ${scheduler}`]),
+    ...(opts.scheduler === undefined ? [] : [`    scheduler: ${opts.scheduler}`]),
+    ...(opts.health === undefined ? [] : [`    health: ${opts.health}`]),
     ...(s.snat === undefined ? [] : [`    snat: { address: ${s.snat}, ports: ${SNAT_PORTS} }`]),
     '    backends:',
     ...s.backends.map((b) =>
@@ -342,7 +345,11 @@ function serviceYaml(s: ServiceYaml, mode: LabMode, port: number, scheduler: str
   ];
 }
 
-function backendsOf(lab: Lab, family: 'v4' | 'v6', o: Required<Omit<XlbConfigOptions, 'scheduler'>>) {
+function backendsOf(
+  lab: Lab,
+  family: 'v4' | 'v6',
+  o: Required<Pick<XlbConfigOptions, 'port' | 'backendPort'>>,
+) {
   if (lab.mode === 'local') {
     return lab.listeners(o)[family === 'v4' ? 0 : 1]!.ports.map((port) => ({
       address: lab.lb.interfaces[0]![family],
@@ -367,7 +374,7 @@ function renderConfig(lab: Lab, opts: XlbConfigOptions = {}): string {
       },
       lab.mode,
       o.port,
-      opts.scheduler,
+      opts,
     );
   return [
     `# xlb config of the lab '${lab.topology.prefix}' (${lab.mode}, ${lab.arms === 1 ? 'one arm' : 'two arms'}).`,

@@ -45,9 +45,19 @@ export interface HealthConfig {
   status?: number;
   /** http: the Host header (default: the address and port probed). */
   host?: string;
-  /** exec: program and arguments; '{address}' and '{port}' are substituted, exit status 0 = healthy. */
+  /**
+   * exec: program and arguments; '{address}' (what is probed), '{port}' and '{backend}' (the
+   * backend's own address) are substituted, exit status 0 = healthy.
+   */
   command?: string[];
+  /**
+   * What a probe is sent to: 'backend' (its own address) or 'vip' (dsr only: the service address,
+   * with the backend as next hop, as clients' packets reach it). Absent: vip in dsr, else backend.
+   */
+  target?: HealthTarget;
 }
+
+export type HealthTarget = 'vip' | 'backend';
 
 export const HEALTH_DEFAULTS = {
   interval: 2,
@@ -302,6 +312,7 @@ const healthFields = {
   status: field(integer('the expected HTTP status', 100, 599, HEALTH_DEFAULTS.status)),
   host: field(httpHost),
   command: field(command),
+  target: field(oneOf('health target', ['vip', 'backend'] as const)),
 };
 
 const HEALTH_EXAMPLE = '{ type: udp, interval: 2, timeout: 1, rise: 2, fall: 3 }';
@@ -373,6 +384,7 @@ function build(type: HealthType, h: HealthChecked): HealthConfig {
     fall: h.fall ?? HEALTH_DEFAULTS.fall,
   };
   if (h.port !== undefined) out.port = h.port;
+  if (h.target !== undefined) out.target = h.target;
   switch (type) {
     case 'udp':
       out.send = h.send ?? HEALTH_DEFAULTS.send;

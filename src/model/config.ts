@@ -402,6 +402,14 @@ const service: Rule<ServiceChecked> = (value, path, c) => {
   if (s === undefined || !isMapping(value)) return undefined;
   checkModeFields(s, value, path, c);
   checkScheduler(s, value, path, c);
+  if (s.health?.target === 'vip' && s.mode !== undefined && (s.mode !== 'dsr' || s.vip === '*')) {
+    c.report(
+      [...path, 'health', 'target'],
+      s.mode !== 'dsr'
+        ? `health target vip is for mode dsr (where backends serve the service address); this service has mode ${s.mode}: remove target`
+        : "health target vip needs one service address to probe, and this service has vip '*': set target: backend",
+    );
+  }
   if (s.all_down !== undefined && !Object.hasOwn(value, 'health')) {
     c.report(
       [...path, 'all_down'],

@@ -64,7 +64,8 @@ const upSpec = {
     'Builds a lab of network namespaces for a forwarding mode (clients, a load balancer "lb", backends\n' +
     'running echo servers, a switch "sw"), writes an xlb config for it and prints how to use it.\n' +
     'A lab of the same name is removed first.',
-  usage: 'xlb lab up --mode dsr|nat|fullnat|local [--clients N] [--backends M] [--arms 1|2] [--name NAME]',
+  usage:
+    'xlb lab up --mode dsr|nat|fullnat|local [--clients N] [--backends M] [--arms 1|2] [--health udp] [--name NAME]',
   options: {
     mode: { type: 'string', short: 'm', arg: 'MODE', help: 'forwarding mode: dsr, nat, fullnat or local' },
     clients: { type: 'string', arg: 'N', help: `client namespaces, 1..${MAX_HOSTS}`, default: '1' },
@@ -82,6 +83,11 @@ const upSpec = {
       arg: 'PORT',
       help: 'backend port (dsr backends listen on the service port)',
       default: String(DEFAULT_BACKEND_PORT),
+    },
+    health: {
+      type: 'string',
+      arg: 'udp',
+      help: 'add a udp health check to every service (for xlb daemon; in dsr it probes the VIP through each backend)',
     },
   },
   details: 'Needs root. Files: /run/xlb/lab/NAME.yaml (config), NAME.json (state), NAME-*.log (backends).',
@@ -273,6 +279,16 @@ async function waitReady(started: { proc: LabProcess; exited: () => boolean }[])
   }
 }
 
+/** The health block of --health (the echo backends answer udp probes). */
+function healthOption(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value !== 'udp')
+    throw new UsageError(
+      `lab up: --health must be udp (the lab's backends are UDP echo servers), got '${value}'`,
+    );
+  return '{ type: udp, interval: 1, timeout: 500ms, rise: 2, fall: 2 }';
+}
+
 function upOptions(values: ReturnType<typeof parse<typeof upSpec.options>>['values']) {
   const mode = values.mode as LabMode | undefined;
   if (mode === undefined || !MODES.includes(mode)) {
@@ -289,6 +305,7 @@ function upOptions(values: ReturnType<typeof parse<typeof upSpec.options>>['valu
     clients: intOption('lab up', 'clients', values.clients ?? '1', 1, MAX_HOSTS),
     backends,
     port: intOption('lab up', 'port', values.port ?? String(DEFAULT_PORT), 1, 65535),
+    health: healthOption(values.health),
     backendPort: intOption(
       'lab up',
       'backend-port',
@@ -328,7 +345,10 @@ async function start(lab: Lab, o: ReturnType<typeof upOptions>): Promise<LabStat
   const p = paths(o.name);
   mkdirSync(labDir(), { recursive: true });
   const ports = { port: o.port, backendPort: o.backendPort };
-  writeFileSync(p.config, lab.xlbConfig(ports));
+  writeFileSync(
+    p.config,
+    lab.xlbConfig({ ...ports, ...(o.health === undefined ? {} : { health: o.health }) }),
+  );
   const state: LabState = {
     name: o.name,
     createdAt: new Date().toISOString(),
