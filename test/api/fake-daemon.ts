@@ -22,7 +22,7 @@ import { Reasons } from '../../src/abi/abi.js';
 import type { Reason } from '../../src/abi/abi.js';
 import { ConfigError, validateConfig } from '../../src/model/config.js';
 import type { BackendConfig, Config, ServiceConfig } from '../../src/model/config.js';
-import { classifyAddress, familyOf } from '../../src/model/config-schema.js';
+import { classifyAddress } from '../../src/model/config-schema.js';
 
 interface RawBackend {
   address: string;

@@ -19,7 +19,7 @@ describe('owner liveness', () => {
     assert.ok(selfId().start, 'the start time is read from /proc');
   });
 
-  it('a pid that now belongs to another process (other start time) is not the owner', async () => {
+  it('a pid that now belongs to another process (other start time) is not the owner', () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
       const pid = child.pid!;
