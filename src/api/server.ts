@@ -83,6 +83,9 @@ export function buildApi(opts: ApiServerOptions, hosts?: HostCheck): FastifyInst
       void sendError(reply, new ApiError('XLB_BAD_REQUEST', message));
     },
     clientErrorHandler: answerClientError,
+    // A request without Host is answered in the error shape (the TCP listener's Host check
+    // refuses it; Node's own check would answer a bare 400).
+    http: { requireHostHeader: false },
   });
   if (hosts !== undefined) app.addHook('onRequest', hostCheck(hosts));
   acceptJsonOnly(app);
@@ -152,7 +155,13 @@ function hostCheck(allowed: HostCheck) {
 
 /** A request Node's HTTP parser refused (malformed, headers too large): the one error shape. */
 function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
-  if (!socket.writable) {
+  // Bytes after a request that said `Connection: close` (e.g. a body its method does not carry):
+  // that request is being answered, and its answer closes the connection; a second answer now
+  // would be read as the first one's.
+  if (err.code === 'HPE_CLOSED_CONNECTION') return;
+  // A parse error after a response went out on this connection (bytes after a request the
+  // answer closed): nothing more may be written, or the client would read a second answer.
+  if (!socket.writable || (socket as Duplex & { bytesWritten?: number }).bytesWritten !== 0) {
     socket.destroy();
     return;
   }
