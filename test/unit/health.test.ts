@@ -747,7 +747,7 @@ describe('HealthChecker', () => {
   });
 
   test("timers are unref'd: a process with running checks exits on its own, and after stop()", async () => {
-    const module = fileURLToPath(new URL('../../src/control/health.js', import.meta.url));
+    const module = fileURLToPath(new URL('../../src/daemon/health.js', import.meta.url));
     const script = (stop: boolean): string => `
       import { HealthChecker } from ${JSON.stringify(module)};
       const hc = new HealthChecker({ onChange: () => {}, probe: async () => ({ ok: true, ms: 0 }) });
