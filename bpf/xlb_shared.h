@@ -20,7 +20,7 @@
  * types, keys, values). Bump it on any change to them, together with ABI_VERSION in
  * src/abi/abi.ts. The object carries it in its BTF (enum xlb_abi below), where userspace
  * reads it at load and refuses an object whose version differs from its own. */
-#define XLB_ABI_VERSION 5
+#define XLB_ABI_VERSION 6
 
 /* Limits; each can be overridden at build time (-DXLB_MAX_SERVICES=...). */
 #ifndef XLB_MAX_SERVICES
@@ -243,15 +243,6 @@ struct xlb_flow_cache {
 	__u8 pad[5];
 };
 
-/* An ICMP "port unreachable" about a datagram sent to this address and port: passive
- * health signal (key of icmp_unreach). */
-struct xlb_icmp_key {
-	__u8 addr[16];
-	__be16 port;
-	__u8 family;
-	__u8 pad;
-};
-
 /* Handed from XDP to the TC ingress program in the packet's metadata when the next
  * hop's MAC is unknown: TC asks the kernel to resolve it (bpf_redirect_neigh). */
 #define XLB_META_MAGIC 0x786c6231 /* "xlb1" */
@@ -287,7 +278,6 @@ struct xlb_abi_anchor {
 	struct xlb_meta meta;
 	struct xlb_nh nh;
 	struct xlb_flow_cache fc;
-	struct xlb_icmp_key icmp;
 	enum xlb_family family;
 	enum xlb_mode mode;
 	enum xlb_sched sched;

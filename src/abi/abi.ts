@@ -4,7 +4,7 @@
 // same test. Change both sides in one commit.
 import { struct } from './codec.js';
 
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /** How an XDP program is attached: the driver's hook, the generic (skb) one, or native
  * with a fallback to generic. Shared by the config (`xdp_mode`) and the kernel layer. */
@@ -192,16 +192,7 @@ export const flowCache = struct('xlb_flow_cache', {
   pad: { bytes: 5 },
 });
 
-/** Key of icmp_unreach: the destination of the datagram an ICMP port-unreachable is about. */
-export const icmpKey = struct('xlb_icmp_key', {
-  addr: { bytes: 16 },
-  port: 'be16',
-  family: 'u8',
-  pad: 'u8',
-});
-
 export const abiStructs = [
-  icmpKey,
   svcKey,
   svcValue,
   backendValue,
