@@ -66,6 +66,7 @@ export const Reasons = [
   'snat_exhausted',
   'pass_egress_not_xlb',
   'icmp_reply',
+  'pass_vlan',
 ] as const;
 
 /** Reasons that count events on packets also counted under their verdict. */

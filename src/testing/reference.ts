@@ -2,7 +2,7 @@
 // than from the C: given the plan (what the maps hold) and a frame, which verdict
 // and reason the XDP program must reach, and where the rewritten fields are.
 // Tests run the BPF program and this model side by side on hostile input.
-import type { Reason } from '../abi/abi.js';
+import { Mode, type Reason } from '../abi/abi.js';
 import { addrTo16, formatIP } from '../model/addr.js';
 import { flowHash, flowKeyBytes, tableIndex, type HashKey } from '../model/flowhash.js';
 import type { Plan, PlannedBackend, PlannedService } from '../model/plan.js';
@@ -23,6 +23,8 @@ const VLAN_TPIDS = new Set([0x8100, 0x88a8]);
 
 export interface ParsedUdp {
   family: 4 | 6;
+  /** The frame carries one VLAN tag (802.1Q or 802.1ad). */
+  vlan: boolean;
   l3: number;
   l4: number;
   src: string;
@@ -41,7 +43,7 @@ function parseUdp(b: Buffer, l4: number, room: number): number | Reason {
   return l4;
 }
 
-function parseIpv4(b: Buffer, l3: number): ParsedUdp | Reason {
+function parseIpv4(b: Buffer, l3: number): Omit<ParsedUdp, 'vlan'> | Reason {
   if (b.length < l3 + 20) return 'pass_truncated';
   const version = (b[l3] ?? 0) >> 4;
   const ihl = (b[l3] ?? 0) & 0x0f;
@@ -65,7 +67,7 @@ function parseIpv4(b: Buffer, l3: number): ParsedUdp | Reason {
   };
 }
 
-function parseIpv6(b: Buffer, l3: number): ParsedUdp | Reason {
+function parseIpv6(b: Buffer, l3: number): Omit<ParsedUdp, 'vlan'> | Reason {
   if (b.length < l3 + 40) return 'pass_truncated';
   if ((b[l3] ?? 0) >> 4 !== 6) return 'pass_malformed';
   const plen = b.readUInt16BE(l3 + 4);
@@ -92,14 +94,14 @@ export function parseUdp4or6(f: Uint8Array): ParsedUdp | Reason {
   if (b.length < 14) return 'pass_truncated';
   let proto = b.readUInt16BE(12);
   let l3 = 14;
-  if (VLAN_TPIDS.has(proto)) {
+  const vlan = VLAN_TPIDS.has(proto);
+  if (vlan) {
     if (b.length < 18) return 'pass_truncated';
     proto = b.readUInt16BE(16);
     l3 = 18;
   }
-  if (proto === ETH_P_IP) return parseIpv4(b, l3);
-  if (proto === ETH_P_IPV6) return parseIpv6(b, l3);
-  return 'pass_not_ip';
+  const p = proto === ETH_P_IP ? parseIpv4(b, l3) : proto === ETH_P_IPV6 ? parseIpv6(b, l3) : 'pass_not_ip';
+  return typeof p === 'string' ? p : { ...p, vlan };
 }
 
 /** The service a destination maps to: exact address first, then the wildcard. */
@@ -114,7 +116,12 @@ export function lookupService(
   );
 }
 
-const MODE_REASON: Record<number, Reason> = { 0: 'local', 1: 'nat', 2: 'fullnat', 3: 'dsr' };
+const MODE_REASON: Record<number, Reason> = {
+  [Mode.local]: 'local',
+  [Mode.nat]: 'nat',
+  [Mode.fullnat]: 'fullnat',
+  [Mode.dsr]: 'dsr',
+};
 
 /**
  * Classifies a frame. `isReply` answers whether the reply-translation table holds
@@ -131,10 +138,14 @@ export function classify(
   const at = { family: p.family, l3: p.l3, l4: p.l4 };
   const service = lookupService(plan, p);
   if (service) {
+    // A tagged frame is balanced in local mode only: routed, it would leave with a foreign tag.
+    if (p.vlan && service.mode !== Mode.local) return { action: 'pass', reason: 'pass_vlan', service, ...at };
     if (service.table.length === 0) return { action: 'drop', reason: 'drop_no_backend', service, ...at };
     return { action: 'pass', reason: MODE_REASON[service.mode] ?? 'local', service, ...at };
   }
-  if (plan.backendPorts.has(p.sport) && isReply(p)) return { action: 'pass', reason: 'reply', ...at };
+  if (plan.backendPorts.has(p.sport) && isReply(p)) {
+    return { action: 'pass', reason: p.vlan ? 'pass_vlan' : 'reply', ...at };
+  }
   return { action: 'pass', reason: 'pass_no_service', ...at };
 }
 

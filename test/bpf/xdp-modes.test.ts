@@ -424,6 +424,71 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
         }
       });
 
+      /** A frame with one VLAN tag: 802.1Q (TPID 0x8100) or 802.1ad (an S-tag alone, TPID 0x88a8). */
+      const tagged = (spec: PacketSpec, tpid: 0x8100 | 0x88a8) => {
+        const frame = buildPacket({ ...spec, eth: { ...spec.eth, vlan: 100 } });
+        frame.writeUInt16BE(tpid, 12);
+        return frame;
+      };
+      const TPIDS = [
+        ['802.1Q', 0x8100],
+        ['802.1ad', 0x88a8],
+      ] as const;
+
+      for (const [tag, tpid] of TPIDS) {
+        it(`${tag}-tagged frames to nat, fullnat and dsr services pass untouched, counted pass_vlan`, () => {
+          for (const [n, sport] of [
+            [0, 50000],
+            [1, 50001],
+            [2, 50002],
+            [3, 50003],
+          ] as const) {
+            const frame = tagged(fromClient(fam, vip(n, fam), 53, sport), tpid);
+            const { action, out, reasons } = run(frame, fx.cl0);
+            assert.equal(action, XdpAction.PASS, `service ${n}`);
+            assert.deepEqual(reasons, { pass_vlan: 1 }, `service ${n}`);
+            assertSame(out, frame, `tagged frame to service ${n}`);
+          }
+        });
+
+        it(`${tag}-tagged replies of nat and fullnat flows pass untouched, counted pass_vlan`, () => {
+          for (const n of [0, 1]) {
+            const fwd = run(buildPacket(fromClient(fam, vip(n, fam), 53, 50100 + n)), fx.cl0);
+            assert.equal(fwd.action, XdpAction.REDIRECT);
+            const p = parsePacket(fwd.out);
+            const reply = tagged(
+              {
+                eth: { src: FX.backendMac(1), dst: FX.be0Mac },
+                ...ip(fam, fam === 4 ? p.ipv4!.dst : p.ipv6!.dst, fam === 4 ? p.ipv4!.src : p.ipv6!.src),
+                udp: { sport: p.udp!.dport, dport: p.udp!.sport },
+                payload: 'answer',
+              },
+              tpid,
+            );
+            const { action, out, reasons } = run(reply, fx.be0);
+            assert.equal(action, XdpAction.PASS);
+            assert.deepEqual(reasons, { pass_vlan: 1 }, `reply of service ${n}`);
+            assertSame(out, reply, `tagged reply of service ${n}`);
+          }
+        });
+
+        it(`local: ${tag}-tagged frames are still balanced, the tag kept (this host's stack owns it)`, () => {
+          const spec = fromClient(fam, FX.cl0[fam], 7000, 50200);
+          const { action, out, reasons } = run(tagged(spec, tpid), fx.cl0);
+          assert.equal(action, XdpAction.PASS);
+          assert.deepEqual(reasons, { local: 1 });
+          assertSame(out, tagged({ ...spec, udp: { sport: 50200, dport: 7001 } }, tpid), 'local, tagged');
+        });
+      }
+
+      it('QinQ (two tags) frames to a routed service pass untouched (pass_not_ip)', () => {
+        const frame = buildPacket({ ...fromClient(fam, vip(0, fam), 53, 50300), eth: { vlan: [100, 200] } });
+        const { action, out, reasons } = run(frame, fx.cl0);
+        assert.equal(action, XdpAction.PASS);
+        assert.deepEqual(reasons, { pass_not_ip: 1 });
+        assertSame(out, frame, 'QinQ');
+      });
+
       it('local: balanced to a local port; the reply is translated in the same hook', () => {
         const spec = fromClient(fam, FX.cl0[fam], 7000, 49000);
         const { action, out, reasons } = run(buildPacket(spec), fx.cl0);
