@@ -8,7 +8,8 @@
  *   dsr      rewrite the MACs only, route towards the backend
  * from a backend, its reply is translated (reply.h); anything else passes. A VLAN-tagged
  * frame is balanced in local mode only: in a routed mode, or as a reply, it passes
- * untouched (pass_vlan), since it would leave with the client's tag on another segment.
+ * untouched (pass_vlan), since it would leave with the client's tag on another segment;
+ * so does a routed one from a source the kernel never forwards (pass_martian).
  * Every path returns through verdict(), which counts its reason.
  */
 #ifndef XLB_FAST_PATH_H
@@ -196,9 +197,14 @@ static __always_inline int xdp_udp(struct xdp_md *ctx, struct xlb_pkt *p, __u64 
 	svc = svc_lookup(p, &k, fam);
 	if (svc) {
 		/* A routed frame would leave with the client's VLAN tag on another segment:
-		 * tagged frames are balanced in local mode only (this host's stack owns the tag). */
-		if (p->vlan && svc->mode != XLB_MODE_LOCAL)
-			return verdict(XDP_PASS, XLB_R_PASS_VLAN, len);
+		 * tagged frames are balanced in local mode only (this host's stack owns the tag).
+		 * Nor is a frame routed from a source the kernel would not forward. */
+		if (svc->mode != XLB_MODE_LOCAL) {
+			if (p->vlan)
+				return verdict(XDP_PASS, XLB_R_PASS_VLAN, len);
+			if (addr_martian(pkt_saddr(p, fam), fam))
+				return verdict(XDP_PASS, XLB_R_PASS_MARTIAN, len);
+		}
 		/* The hit may have been on the wildcard: replies must come from the
 		 * address the client used, not from the all-zero key. */
 		addr_load(k.addr, pkt_daddr(p, fam), fam);

@@ -191,6 +191,8 @@ static __always_inline int icmp_error(struct xdp_md *ctx, void *data, void *data
 	}
 	if (e.r->mode != XLB_MODE_NAT && e.r->mode != XLB_MODE_FULLNAT)
 		return -1;
+	if (addr_martian(pkt_saddr(&e.outer, fam), fam))
+		return verdict(XDP_PASS, XLB_R_PASS_MARTIAN, len);
 	rc = route(ctx, &rt, e.r->vaddr, e.r->flags & XLB_FLOW_F_REWRITE_DST ? e.r->caddr : pkt_daddr(&e.outer, fam),
 		   e.l3_len, bpf_ktime_get_coarse_ns(), fam);
 	pass = route_pass_reason(rc, &e.outer, fam);

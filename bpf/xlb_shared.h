@@ -116,7 +116,8 @@ enum xlb_reason {
 	XLB_R_PASS_EGRESS_NOT_XLB = 20, /* egress interface not in tx_ports: the stack forwards */
 	XLB_R_ICMP_REPLY = 21,          /* ICMP error about a nat/fullnat flow translated back to its client */
 	XLB_R_PASS_VLAN = 22,           /* VLAN-tagged, to a routed-mode service or a reply: passed untouched */
-	XLB_R_COUNT = 23,
+	XLB_R_PASS_MARTIAN = 23,        /* routed, from a source the kernel never forwards: passed untouched */
+	XLB_R_COUNT = 24,
 };
 
 /* Service flags. */

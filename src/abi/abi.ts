@@ -67,6 +67,7 @@ export const Reasons = [
   'pass_egress_not_xlb',
   'icmp_reply',
   'pass_vlan',
+  'pass_martian',
 ] as const;
 
 /** Reasons that count events on packets also counted under their verdict. */

@@ -104,6 +104,21 @@ export function parseUdp4or6(f: Uint8Array): ParsedUdp | Reason {
   return typeof p === 'string' ? p : { ...p, vlan };
 }
 
+/**
+ * A source address the kernel never forwards (bpf/rewrite.h addr_martian): IPv4 0/8, 127/8,
+ * multicast, 255.255.255.255; IPv6 ::, ::1, multicast, link-local, IPv4-mapped.
+ */
+export function isMartianSource(addr: string, family: 4 | 6): boolean {
+  const a = addrTo16(addr);
+  if (family === 4)
+    return a[0] === 0 || a[0] === 127 || ((a[0] ?? 0) & 0xf0) === 0xe0 || addr === '255.255.255.255';
+  if (a[0] === 0xff || (a[0] === 0xfe && ((a[1] ?? 0) & 0xc0) === 0x80)) return true;
+  if (a.subarray(0, 10).some((x) => x !== 0)) return false;
+  const w2 = a.readUInt16BE(10);
+  const low = a.readUInt32BE(12);
+  return w2 === 0xffff || (w2 === 0 && (low === 0 || low === 1));
+}
+
 /** The service a destination maps to: exact address first, then the wildcard. */
 export function lookupService(
   plan: Plan,
@@ -139,7 +154,11 @@ export function classify(
   const service = lookupService(plan, p);
   if (service) {
     // A tagged frame is balanced in local mode only: routed, it would leave with a foreign tag.
-    if (p.vlan && service.mode !== Mode.local) return { action: 'pass', reason: 'pass_vlan', service, ...at };
+    // Nor is a frame routed from a source the kernel would not forward.
+    if (service.mode !== Mode.local) {
+      if (p.vlan) return { action: 'pass', reason: 'pass_vlan', service, ...at };
+      if (isMartianSource(p.src, p.family)) return { action: 'pass', reason: 'pass_martian', service, ...at };
+    }
     if (service.table.length === 0) return { action: 'drop', reason: 'drop_no_backend', service, ...at };
     return { action: 'pass', reason: MODE_REASON[service.mode] ?? 'local', service, ...at };
   }

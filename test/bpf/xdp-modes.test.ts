@@ -481,6 +481,45 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
         });
       }
 
+      const MARTIANS = {
+        4: ['0.0.0.0', '0.1.2.3', '127.0.0.1', '224.0.0.1', '239.255.255.250', '255.255.255.255'],
+        6: ['::', '::1', '::ffff:203.0.113.50', 'fe80::1', 'ff02::1'],
+      } as const;
+
+      it('from a source the kernel never forwards: nat, fullnat and dsr pass untouched, counted pass_martian', () => {
+        for (const src of MARTIANS[fam]) {
+          for (const n of [0, 1, 2]) {
+            const frame = buildPacket({
+              ...fromClient(fam, vip(n, fam), 53, 50400),
+              ...ip(fam, src, vip(n, fam)),
+            });
+            const { action, out, reasons } = run(frame, fx.cl0);
+            assert.equal(action, XdpAction.PASS, `${src} to service ${n}`);
+            assert.deepEqual(reasons, { pass_martian: 1 }, `${src} to service ${n}`);
+            assertSame(out, frame, `${src} to service ${n}`);
+          }
+        }
+        // The edges of the ranges are ordinary sources.
+        const ordinary =
+          fam === 4 ? ['1.0.0.1', '126.255.255.255', '223.255.255.255'] : ['fec0::1', '::2', '::fffe:1'];
+        for (const src of ordinary) {
+          const frame = buildPacket({
+            ...fromClient(fam, vip(2, fam), 53, 50401),
+            ...ip(fam, src, vip(2, fam)),
+          });
+          assert.deepEqual(run(frame, fx.cl0).reasons, { dsr: 1 }, `${src} is no martian`);
+        }
+      });
+
+      it("local mode still takes a martian source: this host's stack judges it", () => {
+        const src = MARTIANS[fam][0];
+        const { reasons } = run(
+          buildPacket({ ...fromClient(fam, FX.cl0[fam], 7000), ...ip(fam, src, FX.cl0[fam]) }),
+          fx.cl0,
+        );
+        assert.deepEqual(reasons, { local: 1 });
+      });
+
       it('QinQ (two tags) frames to a routed service pass untouched (pass_not_ip)', () => {
         const frame = buildPacket({ ...fromClient(fam, vip(0, fam), 53, 50300), eth: { vlan: [100, 200] } });
         const { action, out, reasons } = run(frame, fx.cl0);
