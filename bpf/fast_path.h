@@ -90,7 +90,7 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 
 	client_key(&fk, p, vip, fam);
 
-	/* A flow this CPU saw in the last second: backend and port from its cache. */
+	/* A flow this CPU saw within XLB_FLOW_CACHE_NS: backend and port from its cache. */
 	c = fc_slot(&fk);
 	if (fc_hit(c, &fk, XLB_FC_FLOW, svc, now)) {
 		bid = c->backend_id;
@@ -100,19 +100,24 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 			goto routed;
 	}
 
-	/* fullnat keeps a flow on its backend: its source port belongs to the flow. */
+	/* fullnat keeps a flow on its backend: its source port belongs to the flow, while
+	 * the port's reply entry does (else the flow claims another). */
 	port = 0;
 	f = bpf_map_lookup_elem(&fwd_flows, &fk);
 	if (f && f->svc_id == svc->id &&
 	    flow_fresh(now, f->last_seen_ns, f->flags, f->timeout_unreplied_s, f->timeout_assured_s))
 		be = backend_live(f->backend_id, svc->id);
 	if (be) {
+		struct xlb_rev_nat *r = snat_entry(svc, be, f->snat_port, fk.src, fk.sport, fam);
+
 		bid = f->backend_id;
-		port = f->snat_port;
-		if (now - f->last_seen_ns > XLB_FLOW_REFRESH_NS) {
-			f->last_seen_ns = now;
-			if (!snat_refresh(f, svc, be, fk.src, fk.sport, now, fam))
-				port = 0;
+		if (r) {
+			port = f->snat_port;
+			if (now - f->last_seen_ns > XLB_FLOW_REFRESH_NS) {
+				f->last_seen_ns = now;
+				r->last_seen_ns = now;
+				f->flags |= r->flags & XLB_FLOW_F_REPLIED;
+			}
 		}
 	} else {
 		be = pick(p, vip, svc, &bid, fam);

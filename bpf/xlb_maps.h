@@ -113,7 +113,7 @@ struct {
 	__type(value, struct xlb_port_bitmap);
 } port_bitmaps SEC(".maps");
 
-/* Per-CPU caches: next hops by destination, and flows seen in the last second. */
+/* Per-CPU caches: next hops by destination (1 s), and flows seen in the last 10 ms. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_NH_CACHE_SIZE);

@@ -42,7 +42,10 @@
 #define XLB_FLOW_CACHE_SIZE 16384 /* per-CPU flow cache entries (power of two; 64 bytes each) */
 #endif
 #ifndef XLB_CACHE_NS
-#define XLB_CACHE_NS 1000000000ULL /* how long cache entries are trusted: 1 s */
+#define XLB_CACHE_NS 1000000000ULL /* how long next hops are trusted: 1 s */
+#endif
+#ifndef XLB_FLOW_CACHE_NS
+#define XLB_FLOW_CACHE_NS 10000000ULL /* how long flow-cache entries are trusted: 10 ms */
 #endif
 #ifndef XLB_FLOW_ENTRIES
 #define XLB_FLOW_ENTRIES 65536 /* default; resized by userspace before load */
@@ -233,8 +236,10 @@ struct xlb_nh {
 #define XLB_FC_REPLY_OK 1 /* the reply translation of this reply tuple was confirmed */
 #define XLB_FC_FLOW 2     /* a flow's backend (and fullnat source port) */
 
-/* A per-CPU, direct-mapped cache of flows seen in the last XLB_CACHE_NS, so that busy
- * flows skip the shared LRU tables. */
+/* A per-CPU, direct-mapped cache of flows seen in the last XLB_FLOW_CACHE_NS, so that busy
+ * flows skip the shared LRU tables. Briefly: the entries it stands for live in LRU tables,
+ * and a full LRU table evicts what is not looked up. A busy flow looks its entries up (keeps
+ * them recent, records them again if they were evicted) whenever its cache entry expires. */
 struct xlb_flow_cache {
 	struct xlb_flow_key key;
 	__u64 expires_ns;

@@ -176,7 +176,10 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
     }
   });
 
-  it('a flow confirmed in the last second skips the shared reply table (until the cache is flushed)', () => {
+  /** Waits out the flow cache (XLB_FLOW_CACHE_NS, 10 ms) without flushing it. */
+  const pastFlowCache = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30);
+
+  it('a reply entry a full table evicted is recorded again once the flow cache (10 ms) expires', () => {
     const spec = fromClient(4, vip(4, 4), 53, 47200); // nat, single backend 198.51.100.14
     dp.flushCaches();
     run(buildPacket(spec), fx.cl0);
@@ -189,12 +192,42 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
       family: 4,
     };
     assert.ok(dp.maps.revNat.get(key), 'recorded');
-    dp.maps.revNat.delete(key);
+    dp.maps.revNat.delete(key); // what the LRU does to a cold entry of a full table
+    pastFlowCache();
     run(buildPacket(spec), fx.cl0);
-    assert.equal(dp.maps.revNat.get(key), undefined, 'not looked up again within the second');
-    dp.flushCaches();
-    run(buildPacket(spec), fx.cl0);
-    assert.ok(dp.maps.revNat.get(key), 'recorded again after the flush');
+    assert.ok(dp.maps.revNat.get(key), 'recorded again by the busy flow, without a cache flush');
+  });
+
+  it('fullnat: a flow does not send from a port whose reply entry another client took', () => {
+    for (const fam of [4, 6] as const) {
+      const spec = fromClient(fam, vip(1, fam), 53, 47300);
+      dp.flushCaches();
+      const sportOf = (out: Buffer) => parsePacket(out).udp!.sport;
+      const first = run(buildPacket(spec), fx.cl0);
+      assert.deepEqual(first.reasons, { fullnat: 1 });
+      const port = sportOf(first.out);
+      const key = (p: number) => ({
+        src: addrTo16(FX.backend(1, fam)),
+        dst: addrTo16(FX.be0[fam]),
+        sport: 5311,
+        dport: p,
+        proto: 17,
+        family: fam,
+      });
+      // The LRU evicted the flow's entry and another client claimed the port.
+      const entry = dp.maps.revNat.get(key(port))!;
+      dp.maps.revNat.set(key(port), { ...entry, caddr: addrTo16(FX.side[fam]), cport: 47399 });
+      pastFlowCache(); // within the 1 s refresh of the flow's own entry (fwd_flows)
+      const again = run(buildPacket(spec), fx.cl0);
+      assert.deepEqual(again.reasons, { fullnat: 1 });
+      const now = sportOf(again.out);
+      assert.notEqual(now, port, `IPv${fam}: not from the port whose replies go to another client`);
+      const mine = dp.maps.revNat.get(key(now));
+      assert.ok(mine && mine.cport === 47300, `IPv${fam}: the new port's replies come back to this client`);
+      assert.equal(dp.maps.revNat.get(key(port))!.cport, 47399, `IPv${fam}: the other client keeps its port`);
+      dp.maps.revNat.delete(key(now));
+      dp.maps.revNat.delete(key(port));
+    }
   });
 
   for (const fam of [4, 6] as const) {
