@@ -6,7 +6,10 @@
  *   nat      rewrite destination, route (forward.h)
  *   fullnat  rewrite destination and source (a claimed source port), route
  *   dsr      rewrite the MACs only, route towards the backend
- * from a backend, its reply is translated (reply.h); anything else passes.
+ * from a backend, its reply is translated (reply.h); anything else passes. A VLAN-tagged
+ * frame is balanced in local mode only: in a routed mode, or as a reply, it passes
+ * untouched (pass_vlan), since it would leave with the client's tag on another segment;
+ * so does a routed one from a source the kernel never forwards (pass_martian).
  * Every path returns through verdict(), which counts its reason.
  */
 #ifndef XLB_FAST_PATH_H
@@ -87,7 +90,7 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 
 	client_key(&fk, p, vip, fam);
 
-	/* A flow this CPU saw in the last second: backend and port from its cache. */
+	/* A flow this CPU saw within XLB_FLOW_CACHE_NS: backend and port from its cache. */
 	c = fc_slot(&fk);
 	if (fc_hit(c, &fk, XLB_FC_FLOW, svc, now)) {
 		bid = c->backend_id;
@@ -97,19 +100,24 @@ static __always_inline int fwd_fullnat(struct xdp_md *ctx, struct xlb_pkt *p, co
 			goto routed;
 	}
 
-	/* fullnat keeps a flow on its backend: its source port belongs to the flow. */
+	/* fullnat keeps a flow on its backend: its source port belongs to the flow, while
+	 * the port's reply entry does (else the flow claims another). */
 	port = 0;
 	f = bpf_map_lookup_elem(&fwd_flows, &fk);
 	if (f && f->svc_id == svc->id &&
 	    flow_fresh(now, f->last_seen_ns, f->flags, f->timeout_unreplied_s, f->timeout_assured_s))
 		be = backend_live(f->backend_id, svc->id);
 	if (be) {
+		struct xlb_rev_nat *r = snat_entry(svc, be, f->snat_port, fk.src, fk.sport, fam);
+
 		bid = f->backend_id;
-		port = f->snat_port;
-		if (now - f->last_seen_ns > XLB_FLOW_REFRESH_NS) {
-			f->last_seen_ns = now;
-			if (!snat_refresh(f, svc, be, fk.src, fk.sport, now, fam))
-				port = 0;
+		if (r) {
+			port = f->snat_port;
+			if (now - f->last_seen_ns > XLB_FLOW_REFRESH_NS) {
+				f->last_seen_ns = now;
+				r->last_seen_ns = now;
+				f->flags |= r->flags & XLB_FLOW_F_REPLIED;
+			}
 		}
 	} else {
 		be = pick(p, vip, svc, &bid, fam);
@@ -193,6 +201,15 @@ static __always_inline int xdp_udp(struct xdp_md *ctx, struct xlb_pkt *p, __u64 
 
 	svc = svc_lookup(p, &k, fam);
 	if (svc) {
+		/* A routed frame would leave with the client's VLAN tag on another segment:
+		 * tagged frames are balanced in local mode only (this host's stack owns the tag).
+		 * Nor is a frame routed from a source the kernel would not forward. */
+		if (svc->mode != XLB_MODE_LOCAL) {
+			if (p->vlan)
+				return verdict(XDP_PASS, XLB_R_PASS_VLAN, len);
+			if (addr_martian(pkt_saddr(p, fam), fam))
+				return verdict(XDP_PASS, XLB_R_PASS_MARTIAN, len);
+		}
 		/* The hit may have been on the wildcard: replies must come from the
 		 * address the client used, not from the all-zero key. */
 		addr_load(k.addr, pkt_daddr(p, fam), fam);
@@ -208,6 +225,8 @@ static __always_inline int xdp_udp(struct xdp_md *ctx, struct xlb_pkt *p, __u64 
 		}
 	}
 	r = reply_lookup(p, fam);
+	if (r && p->vlan)
+		return verdict(XDP_PASS, XLB_R_PASS_VLAN, len);
 	if (r)
 		return reply(ctx, p, r, len, fam);
 	return verdict(XDP_PASS, XLB_R_PASS_NO_SERVICE, len);

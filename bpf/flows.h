@@ -72,7 +72,7 @@ static __always_inline void fc_fill(struct xlb_flow_cache *c, const struct xlb_f
 	c->svc_id = svc_id;
 	c->backend_id = bid;
 	c->snat_port = snat_port;
-	c->expires_ns = now + XLB_CACHE_NS;
+	c->expires_ns = now + XLB_FLOW_CACHE_NS;
 }
 
 /* The client's tuple: the key of fwd_flows. */
@@ -113,8 +113,9 @@ static __always_inline __u8 rev_replied(struct xlb_pkt *p, const struct xlb_back
 }
 
 /* Makes sure the replies of a (local or nat) flow are translated: records or
- * refreshes reply tuple -> service address. A flow this CPU confirmed in the last
- * second skips the shared table (not for wildcard services: their address varies). */
+ * refreshes reply tuple -> service address. A flow this CPU confirmed within
+ * XLB_FLOW_CACHE_NS skips the shared table (not for wildcard services: their address
+ * varies). */
 static __always_inline void rev_record(struct xlb_pkt *p, const struct xlb_svc_key *vip, const struct xlb_svc *svc,
 				       __u32 bid, const struct xlb_backend *be, __u64 now, const int fam)
 {
@@ -185,10 +186,11 @@ static __always_inline __be16 snat_claim(const struct xlb_svc *svc, const struct
 	return 0;
 }
 
-/* Refreshes the reply entry of a live fullnat flow and learns whether it saw a
- * reply; 0 when the entry is gone or taken (the flow must claim a new port). */
-static __always_inline int snat_refresh(struct xlb_fwd *f, const struct xlb_svc *svc, const struct xlb_backend *be,
-					const __u8 *caddr, __be16 cport, __u64 now, const int fam)
+/* The reply entry of a fullnat flow's source port while it still belongs to this flow (its
+ * service and client); NULL when it is gone (a full LRU table evicts) or another flow took
+ * the port since. A flow must not send from a port whose replies go to someone else. */
+static __always_inline struct xlb_rev_nat *snat_entry(const struct xlb_svc *svc, const struct xlb_backend *be,
+						      __be16 port, const __u8 *caddr, __be16 cport, const int fam)
 {
 	struct xlb_flow_key k = {};
 	struct xlb_rev_nat *r;
@@ -196,15 +198,13 @@ static __always_inline int snat_refresh(struct xlb_fwd *f, const struct xlb_svc 
 	__builtin_memcpy(k.src, be->addr, 16);
 	__builtin_memcpy(k.dst, svc->snat_addr, 16);
 	k.sport = be->port;
-	k.dport = f->snat_port;
+	k.dport = port;
 	k.proto = IPPROTO_UDP;
 	k.family = fam;
 	r = bpf_map_lookup_elem(&rev_nat, &k);
-	if (!r || r->cport != cport || !addr_eq(r->caddr, caddr, fam))
-		return 0;
-	r->last_seen_ns = now;
-	f->flags |= r->flags & XLB_FLOW_F_REPLIED;
-	return 1;
+	if (!r || r->svc_id != svc->id || r->cport != cport || !addr_eq(r->caddr, caddr, fam))
+		return NULL;
+	return r;
 }
 
 #endif /* XLB_FLOWS_H */

@@ -2,10 +2,10 @@
 /*
  * icmp.h — ICMP errors about datagrams xlb sent to a backend (port unreachable, time
  * exceeded, packet too big; untagged frames, no IPv4 options, no IPv6 extension
- * headers): the parse (struct xlb_icmp_err), the passive health note (icmp_unreach),
- * the flow the quoted datagram belongs to (rev_nat), the rewrite that makes the error
- * one the client can match to its socket, and the XDP path that routes it to the
- * client. The TC egress program translates the stack's own errors (egress.h).
+ * headers): the parse (struct xlb_icmp_err), the flow the quoted datagram belongs to
+ * (rev_nat), the passive health note (icmp_unreach, per backend id), the rewrite that
+ * makes the error one the client can match to its socket, and the XDP path that routes
+ * it to the client. The TC egress program translates the stack's own errors (egress.h).
  */
 #ifndef XLB_ICMP_H
 #define XLB_ICMP_H
@@ -20,6 +20,7 @@
 #include "counters.h"
 #include "lookup.h"
 #include "flows.h"
+#include "sched.h"
 #include "forward.h"
 
 /* An ICMP error about a datagram xlb sent to a backend, and the flow it belongs to. */
@@ -36,7 +37,9 @@ struct xlb_icmp_err {
  * Recognises an ICMP error (IPv4: destination unreachable, time exceeded; ICMPv6:
  * destination unreachable, packet too big, time exceeded) that quotes a UDP datagram.
  * 0 when it is one; -1 for anything else (no VLAN tag, no IPv4 options, no IPv6
- * extension headers, the quote must hold the whole UDP header).
+ * extension headers). The quote must hold the whole of what a translation rewrites (the
+ * quoted IP header and the UDP header) inside the outer datagram: bytes past its length
+ * are not covered by the ICMP checksum, so rewriting them would break it.
  */
 static __always_inline int icmp_parse(void *data, void *data_end, struct xlb_icmp_err *e, const int fam)
 {
@@ -69,27 +72,34 @@ static __always_inline int icmp_parse(void *data, void *data_end, struct xlb_icm
 		e->outer.ip6 = o;
 		e->quoted.ip6 = qi;
 	}
+	if (e->l3_len < 2 * ihl + 8 + sizeof(*qudp))
+		return -1;
 	addr_load(e->backend, pkt_daddr(&e->quoted, fam), fam);
 	return 0;
 }
 
 /*
- * Passive health signal: a port unreachable about a datagram to a backend is counted per
- * (address, port) of the quoted destination, whatever became of the flow.
+ * Passive health signal: a port unreachable counts against a backend only as evidence,
+ * or anyone could take backends out with forged errors. Only the destination host sends
+ * one, so it must come from the quoted destination; and the quote must be a datagram of a
+ * live flow to that very backend (e->r, found by icmp_flow). Counted per backend id.
  */
-static __always_inline void icmp_note(const struct xlb_icmp_err *e, const int fam)
+static __always_inline void icmp_note(struct xlb_icmp_err *e, const int fam)
 {
-	struct xlb_icmp_key k = { .port = e->quoted.udp->dest, .family = fam };
-	__u64 one = 1, *n;
+	__u32 bid = e->r->backend_id;
+	const struct xlb_backend *be;
+	__u64 *n;
 
 	if (e->icmp[0] != (fam == 4 ? 3 : 1) || e->icmp[1] != (fam == 4 ? 3 : 4))
 		return;
-	__builtin_memcpy(k.addr, e->backend, 16);
-	n = bpf_map_lookup_elem(&icmp_unreach, &k);
+	if (!addr_eq(pkt_saddr(&e->outer, fam), e->backend, fam))
+		return;
+	be = backend_live(bid, e->r->svc_id);
+	if (!be || be->family != fam || be->port != e->quoted.udp->dest || !addr_eq(be->addr, e->backend, fam))
+		return;
+	n = bpf_map_lookup_elem(&icmp_unreach, &bid);
 	if (n)
 		(*n)++;
-	else
-		bpf_map_update_elem(&icmp_unreach, &k, &one, BPF_NOEXIST);
 }
 
 /* The reply state of the flow the quoted datagram belongs to (its reply tuple is the key). */
@@ -172,17 +182,17 @@ static __always_inline int icmp_error(struct xdp_md *ctx, void *data, void *data
 	struct xlb_icmp_err e = {};
 	struct xlb_route rt;
 
-	if (icmp_parse(data, data_end, &e, fam))
+	if (icmp_parse(data, data_end, &e, fam) || icmp_flow(&e, fam))
 		return -1;
 	icmp_note(&e, fam);
-	if (icmp_flow(&e, fam))
-		return -1;
 	if (e.r->mode == XLB_MODE_LOCAL) {
 		icmp_rewrite(&e, 0, fam);
 		return verdict(XDP_PASS, XLB_R_ICMP_REPLY, len);
 	}
 	if (e.r->mode != XLB_MODE_NAT && e.r->mode != XLB_MODE_FULLNAT)
 		return -1;
+	if (addr_martian(pkt_saddr(&e.outer, fam), fam))
+		return verdict(XDP_PASS, XLB_R_PASS_MARTIAN, len);
 	rc = route(ctx, &rt, e.r->vaddr, e.r->flags & XLB_FLOW_F_REWRITE_DST ? e.r->caddr : pkt_daddr(&e.outer, fam),
 		   e.l3_len, bpf_ktime_get_coarse_ns(), fam);
 	pass = route_pass_reason(rc, &e.outer, fam);

@@ -3,10 +3,10 @@
  * parsing.h — header-only packet parser shared by the XDP and TC programs.
  *
  * Contract: xlb_parse(data, data_end, &pkt) walks Ethernet, at most one 802.1Q/802.1ad
- * tag, then IPv4 (any legal IHL: options are skipped, not read) or IPv6 (no extension
- * headers), then UDP. It returns XLB_PARSE_OK with every pointer in pkt checked
- * against data_end, or the enum xlb_reason that says why the packet is not for us.
- * It never writes.
+ * tag (noted in pkt->vlan), then IPv4 (any legal IHL: options are skipped, not read) or
+ * IPv6 (no extension headers), then UDP. It returns XLB_PARSE_OK with every pointer in
+ * pkt checked against data_end, or the enum xlb_reason that says why the packet is not
+ * for us. It never writes.
  */
 #ifndef XLB_PARSING_H
 #define XLB_PARSING_H
@@ -41,6 +41,7 @@ struct xlb_pkt {
 	struct udphdr *udp;
 	__u16 l3_len; /* IPv4 total length, or 40 + IPv6 payload length */
 	__u8 family;  /* enum xlb_family */
+	__u8 vlan;    /* 1 when the frame carries a VLAN tag */
 };
 
 /* IPv6 next-header values that are extension headers (RFC 8200 and the IANA list). */
@@ -140,6 +141,7 @@ static __always_inline int xlb_parse(void *data, void *data_end, struct xlb_pkt 
 	pkt->eth = eth;
 	pkt->ip4 = 0;
 	pkt->ip6 = 0;
+	pkt->vlan = 0;
 	proto = eth->h_proto;
 	l3 = eth + 1;
 	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
@@ -148,6 +150,7 @@ static __always_inline int xlb_parse(void *data, void *data_end, struct xlb_pkt 
 			return XLB_R_PASS_TRUNCATED;
 		proto = vlan->encap_proto;
 		l3 = vlan + 1;
+		pkt->vlan = 1;
 	}
 	if (proto == bpf_htons(ETH_P_IP))
 		return parse_ipv4(pkt, l3, data_end);

@@ -10,6 +10,7 @@
 #ifndef XLB_REWRITE_H
 #define XLB_REWRITE_H
 
+#include <bpf/bpf_endian.h>
 #include "csum.h"
 #include "parsing.h"
 
@@ -48,6 +49,24 @@ static __always_inline int addr_eq(const __u8 *a, const __u8 *b, const int fam)
 	if (fam == 4)
 		return x[0] == y[0];
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
+/*
+ * A source address the kernel never forwards (ip_route_input's martians, ip6_rcv and
+ * ip6_forward): IPv4 0/8, 127/8, multicast, 255.255.255.255; IPv6 ::, ::1, multicast,
+ * link-local, IPv4-mapped. Routed from XDP, such a packet would skip those checks.
+ */
+static __always_inline int addr_martian(const __u8 *a, const int fam)
+{
+	const __u32 *w = (const __u32 *)a;
+
+	if (fam == 4)
+		return a[0] == 0 || a[0] == 127 || (a[0] & 0xf0) == 0xe0 || w[0] == 0xffffffff;
+	if (a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
+		return 1;
+	if (w[0] | w[1])
+		return 0;
+	return w[2] == bpf_htonl(0xffff) || (w[2] == 0 && (w[3] == 0 || w[3] == bpf_htonl(1)));
 }
 
 /* Replaces an address of the packet (field points into it) with `to`. */

@@ -113,7 +113,7 @@ struct {
 	__type(value, struct xlb_port_bitmap);
 } port_bitmaps SEC(".maps");
 
-/* Per-CPU caches: next hops by destination, and flows seen in the last second. */
+/* Per-CPU caches: next hops by destination (1 s), and flows seen in the last 10 ms. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_NH_CACHE_SIZE);
@@ -128,12 +128,14 @@ struct {
 	__type(value, struct xlb_flow_cache);
 } flow_cache SEC(".maps");
 
-/* ICMP port-unreachable errors seen, per (inner) destination address and port: the
- * daemon counts them as failed health probes of that backend. */
+/* ICMP port-unreachable errors per backend id: the daemon counts them as failed health
+ * probes of that backend. Only evidence counts (icmp.h): an error from the backend itself
+ * about a live flow to it. An array, so forged errors can neither fill nor evict it;
+ * userspace zeroes the counter of a backend id when it hands the id out. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct xlb_icmp_key);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
 	__type(value, __u64);
 } icmp_unreach SEC(".maps");
 

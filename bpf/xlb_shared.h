@@ -20,7 +20,7 @@
  * types, keys, values). Bump it on any change to them, together with ABI_VERSION in
  * src/abi/abi.ts. The object carries it in its BTF (enum xlb_abi below), where userspace
  * reads it at load and refuses an object whose version differs from its own. */
-#define XLB_ABI_VERSION 5
+#define XLB_ABI_VERSION 6
 
 /* Limits; each can be overridden at build time (-DXLB_MAX_SERVICES=...). */
 #ifndef XLB_MAX_SERVICES
@@ -42,7 +42,10 @@
 #define XLB_FLOW_CACHE_SIZE 16384 /* per-CPU flow cache entries (power of two; 64 bytes each) */
 #endif
 #ifndef XLB_CACHE_NS
-#define XLB_CACHE_NS 1000000000ULL /* how long cache entries are trusted: 1 s */
+#define XLB_CACHE_NS 1000000000ULL /* how long next hops are trusted: 1 s */
+#endif
+#ifndef XLB_FLOW_CACHE_NS
+#define XLB_FLOW_CACHE_NS 10000000ULL /* how long flow-cache entries are trusted: 10 ms */
 #endif
 #ifndef XLB_FLOW_ENTRIES
 #define XLB_FLOW_ENTRIES 65536 /* default; resized by userspace before load */
@@ -115,7 +118,9 @@ enum xlb_reason {
 	XLB_R_SNAT_EXHAUSTED = 19,      /* fullnat found no free source port for a new flow: dropped */
 	XLB_R_PASS_EGRESS_NOT_XLB = 20, /* egress interface not in tx_ports: the stack forwards */
 	XLB_R_ICMP_REPLY = 21,          /* ICMP error about a nat/fullnat flow translated back to its client */
-	XLB_R_COUNT = 22,
+	XLB_R_PASS_VLAN = 22,           /* VLAN-tagged, to a routed-mode service or a reply: passed untouched */
+	XLB_R_PASS_MARTIAN = 23,        /* routed, from a source the kernel never forwards: passed untouched */
+	XLB_R_COUNT = 24,
 };
 
 /* Service flags. */
@@ -231,8 +236,10 @@ struct xlb_nh {
 #define XLB_FC_REPLY_OK 1 /* the reply translation of this reply tuple was confirmed */
 #define XLB_FC_FLOW 2     /* a flow's backend (and fullnat source port) */
 
-/* A per-CPU, direct-mapped cache of flows seen in the last XLB_CACHE_NS, so that busy
- * flows skip the shared LRU tables. */
+/* A per-CPU, direct-mapped cache of flows seen in the last XLB_FLOW_CACHE_NS, so that busy
+ * flows skip the shared LRU tables. Briefly: the entries it stands for live in LRU tables,
+ * and a full LRU table evicts what is not looked up. A busy flow looks its entries up (keeps
+ * them recent, records them again if they were evicted) whenever its cache entry expires. */
 struct xlb_flow_cache {
 	struct xlb_flow_key key;
 	__u64 expires_ns;
@@ -241,15 +248,6 @@ struct xlb_flow_cache {
 	__be16 snat_port;
 	__u8 kind; /* XLB_FC_* */
 	__u8 pad[5];
-};
-
-/* An ICMP "port unreachable" about a datagram sent to this address and port: passive
- * health signal (key of icmp_unreach). */
-struct xlb_icmp_key {
-	__u8 addr[16];
-	__be16 port;
-	__u8 family;
-	__u8 pad;
 };
 
 /* Handed from XDP to the TC ingress program in the packet's metadata when the next
@@ -287,7 +285,6 @@ struct xlb_abi_anchor {
 	struct xlb_meta meta;
 	struct xlb_nh nh;
 	struct xlb_flow_cache fc;
-	struct xlb_icmp_key icmp;
 	enum xlb_family family;
 	enum xlb_mode mode;
 	enum xlb_sched sched;

@@ -4,7 +4,7 @@
 // same test. Change both sides in one commit.
 import { struct } from './codec.js';
 
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /** How an XDP program is attached: the driver's hook, the generic (skb) one, or native
  * with a fallback to generic. Shared by the config (`xdp_mode`) and the kernel layer. */
@@ -66,6 +66,8 @@ export const Reasons = [
   'snat_exhausted',
   'pass_egress_not_xlb',
   'icmp_reply',
+  'pass_vlan',
+  'pass_martian',
 ] as const;
 
 /** Reasons that count events on packets also counted under their verdict. */
@@ -192,16 +194,7 @@ export const flowCache = struct('xlb_flow_cache', {
   pad: { bytes: 5 },
 });
 
-/** Key of icmp_unreach: the destination of the datagram an ICMP port-unreachable is about. */
-export const icmpKey = struct('xlb_icmp_key', {
-  addr: { bytes: 16 },
-  port: 'be16',
-  family: 'u8',
-  pad: 'u8',
-});
-
 export const abiStructs = [
-  icmpKey,
   svcKey,
   svcValue,
   backendValue,

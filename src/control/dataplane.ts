@@ -13,11 +13,10 @@ import type { Config } from '../model/config.js';
 import { plan } from '../model/plan.js';
 import { MAP_NAMES, openMaps, type DataplaneMaps, type MapName } from './maps.js';
 import { BpfLink } from '../kernel/link.js';
-import { perCpuValues, type BpfMap } from '../kernel/map.js';
-import { addrFrom16 } from '../model/addr.js';
+import type { BpfMap } from '../kernel/map.js';
 import { existsSync, rmSync } from 'node:fs';
 import { Reconciler, type ApplyReport } from './reconcile.js';
-import { readStats, type StatsSnapshot } from './stats.js';
+import { perCpuSums, readStats, type StatsSnapshot } from './stats.js';
 
 /** dist/bpf/xlb.bpf.o, next to the compiled TypeScript. */
 export const defaultObjectPath = (): string => process.env.XLB_BPF_OBJECT ?? bpfObjectPath('xlb.bpf.o');
@@ -50,6 +49,9 @@ export class Dataplane {
   private closed = false;
   /** Set by the daemon: closing leaves the pinned links attached. */
   keepAttached = false;
+  /** icmpUnreachable(): per backend id, its endpoint and the count read last; totals per endpoint. */
+  private icmpSeen = new Map<number, { endpoint: string; n: number }>();
+  private readonly icmpTotals = new Map<string, bigint>();
 
   private constructor(readonly object: BpfObject) {
     this.maps = openMaps((name) => object.map(name));
@@ -167,7 +169,13 @@ export class Dataplane {
 
   /** Compiles and applies a (validated) config. */
   apply(config: Config): ApplyReport {
-    return this.reconciler.apply(plan(config, this.reconciler.applied));
+    const before = this.reconciler.applied;
+    const report = this.reconciler.apply(plan(config, before));
+    // Ids handed out anew had their ICMP counters zeroed: what was read of them is gone.
+    for (const id of this.reconciler.applied.backends.keys()) {
+      if (!before.backends.has(id)) this.icmpSeen.delete(id);
+    }
+    return report;
   }
 
   /**
@@ -184,26 +192,29 @@ export class Dataplane {
   }
 
   /**
-   * ICMP port-unreachable errors seen per destination ('addr:port', '[v6]:port'),
-   * summed over CPUs: the passive health signal. Counters only grow.
+   * ICMP port-unreachable errors counted as evidence against each backend ('addr:port',
+   * '[v6]:port'), summed over CPUs: the passive health signal. The data plane counts per
+   * backend id (icmp_unreach, zeroed when an id is handed out); these totals are kept per
+   * endpoint and only grow, also when a backend leaves the plan and comes back under a new id.
    */
   icmpUnreachable(): Map<string, bigint> {
-    const out = new Map<string, bigint>();
-    const m = this.maps.icmpUnreach;
-    for (const raw of [...m.raw.keys()]) {
-      const v = m.raw.lookup(raw);
-      if (!v) continue;
-      const k = m.key.decode(raw);
-      const per = perCpuValues(m.raw, v).map((b) => m.value.decode(b));
-      const family = k.family === 6 ? 6 : 4;
-      const addr = addrFrom16(k.addr, family);
-      const id = hostPort(addr, k.port, family === 6 ? 6 : 4);
-      out.set(
-        id,
-        per.reduce((a, b) => a + b, 0n),
-      );
+    const backends = [...this.reconciler.applied.backends.values()];
+    const read = perCpuSums(
+      this.maps.icmpUnreach.raw,
+      backends.map((b) => b.id),
+      [0],
+    );
+    const seen = new Map<number, { endpoint: string; n: number }>();
+    for (const b of backends) {
+      const endpoint = hostPort(b.address, b.port, b.family);
+      const n = read(b.id)[0] ?? 0;
+      const before = this.icmpSeen.get(b.id);
+      const counted = before?.endpoint === endpoint && before.n <= n ? before.n : 0;
+      seen.set(b.id, { endpoint, n });
+      this.icmpTotals.set(endpoint, (this.icmpTotals.get(endpoint) ?? 0n) + BigInt(n - counted));
     }
-    return out;
+    this.icmpSeen = seen;
+    return new Map(this.icmpTotals);
   }
 
   /** Counters of every service, or of the one named `only` (the reasons always). */

@@ -2,7 +2,7 @@
 // the same names either way.
 import type { BpfMap } from '../kernel/map.js';
 import { TypedMap } from '../kernel/typed-map.js';
-import { backendValue, counter, flowKey, fwdFlow, icmpKey, revNat, svcKey, svcValue } from '../abi/abi.js';
+import { backendValue, counter, flowKey, fwdFlow, revNat, svcKey, svcValue } from '../abi/abi.js';
 import { u32, u64 } from '../abi/codec.js';
 
 export const MAP_NAMES = [
@@ -40,7 +40,8 @@ export function openMaps(get: (name: MapName) => BpfMap) {
     statsReason: new TypedMap(get('stats_reason'), u32, counter),
     statsSvc: new TypedMap(get('stats_svc'), u32, counter),
     statsBackend: new TypedMap(get('stats_backend'), u32, counter),
-    icmpUnreach: new TypedMap(get('icmp_unreach'), icmpKey, u64),
+    /** ICMP port-unreachable errors per backend id (per CPU). */
+    icmpUnreach: new TypedMap(get('icmp_unreach'), u32, u64),
   };
 }
 

@@ -1,6 +1,6 @@
 // Desired state -> map writes. Applies a Plan on top of the one applied before with
 // the fewest writes, batched per map, in an order that keeps every packet consistent:
-//   1. new backend slots (never referenced yet), counters of new ids zeroed;
+//   1. new backend slots (never referenced yet), counters of new ids zeroed (traffic, ICMP errors);
 //   2. each changed table built in the service's spare slot (a new inner map);
 //   3. each changed service written whole to its spare value slot, then `services` and
 //      `svc_ports` switched to it (one 4-byte write each: the flip);
@@ -29,7 +29,7 @@ import {
   svcPortKey,
   svcValue,
 } from '../abi/abi.js';
-import { u32 } from '../abi/codec.js';
+import { u32, u64 } from '../abi/codec.js';
 import { addrTo16 } from '../model/addr.js';
 import { emptyPlan, serviceKey, serviceKeyId, type Plan, type PlannedService } from '../model/plan.js';
 import type { DataplaneMaps } from './maps.js';
@@ -192,6 +192,7 @@ export class Reconciler {
       if (prev.backends.has(b.id)) continue;
       const id = u32.encode(b.id);
       batch.put(m.statsBackend.raw, id, counter.encode(zeroCounter));
+      batch.put(m.icmpUnreach.raw, id, u64.encode(0n));
       batch.put(
         m.backends.raw,
         id,

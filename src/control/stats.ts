@@ -2,6 +2,8 @@
 import { counter, Reasons, type Reason } from '../abi/abi.js';
 import type { Plan } from '../model/plan.js';
 import type { DataplaneMaps } from './maps.js';
+import type { BpfMap } from '../kernel/map.js';
+import { u32 } from '../abi/codec.js';
 
 export interface Count {
   packets: number;
@@ -46,26 +48,39 @@ type CounterMap = DataplaneMaps['statsSvc'];
 export const BATCH_READ_MIN = 64;
 
 /**
- * The counters of `ids` out of a per-CPU array: one lookup per id for a few ids; for many, one
- * batched read of keys 0..max(ids) (ids are handed out low first, so that is about as many).
+ * Sums over CPUs of the u64 fields at byte offsets `fields` of entries `ids` of a per-CPU
+ * array: one lookup per id for fewer than `batchFrom` ids; else one batched read of keys
+ * 0..max(ids) (ids are handed out low first, so that is about as many). Summed straight from
+ * the buffer (no objects, no bigints): exact to 2^53.
  */
-function counters(map: CounterMap, ids: number[]): (id: number) => Count {
-  if (ids.length < BATCH_READ_MIN) return (id) => sum(map.getPerCpu(id));
+export function perCpuSums(
+  map: BpfMap,
+  ids: number[],
+  fields: readonly number[],
+  batchFrom = BATCH_READ_MIN,
+): (id: number) => number[] {
+  const size = map.valueBufferSize;
+  const stride = Math.ceil(map.info.valueSize / 8) * 8;
+  const cpus = size / stride;
+  const u64 = (b: Buffer, at: number) => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 2 ** 32;
+  const sums = (b: Buffer | undefined, base: number) =>
+    fields.map((f) => {
+      let n = 0;
+      if (b) for (let c = 0, at = base + f; c < cpus; c++, at += stride) n += u64(b, at);
+      return n;
+    });
+  if (ids.length < batchFrom) return (id) => sums(map.lookup(u32.encode(id)), 0);
   let max = 0;
   for (const id of ids) if (id > max) max = id;
-  const raw = map.raw.lookupArrayPrefix(max + 1);
-  const size = map.raw.valueBufferSize;
-  const stride = Math.ceil(map.raw.info.valueSize / 8) * 8;
-  const cpus = size / stride;
-  // Summed straight from the buffer (no objects, no bigints: exact to 2^53 packets or bytes).
-  const u64 = (at: number) => raw.readUInt32LE(at) + raw.readUInt32LE(at + 4) * 2 ** 32;
+  const raw = map.lookupArrayPrefix(max + 1);
+  return (id) => sums(raw, id * size);
+}
+
+/** The counters (struct xlb_counter) of `ids` out of a per-CPU array. */
+function counters(map: CounterMap, ids: number[]): (id: number) => Count {
+  const read = perCpuSums(map.raw, ids, [PACKETS_AT, BYTES_AT]);
   return (id) => {
-    let packets = 0;
-    let bytes = 0;
-    for (let c = 0, at = id * size; c < cpus; c++, at += stride) {
-      packets += u64(at + PACKETS_AT);
-      bytes += u64(at + BYTES_AT);
-    }
+    const [packets = 0, bytes = 0] = read(id);
     return { packets, bytes };
   };
 }

@@ -194,6 +194,15 @@ describe(
           );
         });
 
+        it('an error from a source the kernel never forwards is not routed: passed untouched, pass_martian', () => {
+          const sent = forward(fam, 0, 45010);
+          const frame = error(fam, sent, fam === 4 ? '127.0.0.1' : 'ff02::1');
+          const { action, out, reasons } = run(frame, fx.be0);
+          assert.equal(action, XdpAction.PASS);
+          assert.deepEqual(reasons, { pass_martian: 1 });
+          assertSame(out, frame, 'untouched');
+        });
+
         it('errors about no flow of xlb, other ICMP and truncated quotes pass untouched', () => {
           const sent = forward(fam, 0, 45005);
           const unknown = buildPacket({

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { checkAbiVersion, defaultObjectPath, Dataplane } from '../../src/control/dataplane.js';
 import { MAP_NAMES } from '../../src/control/maps.js';
 import { BpfObject } from '../../src/kernel/object.js';
+import { MapType } from '../../src/kernel/map.js';
 import {
   ABI_VERSION,
   Bitmap,
@@ -76,7 +77,7 @@ describe('ABI layout', () => {
     try {
       assert.throws(
         () => checkAbiVersion(foreign),
-        /carries no ABI version .*this xlb needs 5.*rebuild both/,
+        /carries no ABI version .*this xlb needs 6.*rebuild both/,
       );
     } finally {
       foreign.close();
@@ -130,6 +131,8 @@ describe('ABI layout', () => {
       assert.equal(size('rr_cursor'), Limits.maxServices);
       assert.equal(size('backends'), Limits.maxBackends);
       assert.equal(size('stats_backend'), Limits.maxBackends);
+      assert.equal(size('icmp_unreach'), Limits.maxBackends, 'ICMP errors per backend id');
+      assert.equal(dp.object.map('icmp_unreach').info.type, MapType.PERCPU_ARRAY, 'icmp_unreach cannot fill');
       assert.equal(size('sched_tables'), Limits.tableSlots);
       assert.equal(size('svc_values'), Limits.svcSlots);
       assert.equal(size('svc_ports'), Limits.svcPortKeys);

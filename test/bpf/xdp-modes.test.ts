@@ -176,7 +176,10 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
     }
   });
 
-  it('a flow confirmed in the last second skips the shared reply table (until the cache is flushed)', () => {
+  /** Waits out the flow cache (XLB_FLOW_CACHE_NS, 10 ms) without flushing it. */
+  const pastFlowCache = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30);
+
+  it('a reply entry a full table evicted is recorded again once the flow cache (10 ms) expires', () => {
     const spec = fromClient(4, vip(4, 4), 53, 47200); // nat, single backend 198.51.100.14
     dp.flushCaches();
     run(buildPacket(spec), fx.cl0);
@@ -189,12 +192,42 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
       family: 4,
     };
     assert.ok(dp.maps.revNat.get(key), 'recorded');
-    dp.maps.revNat.delete(key);
+    dp.maps.revNat.delete(key); // what the LRU does to a cold entry of a full table
+    pastFlowCache();
     run(buildPacket(spec), fx.cl0);
-    assert.equal(dp.maps.revNat.get(key), undefined, 'not looked up again within the second');
-    dp.flushCaches();
-    run(buildPacket(spec), fx.cl0);
-    assert.ok(dp.maps.revNat.get(key), 'recorded again after the flush');
+    assert.ok(dp.maps.revNat.get(key), 'recorded again by the busy flow, without a cache flush');
+  });
+
+  it('fullnat: a flow does not send from a port whose reply entry another client took', () => {
+    for (const fam of [4, 6] as const) {
+      const spec = fromClient(fam, vip(1, fam), 53, 47300);
+      dp.flushCaches();
+      const sportOf = (out: Buffer) => parsePacket(out).udp!.sport;
+      const first = run(buildPacket(spec), fx.cl0);
+      assert.deepEqual(first.reasons, { fullnat: 1 });
+      const port = sportOf(first.out);
+      const key = (p: number) => ({
+        src: addrTo16(FX.backend(1, fam)),
+        dst: addrTo16(FX.be0[fam]),
+        sport: 5311,
+        dport: p,
+        proto: 17,
+        family: fam,
+      });
+      // The LRU evicted the flow's entry and another client claimed the port.
+      const entry = dp.maps.revNat.get(key(port))!;
+      dp.maps.revNat.set(key(port), { ...entry, caddr: addrTo16(FX.side[fam]), cport: 47399 });
+      pastFlowCache(); // within the 1 s refresh of the flow's own entry (fwd_flows)
+      const again = run(buildPacket(spec), fx.cl0);
+      assert.deepEqual(again.reasons, { fullnat: 1 });
+      const now = sportOf(again.out);
+      assert.notEqual(now, port, `IPv${fam}: not from the port whose replies go to another client`);
+      const mine = dp.maps.revNat.get(key(now));
+      assert.ok(mine && mine.cport === 47300, `IPv${fam}: the new port's replies come back to this client`);
+      assert.equal(dp.maps.revNat.get(key(port))!.cport, 47399, `IPv${fam}: the other client keeps its port`);
+      dp.maps.revNat.delete(key(now));
+      dp.maps.revNat.delete(key(port));
+    }
   });
 
   for (const fam of [4, 6] as const) {
@@ -422,6 +455,110 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
         } finally {
           fx.run(() => dp.maps.txPorts.set(fx.be0, fx.be0));
         }
+      });
+
+      /** A frame with one VLAN tag: 802.1Q (TPID 0x8100) or 802.1ad (an S-tag alone, TPID 0x88a8). */
+      const tagged = (spec: PacketSpec, tpid: 0x8100 | 0x88a8) => {
+        const frame = buildPacket({ ...spec, eth: { ...spec.eth, vlan: 100 } });
+        frame.writeUInt16BE(tpid, 12);
+        return frame;
+      };
+      const TPIDS = [
+        ['802.1Q', 0x8100],
+        ['802.1ad', 0x88a8],
+      ] as const;
+
+      for (const [tag, tpid] of TPIDS) {
+        it(`${tag}-tagged frames to nat, fullnat and dsr services pass untouched, counted pass_vlan`, () => {
+          for (const [n, sport] of [
+            [0, 50000],
+            [1, 50001],
+            [2, 50002],
+            [3, 50003],
+          ] as const) {
+            const frame = tagged(fromClient(fam, vip(n, fam), 53, sport), tpid);
+            const { action, out, reasons } = run(frame, fx.cl0);
+            assert.equal(action, XdpAction.PASS, `service ${n}`);
+            assert.deepEqual(reasons, { pass_vlan: 1 }, `service ${n}`);
+            assertSame(out, frame, `tagged frame to service ${n}`);
+          }
+        });
+
+        it(`${tag}-tagged replies of nat and fullnat flows pass untouched, counted pass_vlan`, () => {
+          for (const n of [0, 1]) {
+            const fwd = run(buildPacket(fromClient(fam, vip(n, fam), 53, 50100 + n)), fx.cl0);
+            assert.equal(fwd.action, XdpAction.REDIRECT);
+            const p = parsePacket(fwd.out);
+            const reply = tagged(
+              {
+                eth: { src: FX.backendMac(1), dst: FX.be0Mac },
+                ...ip(fam, fam === 4 ? p.ipv4!.dst : p.ipv6!.dst, fam === 4 ? p.ipv4!.src : p.ipv6!.src),
+                udp: { sport: p.udp!.dport, dport: p.udp!.sport },
+                payload: 'answer',
+              },
+              tpid,
+            );
+            const { action, out, reasons } = run(reply, fx.be0);
+            assert.equal(action, XdpAction.PASS);
+            assert.deepEqual(reasons, { pass_vlan: 1 }, `reply of service ${n}`);
+            assertSame(out, reply, `tagged reply of service ${n}`);
+          }
+        });
+
+        it(`local: ${tag}-tagged frames are still balanced, the tag kept (this host's stack owns it)`, () => {
+          const spec = fromClient(fam, FX.cl0[fam], 7000, 50200);
+          const { action, out, reasons } = run(tagged(spec, tpid), fx.cl0);
+          assert.equal(action, XdpAction.PASS);
+          assert.deepEqual(reasons, { local: 1 });
+          assertSame(out, tagged({ ...spec, udp: { sport: 50200, dport: 7001 } }, tpid), 'local, tagged');
+        });
+      }
+
+      const MARTIANS = {
+        4: ['0.0.0.0', '0.1.2.3', '127.0.0.1', '224.0.0.1', '239.255.255.250', '255.255.255.255'],
+        6: ['::', '::1', '::ffff:203.0.113.50', 'fe80::1', 'ff02::1'],
+      } as const;
+
+      it('from a source the kernel never forwards: nat, fullnat and dsr pass untouched, counted pass_martian', () => {
+        for (const src of MARTIANS[fam]) {
+          for (const n of [0, 1, 2]) {
+            const frame = buildPacket({
+              ...fromClient(fam, vip(n, fam), 53, 50400),
+              ...ip(fam, src, vip(n, fam)),
+            });
+            const { action, out, reasons } = run(frame, fx.cl0);
+            assert.equal(action, XdpAction.PASS, `${src} to service ${n}`);
+            assert.deepEqual(reasons, { pass_martian: 1 }, `${src} to service ${n}`);
+            assertSame(out, frame, `${src} to service ${n}`);
+          }
+        }
+        // The edges of the ranges are ordinary sources.
+        const ordinary =
+          fam === 4 ? ['1.0.0.1', '126.255.255.255', '223.255.255.255'] : ['fec0::1', '::2', '::fffe:1'];
+        for (const src of ordinary) {
+          const frame = buildPacket({
+            ...fromClient(fam, vip(2, fam), 53, 50401),
+            ...ip(fam, src, vip(2, fam)),
+          });
+          assert.deepEqual(run(frame, fx.cl0).reasons, { dsr: 1 }, `${src} is no martian`);
+        }
+      });
+
+      it("local mode still takes a martian source: this host's stack judges it", () => {
+        const src = MARTIANS[fam][0];
+        const { reasons } = run(
+          buildPacket({ ...fromClient(fam, FX.cl0[fam], 7000), ...ip(fam, src, FX.cl0[fam]) }),
+          fx.cl0,
+        );
+        assert.deepEqual(reasons, { local: 1 });
+      });
+
+      it('QinQ (two tags) frames to a routed service pass untouched (pass_not_ip)', () => {
+        const frame = buildPacket({ ...fromClient(fam, vip(0, fam), 53, 50300), eth: { vlan: [100, 200] } });
+        const { action, out, reasons } = run(frame, fx.cl0);
+        assert.equal(action, XdpAction.PASS);
+        assert.deepEqual(reasons, { pass_not_ip: 1 });
+        assertSame(out, frame, 'QinQ');
       });
 
       it('local: balanced to a local port; the reply is translated in the same hook', () => {

@@ -1,5 +1,5 @@
 // A small seeded PRNG (mulberry32), so that randomized tests are reproducible: a
-// failure prints its seed, and XLB_SEED=<seed> replays it.
+// failure prints its seed, and XLB_TEST_SEED=<seed> (or the older XLB_SEED) replays it.
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -12,7 +12,7 @@ export function rng(seed: number): () => number {
 }
 
 export function testSeed(): number {
-  const env = process.env.XLB_SEED;
+  const env = process.env.XLB_TEST_SEED ?? process.env.XLB_SEED;
   return env !== undefined ? Number(env) : Math.floor(Math.random() * 2 ** 31);
 }
 
