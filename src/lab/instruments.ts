@@ -7,6 +7,7 @@ import { hostPort } from '../util/endpoint.js';
 import { bpfObjectPath } from '../util/paths.js';
 import type { BpfLink } from '../kernel/link.js';
 import { BpfObject } from '../kernel/object.js';
+import { KernelError } from '../kernel/errors.js';
 import { inNetns } from '../kernel/netns.js';
 import { nsSh } from './exec.js';
 import { ifindexOf } from '../kernel/netif.js';
@@ -161,15 +162,23 @@ export class Instruments {
       try {
         const ctx = xdpContext(o.template.length, ifindex);
         const started = process.hrtime.bigint();
+        const sentSoFar = () => (this.genCount.getPerCpu(0) ?? []).reduce((a, v) => a + Number(v.v), 0);
+        // What was sent is what the program counted: a run that a signal cut short (EINTR: the
+        // kernel stops a test run when the thread has a signal pending, e.g. SIGCHLD of a
+        // child that exited) sent part of its frames, and the next run sends the rest.
         let remaining = o.count;
         while (remaining > 0 && Date.now() < deadline) {
           const repeat = Math.min(remaining, 100_000);
-          testRun(fd, { data: o.template, ctx, repeat, flags: TEST_XDP_LIVE_FRAMES, batchSize: 64 });
-          remaining -= repeat;
+          try {
+            testRun(fd, { data: o.template, ctx, repeat, flags: TEST_XDP_LIVE_FRAMES, batchSize: 64 });
+            remaining -= repeat;
+          } catch (e) {
+            if (!(e instanceof KernelError && e.code === 'EINTR')) throw e;
+            remaining = Math.min(remaining - 1, o.count - sentSoFar());
+          }
         }
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        const sent = (this.genCount.getPerCpu(0) ?? []).reduce((a, v) => a + Number(v.v), 0);
-        return { sent, seconds };
+        return { sent: sentSoFar(), seconds };
       } finally {
         link.close();
       }
