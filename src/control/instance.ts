@@ -14,7 +14,31 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { Plan, PlannedService, planIds } from '../model/plan.js';
-import { bpffsRoot, instancePaths, ownerAlive, runDir, selfId, type InstancePaths } from '../util/host.js';
+import {
+  bpffsRoot,
+  instancePaths,
+  ownerAlive,
+  pinDirFix,
+  runDir,
+  runDirFix,
+  selfId,
+  type InstancePaths,
+} from '../util/host.js';
+import { accessHint } from '../util/users.js';
+
+/**
+ * Runs a file operation on `path`; a permission error (EACCES, EPERM) becomes one that names the
+ * path, its owner and mode, who xlb runs as, and `fix`.
+ */
+function withAccess<T>(what: string, path: string, fix: () => string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw e;
+    throw new Error(`${what} ${path}: ${code} — ${accessHint(path, fix())}`, { cause: e });
+  }
+}
 
 /** The state file's format: bumped when its shape changes (readState reads every older one). */
 export const STATE_FORMAT = 1;
@@ -126,11 +150,13 @@ export function stateFrom(raw: unknown, name: string): InstanceState | undefined
 
 export function writeState(state: InstanceState): void {
   const { stateFile } = instancePaths(state.name);
-  mkdirSync(runDir(), { recursive: true });
-  // Written aside and renamed: a process killed mid-write leaves the old state, not half a file.
-  const tmp = `${stateFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state) + '\n'); // compact: large configs make it megabytes
-  renameSync(tmp, stateFile);
+  withAccess('cannot write the state file', stateFile, runDirFix, () => {
+    mkdirSync(runDir(), { recursive: true });
+    // Written aside and renamed: a process killed mid-write leaves the old state, not half a file.
+    const tmp = `${stateFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(state) + '\n'); // compact: large configs make it megabytes
+    renameSync(tmp, stateFile);
+  });
 }
 
 /** The owner fields of a state this process writes. */
@@ -153,11 +179,13 @@ export function ownedByOther(state: Pick<InstanceState, 'pid' | 'pidStart'>): bo
 /** Removes the pins and the state file of an instance. */
 export function removeInstance(name: string): void {
   const { pinDir, stateFile } = instancePaths(name);
-  if (existsSync(pinDir)) {
-    for (const f of readdirSync(pinDir)) rmSync(join(pinDir, f));
-    rmdirSync(pinDir);
-  }
-  rmSync(stateFile, { force: true });
+  withAccess('cannot remove the pins in', pinDir, pinDirFix, () => {
+    if (existsSync(pinDir)) {
+      for (const f of readdirSync(pinDir)) rmSync(join(pinDir, f));
+      rmdirSync(pinDir);
+    }
+  });
+  withAccess('cannot remove the state file', stateFile, runDirFix, () => rmSync(stateFile, { force: true }));
 }
 
 /**
@@ -174,11 +202,13 @@ export function claimInstance(name: string): InstancePaths {
   }
   removeInstance(name);
   ensureBpffs();
-  mkdirSync(paths.pinDir, { recursive: true });
+  withAccess('cannot make the pin directory', paths.pinDir, pinDirFix, () =>
+    mkdirSync(paths.pinDir, { recursive: true }),
+  );
   return paths;
 }
 
-const BPF_FS_MAGIC = 0xcafe4a11;
+export const BPF_FS_MAGIC = 0xcafe4a11;
 
 /** Throws unless the pin root is a mounted bpffs (pins elsewhere fail, or worse, on sysfs). */
 export function ensureBpffs(): void {

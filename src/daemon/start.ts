@@ -113,11 +113,12 @@ function adopt(
 }
 
 function fresh(config: Config, opts: StartOptions): Started {
-  claimInstance(opts.instance);
+  // Loaded before the instance is claimed: a refused load (a capability missing) leaves nothing.
   const dp = Dataplane.load({ objectPath: opts.objectPath, flowTableSize: config.flowTableSize });
   dp.keepAttached = true;
   let writes: number;
   try {
+    claimInstance(opts.instance);
     writes = dp.apply(config).writes; // the maps are filled before the first packet can arrive
     dp.pinMaps(opts.pinDir);
     dp.attach(config.interfaces, {

@@ -3,6 +3,9 @@
 // A rejected program is a VerifierError whose message ends with the useful tail of
 // the verifier log; the whole log stays on the error.
 import { constants } from 'node:os';
+import { type CapName, GRANT_HINT, capList, missingCaps } from '../util/caps.js';
+import { pinDirFix } from '../util/host.js';
+import { accessHint, whoAmI } from '../util/users.js';
 
 const errnoNames = new Map<number, string>();
 for (const [name, value] of Object.entries(constants.errno)) {
@@ -18,15 +21,47 @@ export function errnoName(errno: number): string {
 
 const E = constants.errno;
 
-/** What to do about an errno, for an operation of the given kind. */
-export function hintFor(op: string, errno: number): string {
-  const uid = process.getuid?.() ?? 0;
+/**
+ * The capabilities an operation needs, by its kind: the kernel refuses bpf() commands without
+ * CAP_BPF, XDP and TC programs (their loading too) and netlink changes of links and routes
+ * without CAP_NET_ADMIN, and finding objects by id without CAP_SYS_ADMIN.
+ */
+export function capsForOp(op: string): CapName[] {
+  if (/by id|by_id|next_id|setns/i.test(op)) return ['CAP_SYS_ADMIN'];
+  if (/^load |create|prog_load|BTF/i.test(op)) return ['CAP_BPF', 'CAP_NET_ADMIN'];
+  if (/attach|detach|update .*link|xdp|tcx|clsact|\btc\b/i.test(op)) return ['CAP_NET_ADMIN'];
+  return ['CAP_BPF'];
+}
+
+/** Names the capabilities an operation needs that this process lacks; undefined if none is. */
+function missingCapsHint(op: string, have?: ReadonlySet<CapName>): string | undefined {
+  const missing = missingCaps(capsForOp(op), have);
+  if (missing.length === 0) return undefined;
+  const need = missing.includes('CAP_SYS_ADMIN')
+    ? 'run this step as root (it needs CAP_SYS_ADMIN, which xlb otherwise does without)'
+    : GRANT_HINT;
+  return `${missingPhrase(missing)}: ${need}`;
+}
+
+/** 'CAP_BPF is missing (xlb runs as uid 65534 (nobody) without it)'. */
+function missingPhrase(missing: readonly CapName[]): string {
+  const [verb, pronoun] = missing.length === 1 ? ['is', 'it'] : ['are', 'them'];
+  return `${capList(missing)} ${verb} missing (xlb runs as ${whoAmI()} without ${pronoun})`;
+}
+
+/**
+ * What to do about an errno, for an operation of the given kind. `have`: the effective
+ * capabilities (default: this process's).
+ */
+export function hintFor(op: string, errno: number, have?: ReadonlySet<CapName>): string {
   switch (errno) {
     case E.EPERM:
     case E.EACCES:
-      return uid !== 0
-        ? `xlb needs root, or the capabilities CAP_BPF and CAP_NET_ADMIN (you are uid ${uid}): run it with sudo`
-        : 'the kernel refused even root: check kernel.unprivileged_bpf_disabled, lockdown mode and seccomp/LSM policy (containers often block bpf())';
+      return (
+        missingCapsHint(op, have) ??
+        'the kernel refused although xlb has the capabilities it needs: check kernel.unprivileged_bpf_disabled, ' +
+          'lockdown mode and seccomp/LSM policy (containers often block bpf())'
+      );
     case E.ENOSYS:
       return 'this kernel has no BPF system call (built without CONFIG_BPF_SYSCALL): xlb needs Linux >= 5.15 with BPF enabled';
     case E.ENOMEM:
@@ -87,6 +122,19 @@ export function check(op: string, rc: number): number {
   return rc;
 }
 
+/**
+ * A failed pin or open of a pin: EACCES/EPERM are the file's or the directory's permissions
+ * (bpffs is a file system), so the hint names the path, its owner and mode, and the fix.
+ */
+export function pinError(op: string, rc: number, path: string): KernelError {
+  const errno = Math.abs(rc) || E.EINVAL;
+  if (errno !== E.EACCES && errno !== E.EPERM) return kernelError(op, rc);
+  return new KernelError(op, errno, accessHint(path, pinDirFix()));
+}
+
+/** The capability whose absence makes the verifier refuse xlb's programs with EACCES. */
+const VERIFIER_CAP: CapName = 'CAP_PERFMON';
+
 export class VerifierError extends KernelError {
   override readonly name = 'VerifierError';
   constructor(
@@ -95,13 +143,25 @@ export class VerifierError extends KernelError {
     readonly program: string,
     readonly log: string,
   ) {
-    super(
-      op,
-      errno,
-      `the verifier rejected program '${program}'; its log ends with:\n${verifierTail(log)}`,
-      `program '${program}' rejected by the verifier`,
+    super(op, errno, verifierHint(program, errno, log), `program '${program}' rejected by the verifier`);
+  }
+}
+
+/**
+ * Without CAP_PERFMON the verifier checks a program as if an unprivileged user loaded it: it
+ * refuses pointer arithmetic it would accept otherwise, with EACCES ("pointer -= pointer
+ * prohibited", "pointer arithmetic with it prohibited for !root"). That is no bug of the
+ * program, so the hint says so first.
+ */
+function verifierHint(program: string, errno: number, log: string): string {
+  const tail = `its log ends with:\n${verifierTail(log)}`;
+  if (errno === E.EACCES && missingCaps([VERIFIER_CAP]).length > 0) {
+    return (
+      `${missingPhrase([VERIFIER_CAP])}: without it the verifier applies the rules for unprivileged users ` +
+      `and refuses the arithmetic on packet pointers that xlb's programs do; ${GRANT_HINT}; ${tail}`
     );
   }
+  return `the verifier rejected program '${program}'; ${tail}`;
 }
 
 /** The last lines of a verifier log that say why (skipping the statistics footer). */

@@ -1,6 +1,7 @@
 // bpf_link: the attachment of a program to a hook, owned by a file descriptor (or a
 // pin). Closing the last reference detaches the program.
-import { kernelError } from './errors.js';
+import { constants } from 'node:os';
+import { kernelError, pinError } from './errors.js';
 import { libbpf } from './libbpf.js';
 
 export const LinkType = { XDP: 6, TCX: 11 } as const;
@@ -39,14 +40,14 @@ export class BpfLink {
   /** Opens a link pinned in bpffs. */
   static fromPin(path: string): BpfLink {
     const fd = libbpf().bpf_obj_get(path);
-    if (fd < 0) throw kernelError(`open pinned link ${path} (bpf_obj_get)`, fd);
+    if (fd < 0) throw pinError(`open pinned link ${path} (bpf_obj_get)`, fd, path);
     return new BpfLink(fd, `link ${path}`);
   }
 
   /** Pins the link so that it outlives this process. */
   pin(path: string): void {
     const rc = libbpf().bpf_obj_pin(this.fd, path);
-    if (rc < 0) throw kernelError(`pin ${this.what} at ${path}`, rc);
+    if (rc < 0) throw pinError(`pin ${this.what} at ${path}`, rc, path);
   }
 
   /** Detaches the program now, even if the link is pinned elsewhere. */
@@ -74,7 +75,9 @@ export function findLinks(pred: (info: LinkInfo) => boolean): BpfLink[] {
   let id = 0;
   for (;;) {
     const next = [0];
-    if (b.bpf_link_get_next_id(id, next) < 0) break;
+    const rc = b.bpf_link_get_next_id(id, next);
+    if (rc === -constants.errno.ENOENT) break; // the last one
+    if (rc < 0) throw kernelError('find bpf_links by id (bpf_link_get_next_id)', rc);
     id = next[0] ?? 0;
     const fd = b.bpf_link_get_fd_by_id(id);
     if (fd < 0) continue;

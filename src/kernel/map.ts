@@ -2,7 +2,7 @@
 // codec). A map comes from a loaded object, from a pin in bpffs, or is created here
 // (the inner maps of a map-in-map). Per-CPU maps read and write one value per
 // possible CPU.
-import { check, kernelError } from './errors.js';
+import { check, kernelError, pinError } from './errors.js';
 import { lastErrno, libbpf } from './libbpf.js';
 import { constants } from 'node:os';
 
@@ -93,7 +93,7 @@ export class BpfMap {
   /** Opens a map pinned in bpffs. */
   static fromPin(path: string): BpfMap {
     const fd = libbpf().bpf_obj_get(path);
-    if (fd < 0) throw kernelError(`bpf_obj_get(${path})`, fd);
+    if (fd < 0) throw pinError(`open pinned map ${path} (bpf_obj_get)`, fd, path);
     return new BpfMap(fd, mapInfoByFd(fd), true);
   }
 
@@ -277,7 +277,7 @@ export class BpfMap {
   /** Pins the map at `path` in bpffs. */
   pin(path: string): void {
     const rc = libbpf().bpf_obj_pin(this.fd, path);
-    if (rc < 0) throw kernelError(`pin map '${this.info.name}' at ${path}`, rc);
+    if (rc < 0) throw pinError(`pin map '${this.info.name}' at ${path}`, rc, path);
   }
 
   close(): void {

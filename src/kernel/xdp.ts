@@ -4,7 +4,7 @@
 // unless `force` asks to replace it.
 import type { XdpMode } from '../abi/abi.js';
 import { constants } from 'node:os';
-import { XdpBusyError, kernelError } from './errors.js';
+import { KernelError, XdpBusyError, kernelError } from './errors.js';
 import { libbpf } from './libbpf.js';
 import { BpfLink, LinkType, findLinks } from './link.js';
 import { ifindexOf } from './netif.js';
@@ -53,9 +53,16 @@ export function xdpQuery(ifindex: number): XdpProgramOnInterface | undefined {
 export function xdpDetachAny(ifindex: number): void {
   const current = xdpQuery(ifindex);
   if (!current) return;
-  const links = findLinks(
-    (l) => l.type === LinkType.XDP && l.ifindex === ifindex && l.progId === current.progId,
-  );
+  let links: BpfLink[] = [];
+  let byId: KernelError | undefined;
+  try {
+    links = findLinks((l) => l.type === LinkType.XDP && l.ifindex === ifindex && l.progId === current.progId);
+  } catch (e) {
+    // Without CAP_SYS_ADMIN links cannot be looked up by id: a program attached through netlink
+    // (ip link set … xdp) can still be removed, one held by another tool's bpf_link cannot.
+    if (!(e instanceof KernelError) || e.code !== 'EPERM') throw e;
+    byId = e;
+  }
   if (links.length) {
     for (const l of links) {
       try {
@@ -67,6 +74,7 @@ export function xdpDetachAny(ifindex: number): void {
     return;
   }
   const rc = libbpf().bpf_xdp_detach(ifindex, MODE_FLAGS[current.mode], null);
+  if (rc === -constants.errno.EBUSY && byId) throw byId;
   if (rc < 0) throw kernelError(`detach XDP program '${current.name}' from ifindex ${ifindex}`, rc);
 }
 

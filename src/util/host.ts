@@ -6,9 +6,35 @@
 //   /run/xlb/NAME.json      its state file; /run/xlb/NAME.sock its API socket (XLB_RUN_DIR)
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { lookupUser } from './users.js';
 
 export const bpffsRoot = (): string => process.env.XLB_BPFFS ?? '/sys/fs/bpf';
 export const runDir = (): string => process.env.XLB_RUN_DIR ?? '/run/xlb';
+
+/** This process's user name (or uid), for the commands a hint suggests. */
+function userArg(): string {
+  const uid = process.geteuid?.() ?? 0;
+  return uid === 0 ? 'USER' : (lookupUser(uid)?.name ?? String(uid));
+}
+
+/** What gives xlb's user its bpffs directory: the fix of every permission error about pins. */
+export function pinDirFix(): string {
+  const dir = join(bpffsRoot(), 'xlb');
+  const u = userArg();
+  return (
+    `as root, run \`xlb prepare --user ${u}\` (contrib/xlb.service runs it as ExecStartPre=+), or ` +
+    `\`install -d -o ${u} ${dir} && chown -R ${u} ${dir}\` (pins that xlb made as root stay root's until then)`
+  );
+}
+
+/** What gives xlb's user its run directory (state file, API socket). */
+export function runDirFix(): string {
+  const u = userArg();
+  return (
+    `as root, run \`xlb prepare --user ${u}\` or \`install -d -o ${u} ${runDir()}\` ` +
+    '(contrib/xlb.service has RuntimeDirectory=xlb)'
+  );
+}
 
 export interface InstancePaths {
   pinDir: string;

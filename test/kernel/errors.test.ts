@@ -42,7 +42,7 @@ describe('kernel errors', () => {
     assert.match(hintFor('if', E.ENODEV), /ip link/);
     assert.match(
       hintFor('load', E.EPERM),
-      process.getuid?.() === 0 ? /refused even root/ : /needs root.*CAP_BPF/,
+      process.getuid?.() === 0 ? /refused although xlb has the capabilities/ : /CAP_BPF .*missing/,
     );
   });
 
@@ -95,14 +95,17 @@ describe('kernel errors from a real kernel', { skip: rootSkip() }, () => {
     assert.match(r.stderr, /interface 'nosuch0' does not exist in this network namespace/);
   });
 
-  it('a user without privileges is told to run as root or grant CAP_BPF + CAP_NET_ADMIN', () => {
+  it('a user without privileges is told which capabilities are missing, and the whole set', () => {
     const r = cli(
       ns,
       ['run', '--instance', `err-${process.pid}`],
       ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'],
     );
     assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /needs root, or the capabilities CAP_BPF and CAP_NET_ADMIN \(you are uid 65534\)/);
+    assert.match(
+      r.stderr,
+      /CAP_BPF and CAP_NET_ADMIN are missing \(xlb runs as uid 65534 \(nobody\) without them\): run xlb as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON/,
+    );
   });
 
   it('native mode on lo fails with a hint to use generic mode', () => {
