@@ -45,8 +45,10 @@ interface Response {
 
 /** What to do about a connection error, by errno. */
 const HINTS: Record<string, string> = {
-  EACCES: 'run as root, or as a user allowed to open the socket',
-  EPERM: 'run as root, or as a user allowed to open the socket',
+  EACCES:
+    "run as root, or as a member of the socket's group (the daemon's --api-socket-group; ls -l shows it)",
+  EPERM:
+    "run as root, or as a member of the socket's group (the daemon's --api-socket-group; ls -l shows it)",
   ETIMEDOUT: 'is the daemon busy or stopped? (systemctl status xlb)',
 };
 const connectHint = (code: string | undefined): string =>

@@ -4,7 +4,7 @@
 import { httpStatus } from './errors.js';
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, unlink } from 'node:fs/promises';
 import { BlockList, connect, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { fastify } from 'fastify';
@@ -21,6 +21,8 @@ import type { BackendInput, DaemonApi, ServiceInput } from '../daemon/contract.j
 import { OPERATIONS, openApiDocument, schemas } from './openapi.js';
 import type { Operation, OperationId } from './openapi.js';
 import { formatPath } from '../model/config-schema.js';
+import { runDirFix } from '../util/host.js';
+import { accessHint } from '../util/users.js';
 
 export interface RequestRecord {
   method: string;
@@ -33,6 +35,8 @@ export interface ApiServerOptions {
   daemon: DaemonApi;
   /** Unix socket path (default: none). */
   socket?: string;
+  /** The group the socket is given to (mode 0660: its members may use the API); default the daemon's. */
+  socketGid?: number;
   /** TCP listen address and port; default host 127.0.0.1. */
   host?: string;
   port?: number;
@@ -454,7 +458,7 @@ export async function startApi(opts: ApiServerOptions): Promise<RunningApi> {
     if (opts.socket !== undefined) {
       const app = buildApi(opts);
       apps.push(app);
-      addresses.push(await listenSocket(app, opts.socket));
+      addresses.push(await listenSocket(app, opts.socket, opts.socketGid));
     }
     if (opts.port !== undefined) {
       const hosts: HostCheck = new Set();
@@ -472,9 +476,19 @@ export async function startApi(opts: ApiServerOptions): Promise<RunningApi> {
   return { close, addresses };
 }
 
-async function listenSocket(app: FastifyInstance, path: string): Promise<string> {
-  await removeStaleSocket(path);
-  await app.listen({ path });
+async function listenSocket(app: FastifyInstance, path: string, gid: number | undefined): Promise<string> {
+  try {
+    await removeStaleSocket(path);
+    await app.listen({ path });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw e;
+    throw new Error(`cannot listen on the API socket ${path}: ${code} — ${accessHint(path, runDirFix())}`, {
+      cause: e,
+    });
+  }
+  // The group before the mode: until both are set, only the daemon's user can connect.
+  if (gid !== undefined) await chown(path, -1, gid);
   await chmod(path, SOCKET_MODE);
   return `unix:${path}`;
 }

@@ -11,6 +11,7 @@ import { command as demo } from './commands/demo.js';
 import { command as down } from './commands/down.js';
 import { command as echoServer } from './commands/echo.js';
 import { command as lab } from './commands/lab.js';
+import { command as prepare } from './commands/prepare.js';
 import { command as run } from './commands/run.js';
 import { command as service } from './commands/service.js';
 import { command as stats } from './commands/stats.js';
@@ -27,6 +28,7 @@ export const COMMANDS: readonly CliCommand[] = [
   validate,
   lab,
   daemon,
+  prepare,
   down,
   status,
   service,

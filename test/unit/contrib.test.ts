@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Metrics } from '../../src/daemon/metrics.js';
 import { Reasons } from '../../src/abi/abi.js';
 import { CLI } from '../helpers/proc.js';
+import { XLB_CAPS } from '../../src/util/caps.js';
 import { parseExposition } from '../helpers/prom.js';
 
 const contrib = (f: string) => fileURLToPath(new URL(`../../../contrib/${f}`, import.meta.url));
@@ -27,16 +28,56 @@ describe('contrib/xlb.service', () => {
     assert.equal(r.status, 0, r.stderr);
   });
 
-  it("its xlb command lines are accepted by xlb's own parsers", () => {
+  it("its xlb command lines, and those of the commented socket-group example, are accepted by xlb's own parsers", () => {
     const lines = [...directive('ExecStartPre'), ...directive('ExecStart'), ...directive('ExecReload')];
-    assert.equal(lines.length, 3);
-    for (const line of lines) {
-      const argv = line.split(/\s+/);
+    assert.equal(lines.length, 4);
+    const examples = unit
+      .split('\n')
+      .map((l) => /^#\s+(ExecStart(?:Pre)?)=(.*)$/.exec(l)?.[2])
+      .filter((l): l is string => l !== undefined);
+    assert.equal(examples.length, 2, 'the --api-socket-group example');
+    for (const line of [...lines, ...examples]) {
+      const argv = line.replace(/^\+/, '').split(/\s+/);
       assert.deepEqual(argv.slice(0, 2), ['/usr/bin/env', 'xlb']);
       const r = spawnSync(process.execPath, [CLI, ...argv.slice(2), '--help'], { encoding: 'utf8' });
       assert.equal(r.status, 0, `${line}: ${r.stderr}`);
     }
+    assert.ok(examples.every((l) => l.includes('--api-socket-group xlbadm')));
+    assert.match(unit, /^#\s+SupplementaryGroups=xlbadm$/m);
   });
+
+  it('runs as xlb with exactly the capabilities xlb needs, after a root step that prepares bpffs and the token', () => {
+    assert.deepEqual(directive('User'), ['xlb']);
+    assert.deepEqual(directive('Group'), ['xlb']);
+    assert.deepEqual(directive('AmbientCapabilities'), [XLB_CAPS.join(' ')]);
+    assert.deepEqual(directive('CapabilityBoundingSet'), [XLB_CAPS.join(' ')]);
+    assert.deepEqual(directive('NoNewPrivileges'), ['yes']);
+    assert.deepEqual(directive('LimitMEMLOCK'), [], 'BPF memory is charged to the memory cgroup');
+    // The root step comes first: the sandboxed steps need the directory it makes.
+    assert.equal(
+      directive('ExecStartPre')[0],
+      '+/usr/bin/env xlb prepare --user xlb --api-token-file /etc/xlb/api-token',
+    );
+    assert.deepEqual(directive('ReadWritePaths'), ['/sys/fs/bpf/xlb']);
+    assert.deepEqual(directive('RuntimeDirectory'), ['xlb']);
+    assert.deepEqual(directive('RestrictAddressFamilies'), ['AF_UNIX AF_INET AF_INET6 AF_NETLINK']);
+    assert.deepEqual(directive('SystemCallFilter'), ['@system-service @pkey bpf']);
+    assert.deepEqual(directive('MemoryDenyWriteExecute'), [], "V8's JIT needs writable code pages");
+  });
+
+  it(
+    'has an exposure of at most 4.0 by systemd-analyze security',
+    { skip: toolSkip('systemd-analyze', 'systemd') },
+    () => {
+      const r = spawnSync('systemd-analyze', ['security', '--offline=yes', contrib('xlb.service')], {
+        encoding: 'utf8',
+      });
+      const m = /Overall exposure level for xlb\.service: (\d+\.\d+)/.exec(r.stdout);
+      assert.ok(m, r.stdout + r.stderr);
+      const score = Number(m[1]);
+      assert.ok(score <= 4.0, `exposure ${score} > 4.0:\n${r.stdout}`);
+    },
+  );
 
   it('keeps /run/xlb across restarts; reloads through xlb config reload, so a bad file fails the reload', () => {
     assert.deepEqual(directive('RuntimeDirectoryPreserve'), ['yes']);

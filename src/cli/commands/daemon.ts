@@ -4,7 +4,9 @@ import { pino, type Level } from 'pino';
 import { defaultSocket } from '../../api/client.js';
 import { checkExposure, startApi, type RunningApi } from '../../api/server.js';
 import { deferredDaemon } from '../../daemon/deferred.js';
-import { ensureTokenFile } from '../../util/token.js';
+import { missingCaps } from '../../util/caps.js';
+import { ensureTokenFile, tokenFileWarning } from '../../util/token.js';
+import { type GroupEntry, inGroup, lookupGroup, whoAmI } from '../../util/users.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { UsageError, type CommandSpec, type OptionSpec, defineCommand } from '../common/args.js';
 import { xdpModeOption } from '../common/run.js';
@@ -29,6 +31,11 @@ const daemonOptions = {
     type: 'string',
     arg: 'PATH',
     help: "the API's unix socket, mode 0660 ('none': no socket) (default: /run/xlb/NAME.sock)",
+  },
+  'api-socket-group': {
+    type: 'string',
+    arg: 'NAME',
+    help: 'give the socket (and a token file it makes) to group NAME, so that its members use the CLI without sudo',
   },
   'api-listen': {
     type: 'string',
@@ -59,7 +66,8 @@ const spec = {
     'with problems changes nothing). SIGTERM stops the daemon but not the forwarding: links and maps stay\n' +
     'pinned, and the next `xlb daemon` adopts them without losing a packet (also with a new BPF object).\n' +
     '`xlb down` detaches and removes everything.',
-  usage: 'xlb daemon [--config FILE] [--instance NAME] [--api-listen HOST:PORT] [--api-token-file FILE]',
+  usage:
+    'xlb daemon [--config FILE] [--instance NAME] [--api-listen HOST:PORT] [--api-token-file FILE] [--api-socket-group NAME]',
   options: daemonOptions,
 } satisfies CommandSpec<Record<string, OptionSpec>>;
 
@@ -73,14 +81,45 @@ export function parseListen(s: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
-function token(file: string | undefined): { token: string | undefined; created?: string } {
+function token(
+  file: string | undefined,
+  group: GroupEntry | undefined,
+): { token: string | undefined; created?: string; warning?: string } {
   if (file === undefined) return { token: process.env.XLB_API_TOKEN || undefined };
   try {
-    const t = ensureTokenFile(file);
-    return t.created ? { token: t.token, created: file } : { token: t.token };
+    const t = ensureTokenFile(file, group ? { gid: group.gid } : {});
+    if (t.created) return { token: t.token, created: file };
+    const warning = group ? tokenFileWarning(file, group.gid, group.name) : undefined;
+    return { token: t.token, ...(warning ? { warning } : {}) };
   } catch (e) {
     throw new UsageError(`--api-token-file: ${(e as Error).message}`);
   }
+}
+
+/**
+ * The group --api-socket-group names, checked before anything is made or loaded: it exists, there
+ * is a socket to give it, and this process may give files to it (it is a member, or has CAP_CHOWN).
+ */
+export function socketGroup(name: string | undefined, socket: string | undefined): GroupEntry | undefined {
+  if (name === undefined) return undefined;
+  if (socket === undefined) {
+    throw new UsageError('--api-socket-group needs the unix socket: drop --api-socket none');
+  }
+  const group = lookupGroup(name);
+  if (group === undefined) {
+    throw new UsageError(
+      `--api-socket-group: there is no group '${name}': create it (addgroup --system ${name}) and add ` +
+        `the users who may use the CLI (adduser USER ${name}), or name another group`,
+    );
+  }
+  if (!inGroup(group.gid) && missingCaps(['CAP_CHOWN']).length > 0) {
+    throw new UsageError(
+      `--api-socket-group ${name}: xlb runs as ${whoAmI()}, which is not a member of group ${name}, so it ` +
+        `cannot give the socket to it: add SupplementaryGroups=${name} to the unit (or adduser USER ${name}), ` +
+        'or run the daemon as root',
+    );
+  }
+  return group;
 }
 
 export const command = defineCommand(
@@ -97,17 +136,21 @@ export const command = defineCommand(
     const listen = values['api-listen'] === undefined ? undefined : parseListen(values['api-listen']);
     const mode = xdpModeOption(values.mode);
     // Exposure is checked before anything is made or loaded: a refused start leaves nothing behind.
+    const group = socketGroup(values['api-socket-group'], socket);
     const exposure = { ...(listen ?? {}), token: process.env.XLB_API_TOKEN || undefined };
     if (values['api-token-file'] === undefined) checkExposure(exposure);
-    const { token: apiToken, created } = token(values['api-token-file']);
+    const { token: apiToken, created, warning } = token(values['api-token-file'], group);
     if (socket === undefined && listen === undefined) {
       throw new UsageError(
         'the API needs somewhere to listen: keep --api-socket, or give --api-listen HOST:PORT',
       );
     }
     const log = pino({ level: level as Level, base: { instance } });
-    if (created)
-      log.info({ event: 'token_created', file: created }, `API token written to ${created} (mode 0600)`);
+    if (created) {
+      const mode = group ? `mode 0640, group ${group.name}` : 'mode 0600';
+      log.info({ event: 'token_created', file: created }, `API token written to ${created} (${mode})`);
+    }
+    if (warning) log.warn({ event: 'warning', warning }, warning);
 
     // The API first: a listener that cannot be opened, or an exposure that is refused, fails
     // the start before the data plane is loaded or attached. Until the daemon is up it answers
@@ -116,6 +159,7 @@ export const command = defineCommand(
     const api: RunningApi = await startApi({
       daemon: deferred.api,
       ...(socket ? { socket } : {}),
+      ...(group ? { socketGid: group.gid } : {}),
       ...(listen ?? {}),
       ...(apiToken ? { token: apiToken } : {}),
       ...(values['api-host'] ? { allowedHosts: values['api-host'] } : {}),
