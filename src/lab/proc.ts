@@ -3,6 +3,7 @@
 import { cliMainPath } from '../util/paths.js';
 import type { ChildProcess } from 'node:child_process';
 import { nsSpawn } from './exec.js';
+import type { LabListener } from './lab.js';
 
 /** The compiled xlb CLI. */
 export const CLI = cliMainPath();
@@ -104,5 +105,22 @@ export async function startXlbRun(
     await p.stop();
     throw e;
   }
+  return p;
+}
+
+/**
+ * Starts the echo server a lab listener describes (its namespace, address and ports) and waits
+ * until it listens. `quiet`: no line per datagram.
+ */
+export async function startListener(l: LabListener, o: { quiet?: boolean } = {}): Promise<Proc> {
+  const p = Proc.start(l.ns, process.execPath, [
+    CLI,
+    'echo-server',
+    ...(o.quiet ? ['--quiet'] : []),
+    '--address',
+    l.address,
+    ...l.ports.flatMap((x) => ['-p', String(x)]),
+  ]);
+  await p.waitFor(/^listening/);
   return p;
 }

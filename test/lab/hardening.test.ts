@@ -18,7 +18,7 @@ import { createLab, type Lab } from '../../src/lab/lab.js';
 import { createNetns, deleteNetns, removeStaleNetns } from '../../src/lab/netns.js';
 import { instancePaths } from '../../src/util/host.js';
 import { rootSkip } from '../helpers/privileged.js';
-import { CLI, Proc, helperScript } from '../helpers/proc.js';
+import { CLI, Proc, helperScript, startListener } from '../helpers/proc.js';
 
 const PREFIX = 'xlbh-';
 const PORT = 5300;
@@ -353,17 +353,9 @@ describe('dsr health checks probe what clients reach', { skip: rootSkip() }, () 
     lab = createLab({ prefix: `${PREFIX}${process.pid}-d-`, mode: 'dsr', backends: 3 });
     writeFileSync(configPath, lab.xlbConfig({ port: PORT, health: HEALTH }));
     for (const l of lab.listeners({ port: PORT })) {
-      const p = Proc.start(l.ns, process.execPath, [
-        CLI,
-        'echo-server',
-        '--quiet',
-        '--address',
-        l.address,
-        ...l.ports.flatMap((x) => ['-p', String(x)]),
-      ]);
+      const p = await startListener(l, { quiet: true });
       procs.push(p);
       listeners.set(`${l.node}/${l.address}`, p);
-      await p.waitFor(/^listening/);
     }
     const d = new Proc(
       nsSpawn(lab.lb.ns, process.execPath, [
