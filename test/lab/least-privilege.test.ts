@@ -203,10 +203,12 @@ describe(
       ]);
     });
 
-    it('xlb run loads, attaches, forwards (IPv4, IPv6), reloads on SIGHUP and detaches on SIGTERM', async () => {
+    it('xlb run loads, attaches, forwards (IPv4, IPv6), reloads on SIGHUP and detaches on SIGTERM, with 64 KiB of RLIMIT_MEMLOCK', async () => {
+      // Megabytes of maps under a 64 KiB RLIMIT_MEMLOCK it cannot raise (no CAP_SYS_RESOURCE): BPF
+      // memory is charged to the memory cgroup.
       const p = start(
         ['run', '--config', configPath, '--instance', runInstance, '--interval', '0'],
-        asNobody(caps),
+        ['prlimit', '--memlock=65536:65536', ...asNobody(caps)],
       );
       await p.waitFor(/^xlb: attached to /, 30_000);
       assert.match(xdpOnLb(), /xdp/);
