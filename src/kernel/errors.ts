@@ -123,13 +123,20 @@ export function check(op: string, rc: number): number {
 }
 
 /**
- * A failed pin or open of a pin: EACCES/EPERM are the file's or the directory's permissions
- * (bpffs is a file system), so the hint names the path, its owner and mode, and the fix.
+ * A failed pin (`make`) or open of a pin (`open`): EACCES/EPERM are the file's or the directory's
+ * permissions (bpffs is a file system; opening a pin needs no capability), so the hint names the
+ * path, its owner and mode, and the fix: for a pin to make, giving the directory to xlb's user;
+ * for one to open, running as its owner (or reading the daemon's API instead).
  */
-export function pinError(op: string, rc: number, path: string): KernelError {
+export function pinError(op: string, rc: number, path: string, purpose: 'make' | 'open'): KernelError {
   const errno = Math.abs(rc) || E.EINVAL;
   if (errno !== E.EACCES && errno !== E.EPERM) return kernelError(op, rc);
-  return new KernelError(op, errno, accessHint(path, pinDirFix()));
+  const fix =
+    purpose === 'make'
+      ? pinDirFix()
+      : "run this as root or as the pin's owner, ask the daemon over its API instead (xlb top, " +
+        `xlb service ls), or give xlb's pins to this user: ${pinDirFix()}`;
+  return new KernelError(op, errno, accessHint(path, fix));
 }
 
 /** The capability whose absence makes the verifier refuse xlb's programs with EACCES. */

@@ -40,14 +40,14 @@ export class BpfLink {
   /** Opens a link pinned in bpffs. */
   static fromPin(path: string): BpfLink {
     const fd = libbpf().bpf_obj_get(path);
-    if (fd < 0) throw pinError(`open pinned link ${path} (bpf_obj_get)`, fd, path);
+    if (fd < 0) throw pinError(`open pinned link ${path} (bpf_obj_get)`, fd, path, 'open');
     return new BpfLink(fd, `link ${path}`);
   }
 
   /** Pins the link so that it outlives this process. */
   pin(path: string): void {
     const rc = libbpf().bpf_obj_pin(this.fd, path);
-    if (rc < 0) throw pinError(`pin ${this.what} at ${path}`, rc, path);
+    if (rc < 0) throw pinError(`pin ${this.what} at ${path}`, rc, path, 'make');
   }
 
   /** Detaches the program now, even if the link is pinned elsewhere. */

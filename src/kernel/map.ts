@@ -93,7 +93,7 @@ export class BpfMap {
   /** Opens a map pinned in bpffs. */
   static fromPin(path: string): BpfMap {
     const fd = libbpf().bpf_obj_get(path);
-    if (fd < 0) throw pinError(`open pinned map ${path} (bpf_obj_get)`, fd, path);
+    if (fd < 0) throw pinError(`open pinned map ${path} (bpf_obj_get)`, fd, path, 'open');
     return new BpfMap(fd, mapInfoByFd(fd), true);
   }
 
@@ -277,7 +277,7 @@ export class BpfMap {
   /** Pins the map at `path` in bpffs. */
   pin(path: string): void {
     const rc = libbpf().bpf_obj_pin(this.fd, path);
-    if (rc < 0) throw pinError(`pin map '${this.info.name}' at ${path}`, rc, path);
+    if (rc < 0) throw pinError(`pin map '${this.info.name}' at ${path}`, rc, path, 'make');
   }
 
   close(): void {

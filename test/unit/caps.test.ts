@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { capsForOp, hintFor } from '../../src/kernel/errors.js';
+import { capsForOp, hintFor, pinError } from '../../src/kernel/errors.js';
 import {
   type CapName,
   XLB_CAPS,
@@ -113,6 +113,14 @@ describe('permission errors on files', () => {
         ),
       );
       assert.match(accessHint(sub, 'FIX'), new RegExp(`^${sub} is owned by .* mode 0750`));
+      const make = pinError(`pin map 'services' at ${sub}/m`, -E.EACCES, `${sub}/m`, 'make');
+      assert.match(
+        make.message,
+        /^pin map 'services' at .*: EACCES — .* mode 0750.*: as root, run `xlb prepare --user /,
+      );
+      const open = pinError(`open pinned map ${sub} (bpf_obj_get)`, -E.EACCES, sub, 'open');
+      assert.match(open.message, /run this as root or as the pin's owner, ask the daemon over its API/);
+      assert.equal(pinError('pin', -E.EEXIST, sub, 'make').code, 'EEXIST', 'other errors keep their hint');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
