@@ -100,6 +100,8 @@ const serviceView = {
 
 const serviceList = { type: 'array', items: serviceView } as const;
 
+const tcAttachMethod = { type: 'string', enum: ['tcx', 'classic'] } as const;
+
 const statusView = {
   type: 'object',
   description: 'The daemon and its running configuration.',
@@ -114,6 +116,7 @@ const statusView = {
     'drift',
     'ready',
     'interfaces',
+    'kernel',
     'services',
     'backends',
     'adopted',
@@ -147,8 +150,47 @@ const statusView = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['name', 'mode'],
-        properties: { name: { type: 'string' }, mode: { type: 'string' } },
+        required: ['name', 'mode', 'hooks'],
+        properties: {
+          name: { type: 'string' },
+          mode: { type: 'string', description: 'XDP mode.', examples: ['native', 'generic'] },
+          hooks: {
+            type: 'object',
+            description:
+              'The attach method of each hook: XDP through a bpf_link; TC ingress and egress (not on lo) ' +
+              'through tcx (Linux >= 6.6) or classic TC (a clsact qdisc with a direct-action bpf filter).',
+            required: ['xdp'],
+            properties: {
+              xdp: { type: 'string', enum: ['link'] },
+              tcIngress: tcAttachMethod,
+              tcEgress: tcAttachMethod,
+            },
+          },
+        },
+      },
+    },
+    kernel: {
+      type: 'object',
+      description: 'The kernel, and what the feature probe found at start (XLB_FEATURES applied).',
+      required: ['release', 'features', 'forced'],
+      properties: {
+        release: { type: 'string', description: 'uname -r' },
+        features: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['name', 'what', 'since', 'available', 'forced'],
+            properties: {
+              name: { type: 'string', examples: ['tcx', 'xdp:bpf_fib_lookup'] },
+              what: { type: 'string' },
+              since: { type: 'string', description: 'The Linux version that brought it.', examples: ['6.6'] },
+              fallback: { type: 'string', description: 'What xlb does without it.' },
+              available: { type: 'boolean' },
+              forced: { type: 'boolean', description: 'Reported missing by XLB_FEATURES.' },
+            },
+          },
+        },
+        forced: { type: 'array', items: { type: 'string' } },
       },
     },
     services: count,

@@ -7,7 +7,13 @@ import { join } from 'node:path';
 import { BpfObject, type BpfProgram } from '../kernel/object.js';
 import type { XdpMode } from '../abi/abi.js';
 import { attachXdp, type XdpAttachment } from '../kernel/xdp.js';
-import { attachTcx, type TcAttachment } from '../kernel/tc.js';
+import {
+  ClassicTcAttachment,
+  TcxAttachment,
+  removeClsactIfEmpty,
+  type TcAttachment,
+  type TcMethod,
+} from '../kernel/tc.js';
 import { ABI_VERSION, abiStructs } from '../abi/abi.js';
 import type { Config } from '../model/config.js';
 import { plan } from '../model/plan.js';
@@ -17,6 +23,8 @@ import type { BpfMap } from '../kernel/map.js';
 import { existsSync, rmSync } from 'node:fs';
 import { Reconciler, type ApplyReport } from './reconcile.js';
 import { perCpuSums, readStats, type StatsSnapshot } from './stats.js';
+import { attachTcHook, type InterfaceState } from './attachments.js';
+import { kernelFeatures, requireKernel, tcMethod } from './features.js';
 
 /** dist/bpf/xlb.bpf.o, next to the compiled TypeScript. */
 export const defaultObjectPath = (): string => process.env.XLB_BPF_OBJECT ?? bpfObjectPath('xlb.bpf.o');
@@ -29,16 +37,29 @@ export interface DataplaneOptions {
   reuse?: Map<MapName, BpfMap>;
 }
 
-/** Pin names of the links of an interface. */
+/** Pin names of the links of an interface (tcx links only: classic TC filters have no pin). */
 export const linkPins = (ifname: string) => ({
   xdp: `link-xdp-${ifname}`,
   tcIngress: `link-tcin-${ifname}`,
   tcEgress: `link-tceg-${ifname}`,
 });
+const tcPin = (ifname: string, direction: 'ingress' | 'egress') =>
+  direction === 'ingress' ? linkPins(ifname).tcIngress : linkPins(ifname).tcEgress;
+
+/** An attached interface and how each of its hooks is attached. */
+export interface InterfaceHooks {
+  name: string;
+  mode: string;
+  hooks: { xdp: 'link'; tcIngress?: TcMethod; tcEgress?: TcMethod };
+}
 
 export interface AttachOptions {
   mode: XdpMode;
   force?: boolean;
+  /** How to attach the TC programs (default: what the kernel offers, tcx or classic TC). */
+  tc?: TcMethod;
+  /** What an earlier instance recorded about the interfaces (classic TC: who created clsact). */
+  prev?: readonly InterfaceState[];
 }
 
 export class Dataplane {
@@ -60,6 +81,7 @@ export class Dataplane {
 
   /** Opens, sizes, loads and checks the BPF object. Nothing is attached yet. */
   static load(opts: DataplaneOptions = {}): Dataplane {
+    requireKernel(); // one message for what the kernel lacks, before anything is loaded
     const obj = BpfObject.open(opts.objectPath ?? defaultObjectPath());
     try {
       if (opts.flowTableSize !== undefined) {
@@ -93,23 +115,21 @@ export class Dataplane {
    * Attaches XDP to every interface and makes each a transmit target (tx_ports). On
    * interfaces other than lo also attaches the TC ingress program (sends packets
    * whose next hop needs resolving) and the egress translator of local replies (on
-   * lo, replies pass the XDP hook themselves). All or nothing.
+   * lo, replies pass the XDP hook themselves), through tcx or classic TC. All or nothing.
    */
   attach(interfaces: string[], opts: AttachOptions & { pinDir?: string }): void {
+    const method = opts.tc ?? tcMethod(kernelFeatures());
     try {
       for (const ifname of interfaces) {
         const a = attachXdp(this.xdpProgram.fd, ifname, opts);
         this.xdp.push(a);
         this.maps.txPorts.set(a.ifindex, a.ifindex);
-        const pins = linkPins(ifname);
-        if (opts.pinDir) a.link.pin(join(opts.pinDir, pins.xdp));
+        if (opts.pinDir) a.link.pin(join(opts.pinDir, linkPins(ifname).xdp));
         if (ifname === 'lo') continue;
-        const tin = attachTcx(this.tcIngressProgram.fd, ifname, 'ingress');
-        this.tc.push(tin);
-        if (opts.pinDir) tin.link.pin(join(opts.pinDir, pins.tcIngress));
-        const teg = attachTcx(this.egressProgram.fd, ifname, 'egress');
-        this.tc.push(teg);
-        if (opts.pinDir) teg.link.pin(join(opts.pinDir, pins.tcEgress));
+        const created = opts.prev?.find((i) => i.name === ifname)?.clsactCreated === true;
+        for (const direction of ['ingress', 'egress'] as const) {
+          this.attachTc(ifname, direction, method, opts.pinDir, created);
+        }
       }
     } catch (e) {
       this.detach(true);
@@ -117,14 +137,37 @@ export class Dataplane {
     }
   }
 
+  private tcProgram(direction: 'ingress' | 'egress'): BpfProgram {
+    return direction === 'ingress' ? this.tcIngressProgram : this.egressProgram;
+  }
+
+  private attachTc(
+    ifname: string,
+    direction: 'ingress' | 'egress',
+    method: TcMethod,
+    pinDir: string | undefined,
+    clsactCreated: boolean,
+  ): void {
+    const a = attachTcHook(this.tcProgram(direction).fd, ifname, direction, method, clsactCreated);
+    this.tc.push(a);
+    if (pinDir && a instanceof TcxAttachment) a.link.pin(join(pinDir, tcPin(ifname, direction)));
+  }
+
   /**
    * Takes over the links an earlier daemon pinned in `pinDir` for `ifname`: each is
    * switched to this object's program in one atomic update (bpf_link_update), so
-   * traffic never stops. 'absent' when there is no pinned XDP link for it; 'stale' when
+   * traffic never stops; classic TC filters (`prev.tc`) are replaced in place at their
+   * handle and priority, as atomically. 'absent' when there is no pinned XDP link for it; 'stale' when
    * the pinned links belong to an interface that is gone (deleted, or re-created under the
    * same name: its links were defunct): their pins are removed, and the caller attaches anew.
+   * A TC hook with nothing to adopt is attached anew.
    */
-  adoptLinks(ifname: string, pinDir: string, mode: 'native' | 'generic'): 'adopted' | 'absent' | 'stale' {
+  adoptLinks(
+    ifname: string,
+    pinDir: string,
+    mode: 'native' | 'generic',
+    prev?: InterfaceState,
+  ): 'adopted' | 'absent' | 'stale' {
     const pins = linkPins(ifname);
     if (!existsSync(join(pinDir, pins.xdp))) return 'absent';
     const xdp = BpfLink.fromPin(join(pinDir, pins.xdp));
@@ -137,16 +180,49 @@ export class Dataplane {
     xdp.update(this.xdpProgram.fd);
     this.xdp.push({ ifname, ifindex, mode, link: xdp });
     this.maps.txPorts.set(ifindex, ifindex);
-    for (const [file, prog, direction] of [
-      [pins.tcIngress, this.tcIngressProgram, 'ingress'],
-      [pins.tcEgress, this.egressProgram, 'egress'],
-    ] as const) {
-      if (!existsSync(join(pinDir, file))) continue;
-      const l = BpfLink.fromPin(join(pinDir, file));
-      l.update(prog.fd);
-      this.tc.push({ ifname, ifindex, direction, link: l });
+    if (ifname === 'lo') return 'adopted';
+    for (const direction of ['ingress', 'egress'] as const) {
+      const pin = join(pinDir, tcPin(ifname, direction));
+      if (prev?.tc !== 'classic' && existsSync(pin)) {
+        const l = BpfLink.fromPin(pin);
+        l.update(this.tcProgram(direction).fd);
+        this.tc.push(new TcxAttachment(ifname, ifindex, direction, l));
+      } else {
+        // Classic TC: attachClassicTc replaces xlb's program at the slot in place (or attaches
+        // it when the filter is gone); a hook without a pinned link gets what the kernel offers.
+        const method = prev?.tc === 'classic' ? 'classic' : tcMethod(kernelFeatures());
+        this.attachTc(ifname, direction, method, pinDir, prev?.clsactCreated === true);
+      }
     }
     return 'adopted';
+  }
+
+  /** Each attached interface with the attach method of each hook (what status shows). */
+  interfaceHooks(): InterfaceHooks[] {
+    return this.xdp.map((a) => {
+      const tc = (direction: 'ingress' | 'egress') =>
+        this.tc.find((t) => t.ifname === a.ifname && t.direction === direction)?.method;
+      const [tcIngress, tcEgress] = [tc('ingress'), tc('egress')];
+      return {
+        name: a.ifname,
+        mode: a.mode,
+        hooks: { xdp: 'link', ...(tcIngress ? { tcIngress } : {}), ...(tcEgress ? { tcEgress } : {}) },
+      };
+    });
+  }
+
+  /** What the state file records about each attached interface. */
+  interfaceStates(): InterfaceState[] {
+    return this.xdp.map((a) => {
+      const tc = this.tc.filter((t) => t.ifname === a.ifname);
+      const created = tc.some((t) => t instanceof ClassicTcAttachment && t.qdiscCreated);
+      return {
+        name: a.ifname,
+        mode: a.mode,
+        ...(tc[0] ? { tc: tc[0].method } : {}),
+        ...(created ? { clsactCreated: true } : {}),
+      };
+    });
   }
 
   /**
@@ -155,15 +231,30 @@ export class Dataplane {
    */
   detach(force = false): void {
     if (force) for (const a of this.xdp) this.maps.txPorts.delete(a.ifindex);
-    for (const a of [...this.xdp.splice(0), ...this.tc.splice(0)]) {
+    const created = new Set<number>();
+    const all = [
+      ...this.xdp.splice(0).map((a) => ({ detach: () => a.link.detach(), close: () => a.link.close() })),
+      ...this.tc.splice(0).map((a) => {
+        if (a instanceof ClassicTcAttachment && a.qdiscCreated) created.add(a.ifindex);
+        return a;
+      }),
+    ];
+    for (const a of all) {
       if (force) {
         try {
-          a.link.detach();
+          a.detach();
         } catch {
           /* already gone */
         }
       }
-      a.link.close();
+      a.close();
+    }
+    for (const ifindex of force ? created : []) {
+      try {
+        removeClsactIfEmpty(ifindex);
+      } catch {
+        /* the interface is gone, and its qdisc with it */
+      }
     }
   }
 

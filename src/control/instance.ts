@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { Plan, PlannedService, planIds } from '../model/plan.js';
+import { removeClassicTc, type InterfaceState } from './attachments.js';
 import {
   bpffsRoot,
   instancePaths,
@@ -53,7 +54,8 @@ export interface InstanceState {
   startedAt: string;
   /** The data plane's ABI version (src/abi/abi.ts) the pins were made with. */
   abi: number;
-  interfaces: { name: string; mode: string }[];
+  /** The attached interfaces: XDP mode, and how the TC programs are attached (classic TC has no pins). */
+  interfaces: InterfaceState[];
   /** The services as applied, without their tables: enough to name counters. */
   services: StateService[];
   /** A daemon's part (absent for `xlb run`): what the next daemon needs to adopt the pins. */
@@ -190,7 +192,8 @@ export function removeInstance(name: string): void {
 
 /**
  * Makes way for a new instance `name`: throws if a live process owns it, removes
- * what a dead one left. Returns the paths to use.
+ * what a dead one left (its pins, so its links detach; its classic TC filters). Returns
+ * the paths to use.
  */
 export function claimInstance(name: string): InstancePaths {
   const paths = instancePaths(name);
@@ -200,6 +203,7 @@ export function claimInstance(name: string): InstancePaths {
       `xlb instance '${name}' is already running (pid ${state.pid}): stop it first, or start another with --instance NAME`,
     );
   }
+  if (state) removeClassicTc(state.interfaces);
   removeInstance(name);
   ensureBpffs();
   withAccess('cannot make the pin directory', paths.pinDir, pinDirFix, () =>

@@ -14,6 +14,8 @@ import {
   writeState,
 } from './instance.js';
 import type { ApplyReport } from './reconcile.js';
+import type { InterfaceState } from './attachments.js';
+import { requireKernel, type KernelFeatures } from './features.js';
 
 export interface StartOptions {
   config: Config;
@@ -36,10 +38,13 @@ export class RunningInstance {
     readonly firstApply: ApplyReport,
     /** Things about the host that will keep traffic from flowing, with their fix. */
     readonly warnings: string[],
+    /** The kernel and what the probe found at start. */
+    readonly kernel: KernelFeatures,
   ) {}
 
   static start(opts: StartOptions): RunningInstance {
     const name = opts.instance ?? 'default';
+    const kernel = requireKernel(); // what the kernel lacks stops the start before anything is loaded
     const interfaces = opts.interfaces ?? opts.config.interfaces;
     for (const i of interfaces) ifindexOf(i); // a missing interface fails before anything is loaded
     const dp = Dataplane.load({ objectPath: opts.objectPath, flowTableSize: opts.config.flowTableSize });
@@ -56,6 +61,7 @@ export class RunningInstance {
         interfaces,
         report,
         forwardingWarnings(opts.config, interfaces),
+        kernel,
       );
       inst.saveState();
       return inst;
@@ -66,8 +72,9 @@ export class RunningInstance {
     }
   }
 
-  get attachments(): { name: string; mode: string }[] {
-    return this.dataplane.xdp.map((a) => ({ name: a.ifname, mode: a.mode }));
+  /** The attached interfaces: XDP mode and TC method of each. */
+  get attachments(): InterfaceState[] {
+    return this.dataplane.interfaceStates();
   }
 
   apply(config: Config): ApplyReport {

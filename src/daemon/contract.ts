@@ -74,6 +74,40 @@ export interface ServiceView {
   backends: BackendView[];
 }
 
+/** How one of xlb's hooks is attached: XDP through a bpf_link; TC through tcx or classic TC. */
+export type TcAttachMethod = 'tcx' | 'classic';
+
+export interface InterfaceView {
+  name: string;
+  /** XDP mode: 'native' or 'generic'. */
+  mode: string;
+  /** The attach method of each hook; no TC hooks on lo (replies there pass XDP). */
+  hooks: { xdp: 'link'; tcIngress?: TcAttachMethod; tcEgress?: TcAttachMethod };
+}
+
+/** One probed kernel feature. */
+export interface FeatureView {
+  /** The name XLB_FEATURES takes, e.g. 'tcx', 'xdp:bpf_fib_lookup'. */
+  name: string;
+  what: string;
+  /** The Linux version that brought it. */
+  since: string;
+  /** What xlb does without it (absent: xlb cannot run without it). */
+  fallback?: string;
+  available: boolean;
+  /** Reported missing by XLB_FEATURES. */
+  forced: boolean;
+}
+
+/** The kernel xlb runs on, and what the probe found at start. */
+export interface KernelView {
+  /** uname -r */
+  release: string;
+  features: FeatureView[];
+  /** The features XLB_FEATURES reports missing. */
+  forced: string[];
+}
+
 export interface StatusView {
   instance: string;
   version: string;
@@ -90,7 +124,8 @@ export interface StatusView {
   /** The running configuration differs from the file (API changes not written back). */
   drift: boolean;
   ready: boolean;
-  interfaces: { name: string; mode: string }[];
+  interfaces: InterfaceView[];
+  kernel: KernelView;
   services: number;
   backends: number;
   /** The data plane was adopted from pins left by an earlier daemon. */

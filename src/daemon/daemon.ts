@@ -44,6 +44,7 @@ import * as edit from './mutations.js';
 import { backendIdOf, backendKey } from './mutations.js';
 import { PassiveHealth } from './passive.js';
 import { openDataplane } from './start.js';
+import { requireKernel, type KernelFeatures } from '../control/features.js';
 import { ProbePorts, ProbeRoutes, type ProbeRoute } from '../control/probe-routes.js';
 import { instanceState } from './state.js';
 import { Views } from './views.js';
@@ -106,6 +107,8 @@ export class Daemon implements DaemonApi {
     text: string,
     readonly adopted: boolean,
     log: Logger,
+    /** The kernel and what the probe found at start. */
+    readonly kernel: KernelFeatures,
   ) {
     this.running = config;
     this.fileConfig = config;
@@ -120,6 +123,7 @@ export class Daemon implements DaemonApi {
     const instance = opts.instance ?? 'default';
     const log = opts.log ?? pino({ base: { instance } });
     const { text, config } = readConfigFile(opts.configPath);
+    const kernel = requireKernel(); // what the kernel lacks stops the start before anything changes
     const paths = instancePaths(instance);
     const prev = readState(instance);
     if (prev && ownedByOther(prev)) {
@@ -137,6 +141,7 @@ export class Daemon implements DaemonApi {
       text,
       started.adopted !== undefined,
       log,
+      kernel,
     );
     if (started.adopted) {
       const { state, applied } = started.adopted;
@@ -464,7 +469,8 @@ export class Daemon implements DaemonApi {
         : {}),
       drift: this.drift().drift,
       ready: this.readyFlag,
-      interfaces: this.dataplane.xdp.map((a) => ({ name: a.ifname, mode: a.mode })),
+      interfaces: this.dataplane.interfaceHooks(),
+      kernel: this.kernel,
       services: this.running.services.length,
       backends: this.running.services.reduce((n, s) => n + s.backends.length, 0),
       adopted: this.adopted,

@@ -2,6 +2,7 @@
 // whole instance after its daemon stopped.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { removeClassicTc, type InterfaceState } from '../control/attachments.js';
 import { linkPins, type Dataplane } from '../control/dataplane.js';
 import { ownedByOther, readState, removeInstance } from '../control/instance.js';
 import { ProbeRoutes } from '../control/probe-routes.js';
@@ -15,8 +16,10 @@ function detachLive(l: BpfLink): boolean {
   return true;
 }
 
-/** Detaches and unpins the links of one interface (it left the config). */
-export function detachPinned(pinDir: string, ifname: string, dp: Dataplane): void {
+/** Detaches and unpins the links of one interface (it left the config), and its classic TC filters. */
+export function detachPinned(pinDir: string, iface: InterfaceState, dp: Dataplane): void {
+  const ifname = iface.name;
+  removeClassicTc([iface]);
   for (const file of Object.values(linkPins(ifname))) {
     const path = join(pinDir, file);
     if (!existsSync(path)) continue;
@@ -31,8 +34,11 @@ export function detachPinned(pinDir: string, ifname: string, dp: Dataplane): voi
   }
 }
 
-/** `xlb down`: detaches and removes everything an instance pinned. */
-export function down(instance: string): { detached: number; removed: boolean } {
+/**
+ * `xlb down`: detaches and removes everything an instance pinned, and the classic TC filters
+ * (and the clsact qdiscs it created) its state records.
+ */
+export function down(instance: string): { links: number; filters: number; removed: boolean } {
   const { pinDir, stateFile } = instancePaths(instance);
   const state = readState(instance);
   if (state && ownedByOther(state)) {
@@ -41,6 +47,7 @@ export function down(instance: string): { detached: number; removed: boolean } {
     );
   }
   let detached = 0;
+  const filters = state ? removeClassicTc(state.interfaces) : 0;
   if (existsSync(pinDir)) {
     for (const f of readdirSync(pinDir)) {
       if (!f.startsWith('link-')) continue;
@@ -55,5 +62,5 @@ export function down(instance: string): { detached: number; removed: boolean } {
   const existed = existsSync(pinDir) || existsSync(stateFile);
   removeInstance(instance);
   new ProbeRoutes().clear(); // dsr probe routes a killed daemon left
-  return { detached, removed: existed };
+  return { links: detached, filters, removed: existed };
 }

@@ -81,8 +81,9 @@ function adopt(
   dp.reconciler.restore(plan(applied, planIdsFrom(prev.daemon.ids)), prev.daemon.slots);
   const mode = opts.mode ?? config.xdpMode;
   for (const ifname of config.interfaces) {
-    const m = prev.interfaces.find((i) => i.name === ifname)?.mode === 'generic' ? 'generic' : 'native';
-    const adopted = dp.adoptLinks(ifname, opts.pinDir, m);
+    const before = prev.interfaces.find((i) => i.name === ifname);
+    const m = before?.mode === 'generic' ? 'generic' : 'native';
+    const adopted = dp.adoptLinks(ifname, opts.pinDir, m, before);
     if (adopted !== 'adopted') {
       if (adopted === 'stale') {
         log.warn(
@@ -91,7 +92,9 @@ function adopt(
             '(deleted, or re-created under the same name): attached anew',
         );
       }
-      dp.attach([ifname], { mode, force: opts.force, pinDir: opts.pinDir });
+      // An interface that is gone took its classic TC filters and qdisc with it: nothing to inherit.
+      const inherit = adopted === 'absent' && before ? [before] : [];
+      dp.attach([ifname], { mode, force: opts.force, pinDir: opts.pinDir, prev: inherit });
     } else if (mode !== 'auto' && mode !== m) {
       log.warn(
         { event: 'warning', interface: ifname },
@@ -102,7 +105,7 @@ function adopt(
   }
   for (const old of prev.interfaces) {
     if (config.interfaces.includes(old.name)) continue;
-    detachPinned(opts.pinDir, old.name, dp);
+    detachPinned(opts.pinDir, old, dp);
     log.info({ event: 'detached', interface: old.name }, `${old.name} left the config: detached`);
   }
   log.info(

@@ -29,7 +29,7 @@ export function instanceState(d: DaemonSnapshot): InstanceState {
     ...selfIdFields(),
     startedAt: d.startedAt.toISOString(),
     abi: ABI_VERSION,
-    interfaces: d.dataplane.xdp.map((a) => ({ name: a.ifname, mode: a.mode })),
+    interfaces: d.dataplane.interfaceStates(),
     services: planToState(plan),
     daemon: {
       generation: d.generation,

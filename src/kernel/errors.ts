@@ -21,6 +21,10 @@ export function errnoName(errno: number): string {
 
 const E = constants.errno;
 
+const CLASSIC_TC_HINT =
+  'classic TC needs the clsact qdisc and the bpf classifier (CONFIG_NET_SCH_INGRESS, CONFIG_NET_CLS_BPF); ' +
+  'an `ingress` qdisc on the interface blocks clsact: replace it (tc qdisc del dev IF ingress)';
+
 /**
  * The capabilities an operation needs, by its kind: the kernel refuses bpf() commands without
  * CAP_BPF, XDP and TC programs (their loading too) and netlink changes of links and routes
@@ -69,9 +73,12 @@ export function hintFor(op: string, errno: number, have?: ReadonlySet<CapName>):
     case E.E2BIG:
       return 'a size is beyond what this kernel accepts (map too large, or program too complex)';
     case E.EOPNOTSUPP:
-      return /xdp/i.test(op)
-        ? "this interface's driver has no native XDP: use --mode generic (or auto, which falls back)"
-        : 'this kernel does not support the operation: xlb needs Linux >= 6.6';
+      if (/xdp/i.test(op)) {
+        return "this interface's driver has no native XDP: use --mode generic (or auto, which falls back)";
+      }
+      return /classic TC|clsact/.test(op)
+        ? CLASSIC_TC_HINT
+        : 'this kernel does not support the operation: xlb needs Linux >= 5.15';
     case E.EBUSY:
       return 'another program already holds this attach point: see `xlb run --force` or detach it with ip link';
     case E.ENODEV:
@@ -89,7 +96,9 @@ export function hintFor(op: string, errno: number, have?: ReadonlySet<CapName>):
             'a profiler (node --cpu-prof) or a fast timer interrupts it; load without them'
         : 'the kernel is busy: try again';
     case E.EINVAL:
-      return 'the kernel rejected the arguments: this kernel may be too old for this feature (xlb needs Linux >= 6.6)';
+      return /classic TC|clsact/.test(op)
+        ? CLASSIC_TC_HINT
+        : 'the kernel rejected the arguments: this kernel may be too old for this feature (xlb needs Linux >= 5.15)';
     default:
       return '';
   }

@@ -41,6 +41,22 @@ export interface XdpQueryOptsValue {
   attach_mode: number;
 }
 
+export interface TcHookValue {
+  sz: number;
+  ifindex: number;
+  attach_point: number;
+  parent: number;
+}
+
+export interface TcOptsValue {
+  sz: number;
+  prog_fd: number;
+  flags: number;
+  prog_id: number;
+  handle: number;
+  priority: number;
+}
+
 function bind() {
   let lib: LibraryHandle;
   try {
@@ -103,6 +119,22 @@ function bind() {
     skb_prog_id: 'uint32_t',
     attach_mode: 'uint8_t',
   });
+  // struct bpf_tc_hook and struct bpf_tc_opts (libbpf.h); both end in `size_t :0`, so they
+  // are padded to 8 bytes, as koffi pads them.
+  const TcHook = koffi.struct('bpf_tc_hook', {
+    sz: 'size_t',
+    ifindex: 'int',
+    attach_point: 'int',
+    parent: 'uint32_t',
+  });
+  const TcOpts = koffi.struct('bpf_tc_opts', {
+    sz: 'size_t',
+    prog_fd: 'int',
+    flags: 'uint32_t',
+    prog_id: 'uint32_t',
+    handle: 'uint32_t',
+    priority: 'uint32_t',
+  });
   const PrintFn = koffi.proto('int libbpf_print_fn_t(int level, const char *fmt, void *ap)');
 
   return {
@@ -110,6 +142,8 @@ function bind() {
     MapCreateOpts,
     LinkCreateOpts,
     XdpQueryOpts,
+    tcHookSize: koffi.sizeof(TcHook),
+    tcOptsSize: koffi.sizeof(TcOpts),
     PrintFn,
     // libbpf: diagnostics
     libbpf_set_print: fn<(fn: unknown) => unknown>(lib, 'void *libbpf_set_print(libbpf_print_fn_t *fn)'),
@@ -132,6 +166,12 @@ function bind() {
     ),
     bpf_program__name: fn<(prog: Ptr) => string>(lib, 'const char *bpf_program__name(void *prog)'),
     bpf_program__fd: fn<(prog: Ptr) => number>(lib, 'int bpf_program__fd(void *prog)'),
+    bpf_program__type: fn<(prog: Ptr) => number>(lib, 'int bpf_program__type(void *prog)'),
+    bpf_program__insns: fn<(prog: Ptr) => Ptr | null>(lib, 'void *bpf_program__insns(void *prog)'),
+    bpf_program__insn_cnt: fn<(prog: Ptr) => number | bigint>(
+      lib,
+      'size_t bpf_program__insn_cnt(void *prog)',
+    ),
     bpf_object__find_map_by_name: fn<(obj: Ptr, name: string) => Ptr | null>(
       lib,
       'void *bpf_object__find_map_by_name(void *obj, const char *name)',
@@ -147,6 +187,7 @@ function bind() {
     bpf_map__value_size: fn<(map: Ptr) => number>(lib, 'uint32_t bpf_map__value_size(void *map)'),
     bpf_map__max_entries: fn<(map: Ptr) => number>(lib, 'uint32_t bpf_map__max_entries(void *map)'),
     bpf_map__map_flags: fn<(map: Ptr) => number>(lib, 'uint32_t bpf_map__map_flags(void *map)'),
+    bpf_map__inner_map: fn<(map: Ptr) => Ptr | null>(lib, 'void *bpf_map__inner_map(void *map)'),
     bpf_map__reuse_fd: fn<(map: Ptr, fd: number) => number>(lib, 'int bpf_map__reuse_fd(void *map, int fd)'),
     bpf_map__set_max_entries: fn<(map: Ptr, n: number) => number>(
       lib,
@@ -256,6 +297,37 @@ function bind() {
       lib,
       'int bpf_xdp_detach(int ifindex, uint32_t flags, const void *opts)',
     ),
+    // classic TC (clsact qdisc, direct-action cls_bpf filters) through rtnetlink
+    bpf_tc_hook_create: fn<(hook: TcHookValue) => number>(lib, 'int bpf_tc_hook_create(bpf_tc_hook *hook)'),
+    bpf_tc_hook_destroy: fn<(hook: TcHookValue) => number>(
+      lib,
+      'int bpf_tc_hook_destroy(bpf_tc_hook *hook)',
+    ),
+    bpf_tc_attach: fn<(hook: TcHookValue, opts: TcOptsValue) => number>(
+      lib,
+      'int bpf_tc_attach(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)',
+    ),
+    bpf_tc_detach: fn<(hook: TcHookValue, opts: TcOptsValue) => number>(
+      lib,
+      'int bpf_tc_detach(const bpf_tc_hook *hook, const bpf_tc_opts *opts)',
+    ),
+    bpf_tc_query: fn<(hook: TcHookValue, opts: TcOptsValue) => number>(
+      lib,
+      'int bpf_tc_query(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)',
+    ),
+    // feature probes: 1 yes, 0 no, < 0 the probe failed (-errno)
+    libbpf_probe_bpf_prog_type: fn<(type: number, opts: null) => number>(
+      lib,
+      'int libbpf_probe_bpf_prog_type(int prog_type, const void *opts)',
+    ),
+    libbpf_probe_bpf_map_type: fn<(type: number, opts: null) => number>(
+      lib,
+      'int libbpf_probe_bpf_map_type(int map_type, const void *opts)',
+    ),
+    libbpf_probe_bpf_helper: fn<(progType: number, helper: number, opts: null) => number>(
+      lib,
+      'int libbpf_probe_bpf_helper(int prog_type, int helper_id, const void *opts)',
+    ),
     // BTF
     btf__find_by_name_kind: fn<(btf: Ptr, name: string, kind: number) => number>(
       lib,
@@ -284,6 +356,18 @@ function bind() {
     memcpyTo: fn<(dst: Ptr, src: Uint8Array, n: number) => Ptr>(
       libc,
       'void *memcpy(void *dst, const uint8_t *src, size_t n)',
+    ),
+    socket: fn<(domain: number, type: number, protocol: number) => number>(
+      libc,
+      'int socket(int domain, int type, int protocol)',
+    ),
+    send: fn<(fd: number, buf: Uint8Array, len: number, flags: number) => number>(
+      libc,
+      'intptr_t send(int fd, const void *buf, size_t len, int flags)',
+    ),
+    recv: fn<(fd: number, buf: Uint8Array, len: number, flags: number) => number>(
+      libc,
+      'intptr_t recv(int fd, void *buf, size_t len, int flags)',
     ),
     setns: fn<(fd: number, nstype: number) => number>(libc, 'int setns(int fd, int nstype)'),
     if_nametoindex: fn<(name: string) => number>(libc, 'uint32_t if_nametoindex(const char *name)'),

@@ -110,13 +110,18 @@ export class BpfProgramFd {
   }
 }
 
+/** Loads `r0 = value; exit` as a program of `type` (enum bpf_prog_type). */
+export function loadConstantProgram(type: number, value: number, name: string): BpfProgramFd {
+  const insns = Buffer.from([0xb7, 0, 0, 0, value, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
+  const fd = libbpf().bpf_prog_load(type, name, 'GPL', insns, 2, null);
+  if (fd < 0) throw kernelError(`load program ${name} (type ${type})`, fd);
+  return new BpfProgramFd(fd, name);
+}
+
 /**
  * Loads `r0 = action; exit` as an XDP program: the do-nothing baseline that
  * per-packet costs are compared with.
  */
 export function loadConstantXdp(action: number, name = 'xlb_baseline'): BpfProgramFd {
-  const insns = Buffer.from([0xb7, 0, 0, 0, action, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
-  const fd = libbpf().bpf_prog_load(ProgType.XDP, name, 'GPL', insns, 2, null);
-  if (fd < 0) throw kernelError(`load XDP program ${name}`, fd);
-  return new BpfProgramFd(fd, name);
+  return loadConstantProgram(ProgType.XDP, action, name);
 }

@@ -349,7 +349,25 @@ export class FakeDaemon implements DaemonApi {
       configValid: true,
       drift: JSON.stringify(this.raw) !== JSON.stringify(this.file),
       ready: this.isReady,
-      interfaces: this.config.interfaces.map((name) => ({ name, mode: 'generic' })),
+      interfaces: this.config.interfaces.map((name) => ({
+        name,
+        mode: 'generic',
+        hooks: name === 'lo' ? { xdp: 'link' } : { xdp: 'link', tcIngress: 'tcx', tcEgress: 'tcx' },
+      })),
+      kernel: {
+        release: '6.18.0-test',
+        forced: ['tcx'],
+        features: [
+          {
+            name: 'tcx',
+            what: 'tcx: TC programs attached through bpf_link',
+            since: '6.6',
+            fallback: 'classic TC',
+            available: false,
+            forced: true,
+          },
+        ],
+      },
       services: this.config.services.length,
       backends: this.config.services.reduce((n, s) => n + s.backends.length, 0),
       adopted: false,

@@ -112,9 +112,24 @@ class FakeDaemon {
       drift: this.changes.length > 0,
       ready: true,
       interfaces: [
-        { name: 'eth0', mode: 'native' },
-        { name: 'eth1', mode: 'native' },
+        { name: 'eth0', mode: 'native', hooks: { xdp: 'link', tcIngress: 'classic', tcEgress: 'classic' } },
+        { name: 'lo', mode: 'generic', hooks: { xdp: 'link' } },
       ],
+      kernel: {
+        release: '6.1.0-57-amd64',
+        forced: [],
+        features: [
+          { name: 'xdp_link', what: 'XDP through bpf_link', since: '5.9', available: true, forced: false },
+          {
+            name: 'tcx',
+            what: 'tcx',
+            since: '6.6',
+            fallback: 'classic TC',
+            available: false,
+            forced: false,
+          },
+        ],
+      },
       services: this.services.length,
       backends: this.services.reduce((n, s) => n + s.backends.length, 0),
       adopted: false,
@@ -610,7 +625,12 @@ describe('xlb status', () => {
     assert.match(out, /^ready +yes$/m);
     assert.match(out, /^drift +no$/m);
     assert.match(out, /^adopted +no$/m);
-    assert.match(out, /^interfaces +eth0 \(native\), eth1 \(native\)$/m);
+    assert.match(
+      out,
+      /^interfaces +eth0: xdp link \(native\), tc ingress classic TC, tc egress classic TC; lo: xdp link \(generic\)$/m,
+    );
+    assert.match(out, /^kernel +Linux 6\.1\.0-57-amd64$/m);
+    assert.match(out, /^features +2 probed, 1 missing: tcx \(Linux 6\.6\) -> classic TC$/m);
     assert.match(out, /^services +2$/m);
     assert.match(out, /^backends +4$/m);
   });

@@ -22,8 +22,9 @@ export const command = defineCommand(
       console.log(`xlb: instance '${String(values.instance)}' has nothing pinned; nothing to do`);
       return 0;
     }
+    const filters = r.filters > 0 ? ` and ${r.filters} classic TC filter(s)` : '';
     console.log(
-      `xlb: instance '${String(values.instance)}' down: ${r.detached} link(s) detached, pins and state removed`,
+      `xlb: instance '${String(values.instance)}' down: ${r.links} link(s)${filters} detached, pins and state removed`,
     );
     return 0;
   },

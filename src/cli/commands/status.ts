@@ -1,7 +1,7 @@
 // xlb status: what the running daemon reports about itself, over its REST API.
 import type { StatusView } from '../../daemon/contract.js';
 import { apiOptions, printJson, runApiCommand, type ApiSpec } from '../common/api.js';
-import { keyValues } from '../common/render.js';
+import { keyValues, renderFeatures, renderHooks } from '../common/render.js';
 import type { CliCommand } from '../common/args.js';
 
 // ---- xlb status ----------------------------------------------------------------------------------
@@ -10,13 +10,14 @@ const spec = {
   name: 'status',
   summary:
     "Shows the running daemon's state: instance, configuration generation, readiness, drift from\n" +
-    'the config file, interfaces and counts of services and backends.',
+    'the config file, interfaces and how each hook is attached (xdp link, tcx or classic TC), the\n' +
+    'kernel and what its feature probe found, and counts of services and backends.',
   usage: 'xlb status [--instance NAME | --socket PATH | --url URL] [--token-file FILE] [--json]',
   options: apiOptions,
 } satisfies ApiSpec;
 
 export function renderStatus(s: StatusView, changes?: string[]): string {
-  const interfaces = s.interfaces.map((i) => `${i.name} (${i.mode})`).join(', ');
+  const interfaces = s.interfaces.map(renderHooks).join('; ');
   const drift = s.drift ? 'yes: the running configuration differs from the file' : 'no';
   const lines = keyValues([
     ['instance', `${s.instance} (pid ${s.pid}, xlb ${s.version})`],
@@ -33,6 +34,8 @@ export function renderStatus(s: StatusView, changes?: string[]): string {
     ['drift', drift],
     ['adopted', s.adopted ? 'yes: the data plane was adopted from an earlier daemon' : 'no'],
     ['interfaces', interfaces || 'none'],
+    ['kernel', `Linux ${s.kernel.release}`],
+    ['features', renderFeatures(s.kernel)],
     ['services', s.services],
     ['backends', s.backends],
   ]);

@@ -1,7 +1,7 @@
 // Human output: tables and counters.
 import { hostPort } from '../../util/endpoint.js';
 import type { Count, StatsSnapshot } from '../../control/stats.js';
-import type { BackendView } from '../../daemon/contract.js';
+import type { BackendView, InterfaceView, KernelView } from '../../daemon/contract.js';
 
 export function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
@@ -84,4 +84,27 @@ export const backendState = (b: BackendView): string =>
 /** 'weight 2, active, health healthy'. */
 export function describeBackend(b: BackendView): string {
   return `weight ${b.weight}, ${backendState(b)}, health ${b.health}`;
+}
+
+const methodText = (m: 'tcx' | 'classic'): string => (m === 'tcx' ? 'tcx' : 'classic TC');
+
+/** 'eth0: xdp link (native), tc ingress tcx, tc egress tcx': how each hook of an interface is attached. */
+export function renderHooks(i: InterfaceView): string {
+  const { tcIngress, tcEgress } = i.hooks;
+  return [
+    `${i.name}: xdp link (${i.mode})`,
+    ...(tcIngress ? [`tc ingress ${methodText(tcIngress)}`] : []),
+    ...(tcEgress ? [`tc egress ${methodText(tcEgress)}`] : []),
+  ].join(', ');
+}
+
+/** '27 probed, all present', or the missing ones with their versions and what xlb does instead. */
+export function renderFeatures(k: KernelView): string {
+  const missing = k.features.filter((f) => !f.available);
+  if (missing.length === 0) return `${k.features.length} probed, all present`;
+  const each = missing.map((f) => {
+    const why = [`Linux ${f.since}`, ...(f.forced ? ['forced by XLB_FEATURES'] : [])].join(', ');
+    return `${f.name} (${why})${f.fallback ? ` -> ${f.fallback}` : ''}`;
+  });
+  return `${k.features.length} probed, ${missing.length} missing: ${each.join('; ')}`;
 }

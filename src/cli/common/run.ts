@@ -6,7 +6,7 @@ import type { StatsSnapshot } from '../../control/stats.js';
 import type { XdpMode } from '../../abi/abi.js';
 import { defaultConfig, parseConfig, type Config } from '../../model/config.js';
 import { UsageError, intOption, type OptionSpec } from './args.js';
-import { renderStats } from './render.js';
+import { renderFeatures, renderHooks, renderStats } from './render.js';
 
 export const runOptions = {
   config: {
@@ -99,7 +99,9 @@ export async function serve(
 ): Promise<number> {
   const where = inst.attachments.map((a) => `${a.name} (${a.mode})`).join(', ');
   const services = inst.dataplane.reconciler.applied.services;
+  console.log(`xlb: kernel Linux ${inst.kernel.release}; features: ${renderFeatures(inst.kernel)}`);
   console.log(`xlb: attached to ${where}; ${services.length} service(s); instance '${inst.name}'`);
+  for (const i of inst.dataplane.interfaceHooks()) console.log(`xlb: ${renderHooks(i)}`);
   for (const w of inst.warnings) console.error(`xlb: warning: ${w}`);
   let previous: StatsSnapshot | undefined;
   let lastShown = -1;
