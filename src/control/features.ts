@@ -35,10 +35,7 @@ export interface FeatureSpec {
   /** A feature that must be present for this one to be (a helper needs its program type). */
   readonly needs?: string;
   /** What bpf/ uses that this feature stands for (checked against the object by a test). */
-  readonly uses?:
-    | { helper: number; prog: 'xdp' | 'tc' }
-    | { mapType: number }
-    | { mapFlags: number };
+  readonly uses?: { helper: number; prog: 'xdp' | 'tc' } | { mapType: number } | { mapFlags: number };
   readonly probe: () => boolean;
 }
 
@@ -227,8 +224,7 @@ export function tcMethod(k: KernelFeatures): TcMethod {
  */
 export function missingFeaturesMessage(k: KernelFeatures): string | undefined {
   const spec = new Map(FEATURES.map((f) => [f.name, f]));
-  const isMissing = (name: string | undefined) =>
-    k.features.some((f) => f.name === name && !f.available);
+  const isMissing = (name: string | undefined) => k.features.some((f) => f.name === name && !f.available);
   const missing = k.features.filter(
     (f) => !f.available && f.fallback === undefined && !isMissing(spec.get(f.name)?.needs),
   );

@@ -284,6 +284,19 @@ function bind() {
       lib,
       'int bpf_link_create(int prog_fd, int target_fd, int attach_type, const bpf_link_create_opts *opts)',
     ),
+    bpf_prog_query: fn<
+      (
+        target: number,
+        type: number,
+        queryFlags: number,
+        attachFlags: number[] | null,
+        progIds: Uint32Array,
+        count: number[],
+      ) => number
+    >(
+      lib,
+      'int bpf_prog_query(int target_fd, int type, uint32_t query_flags, _Out_ uint32_t *attach_flags, void *prog_ids, _Inout_ uint32_t *prog_cnt)',
+    ),
     bpf_link_detach: fn<(linkFd: number) => number>(lib, 'int bpf_link_detach(int link_fd)'),
     bpf_link_update: fn<(linkFd: number, progFd: number, opts: null) => number>(
       lib,
@@ -299,10 +312,7 @@ function bind() {
     ),
     // classic TC (clsact qdisc, direct-action cls_bpf filters) through rtnetlink
     bpf_tc_hook_create: fn<(hook: TcHookValue) => number>(lib, 'int bpf_tc_hook_create(bpf_tc_hook *hook)'),
-    bpf_tc_hook_destroy: fn<(hook: TcHookValue) => number>(
-      lib,
-      'int bpf_tc_hook_destroy(bpf_tc_hook *hook)',
-    ),
+    bpf_tc_hook_destroy: fn<(hook: TcHookValue) => number>(lib, 'int bpf_tc_hook_destroy(bpf_tc_hook *hook)'),
     bpf_tc_attach: fn<(hook: TcHookValue, opts: TcOptsValue) => number>(
       lib,
       'int bpf_tc_attach(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)',

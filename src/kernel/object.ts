@@ -6,7 +6,7 @@ import { constants } from 'node:os';
 import { layoutMismatches, type StructCodec, type StructLayout } from '../abi/codec.js';
 import { enumValues, structLayout } from './btf.js';
 import { KernelError, VerifierError, kernelError } from './errors.js';
-import { lastErrno, libbpf, withLibbpfLog, type Ptr } from './libbpf.js';
+import { lastErrno, libbpf, readNative, withLibbpfLog, type Ptr } from './libbpf.js';
 import { BpfMap, mapInfoByFd } from './map.js';
 
 export interface BpfProgram {
@@ -110,6 +110,48 @@ export class BpfObject {
       m = b.bpf_object__next_map(this.obj, m);
     }
     return names;
+  }
+
+  /**
+   * What the object's programs and maps use, read from the file before load (no kernel):
+   * each program's type and the helpers it calls (enum bpf_func_id), each map's type and
+   * flags (and its inner map's, for a map of maps).
+   */
+  uses(): {
+    programs: { name: string; type: number; helpers: number[] }[];
+    maps: { name: string; type: number; flags: number; innerFlags?: number }[];
+  } {
+    const b = libbpf();
+    const programs = [];
+    for (let p = b.bpf_object__next_program(this.obj, null); p !== null;) {
+      const count = Number(b.bpf_program__insn_cnt(p));
+      const insns = b.bpf_program__insns(p);
+      const code = insns === null ? Buffer.alloc(0) : readNative(insns, count * 8);
+      const helpers = new Set<number>();
+      for (let i = 0; i < count; i++) {
+        // BPF_JMP | BPF_CALL with src_reg 0 calls a helper; its id is the immediate.
+        if (code[i * 8] === 0x85 && ((code[i * 8 + 1] ?? 0) & 0xf0) === 0)
+          helpers.add(code.readInt32LE(i * 8 + 4));
+      }
+      programs.push({
+        name: b.bpf_program__name(p),
+        type: b.bpf_program__type(p),
+        helpers: [...helpers].sort((x, y) => x - y),
+      });
+      p = b.bpf_object__next_program(this.obj, p);
+    }
+    const maps = [];
+    for (let m = b.bpf_object__next_map(this.obj, null); m !== null;) {
+      const inner = b.bpf_map__inner_map(m);
+      maps.push({
+        name: b.bpf_map__name(m),
+        type: b.bpf_map__type(m),
+        flags: b.bpf_map__map_flags(m),
+        ...(inner === null ? {} : { innerFlags: b.bpf_map__map_flags(inner) }),
+      });
+      m = b.bpf_object__next_map(this.obj, m);
+    }
+    return { programs, maps };
   }
 
   /** The layout of a struct in the object's BTF. */

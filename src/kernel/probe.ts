@@ -57,12 +57,18 @@ export function checkProbePrivilege(): void {
 
 /** Whether the kernel loads programs of this type (enum bpf_prog_type). */
 export function probeProgType(type: number): boolean {
-  return answer(`program type ${type}`, quietly(() => libbpf().libbpf_probe_bpf_prog_type(type, null)));
+  return answer(
+    `program type ${type}`,
+    quietly(() => libbpf().libbpf_probe_bpf_prog_type(type, null)),
+  );
 }
 
 /** Whether the kernel creates maps of this type (enum bpf_map_type). */
 export function probeMapType(type: number): boolean {
-  return answer(`map type ${type}`, quietly(() => libbpf().libbpf_probe_bpf_map_type(type, null)));
+  return answer(
+    `map type ${type}`,
+    quietly(() => libbpf().libbpf_probe_bpf_map_type(type, null)),
+  );
 }
 
 /** Whether programs of type `progType` may call helper `helperId` (enum bpf_func_id). */

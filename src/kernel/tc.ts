@@ -68,6 +68,17 @@ export function attachTcx(progFd: number, ifname: string, direction: TcDirection
   return new TcxAttachment(ifname, ifindex, direction, new BpfLink(fd, `TC ${direction} link on ${ifname}`));
 }
 
+/** The ids of the programs attached through tcx to an interface's hook, in the order they run. */
+export function tcxPrograms(ifindex: number, direction: TcDirection): number[] {
+  const ids = new Uint32Array(64);
+  const count = [ids.length];
+  const type = direction === 'ingress' ? BPF_TCX_INGRESS : BPF_TCX_EGRESS;
+  const rc = libbpf().bpf_prog_query(ifindex, type, 0, null, ids, count);
+  if (rc === -E.EINVAL) return []; // no tcx on this kernel
+  if (rc < 0) throw kernelError(`query tcx ${direction} programs of ifindex ${ifindex}`, rc);
+  return [...ids.subarray(0, count[0] ?? 0)];
+}
+
 // ---- classic TC: clsact + cls_bpf ----------------------------------------------------------------
 
 /** Where a classic filter sits on its hook: filters run by ascending priority; the handle names it. */
@@ -151,7 +162,7 @@ export function tcFilters(ifindex: number, direction: TcDirection): TcFilter[] {
     for (;;) {
       const n = b.recv(fd, buf, buf.length, 0);
       if (n < 0) throw kernelError(op, -lastErrno());
-      for (let off = 0; off + 16 <= n; ) {
+      for (let off = 0; off + 16 <= n;) {
         const len = buf.readUInt32LE(off);
         const type = buf.readUInt16LE(off + 4);
         if (len < 16) throw new Error(`${op}: malformed answer (message of ${len} bytes)`);
@@ -179,7 +190,7 @@ export function tcFilters(ifindex: number, direction: TcDirection): TcFilter[] {
 
 /** A string attribute of a netlink message's attributes. */
 function attrString(attrs: Buffer, type: number): string | undefined {
-  for (let off = 0; off + 4 <= attrs.length; ) {
+  for (let off = 0; off + 4 <= attrs.length;) {
     const len = attrs.readUInt16LE(off);
     if (len < 4) return undefined;
     if ((attrs.readUInt16LE(off + 2) & 0x3fff) === type) {
@@ -295,7 +306,12 @@ export function attachClassicTc(
 }
 
 /** Throws if the slot's priority holds anybody else's filter; true when the slot holds a program to replace. */
-function checkSlot(ifname: string, ifindex: number, direction: TcDirection, opts: ClassicAttachOptions): boolean {
+function checkSlot(
+  ifname: string,
+  ifindex: number,
+  direction: TcDirection,
+  opts: ClassicAttachOptions,
+): boolean {
   const { slot } = opts;
   for (const f of tcFilters(ifindex, direction)) {
     if (f.priority !== slot.priority) continue;
@@ -318,7 +334,8 @@ function checkSlot(ifname: string, ifindex: number, direction: TcDirection, opts
 export function detachClassicTc(ifindex: number, direction: TcDirection, slot: TcSlot): boolean {
   const rc = libbpf().bpf_tc_detach(hookOf(ifindex, pointOf(direction)), optsOf(slot));
   if (rc === -E.ENOENT || rc === -E.EINVAL) return false; // gone already (EINVAL: no clsact qdisc)
-  if (rc < 0) throw kernelError(`detach TC ${direction} filter of ifindex ${ifindex} (${slotText(slot)})`, rc);
+  if (rc < 0)
+    throw kernelError(`detach TC ${direction} filter of ifindex ${ifindex} (${slotText(slot)})`, rc);
   return true;
 }
 

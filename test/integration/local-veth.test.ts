@@ -1,23 +1,26 @@
 // Local mode on a real (veth) interface in native XDP mode: a client in its own
 // namespace sends to the service address of the load balancer's namespace; local
 // backends answer, and the TC egress program translates their replies on the way
-// out, so the client sees the service port answer.
+// out, so the client sees the service port answer. On both TC attach paths (tcx, and
+// classic TC with XLB_FEATURES=-tcx).
+// xlb-test: both-tc-paths
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LinkType, findLinks } from '../../src/kernel/link.js';
-import { progInfoById } from '../../src/kernel/program.js';
+import { readState } from '../../src/control/instance.js';
 import { nsSh, sh } from '../../src/lab/exec.js';
 import { createNetns, deleteNetns, netnsName, removeStaleNetns } from '../../src/lab/netns.js';
 import type { RoundTripResult } from '../../src/lab/udp-client.js';
 import { rootSkip } from '../helpers/privileged.js';
 import { CLI, Proc, helperScript, startXlbRun } from '../helpers/proc.js';
+import { NO_TC_HOOKS, tcHooks, tcPath, tcPathLabel, xlbTcHooks } from '../helpers/tc-path.js';
 
 const PREFIX = 'xlbt-';
 
-describe('local mode on veth, replies translated by TC egress', { skip: rootSkip() }, () => {
+describe(`local mode on veth, replies translated by TC egress ${tcPathLabel()}`, { skip: rootSkip() }, () => {
+  const path = tcPath();
   const client = netnsName(PREFIX, 'vc');
   const lb = netnsName(PREFIX, 'vl');
   const procs: Proc[] = [];
@@ -98,15 +101,27 @@ describe('local mode on veth, replies translated by TC egress', { skip: rootSkip
     assert.match(nsSh(lb, 'ip', ['-details', 'link', 'show', 'l0']), /prog\/xdp id \d+ name xlb_xdp/);
   });
 
-  it('Ctrl-C (SIGINT) detaches both the XDP and the TC program', async () => {
-    const egressLinks = () =>
-      findLinks((l) => l.type === LinkType.TCX && progInfoById(l.progId)?.name === 'xlb_egress').map((l) => {
-        l.close();
-        return l.what;
-      });
-    assert.equal(egressLinks().length, 1, 'one tcx egress link while running');
+  it(`attached on the ${path} path, which the start-up output and the state file name`, () => {
+    assert.deepEqual(tcHooks(lb, 'l0'), xlbTcHooks(path));
+    const method = path === 'tcx' ? 'tcx' : 'classic TC';
+    assert.ok(
+      xlb.lines.includes(`xlb: l0: xdp link (native), tc ingress ${method}, tc egress ${method}`),
+      xlb.lines.join('\n'),
+    );
+    assert.ok(
+      xlb.lines.some((l) => /^xlb: kernel Linux \S+; features: \d+ probed, /.test(l)),
+      'the kernel and the probe results are shown',
+    );
+    const iface = readState(instance)?.interfaces.find((i) => i.name === 'l0');
+    assert.equal(iface?.tc, path);
+    // The lb namespace had no qdisc before: on the classic path xlb made the clsact qdisc.
+    assert.equal(iface?.clsactCreated === true, path === 'classic');
+  });
+
+  it('Ctrl-C (SIGINT) detaches both the XDP and the TC programs (and the clsact qdisc xlb made)', async () => {
     assert.equal(await xlb.stop('SIGINT'), 0, xlb.stderr.join('\n'));
     assert.doesNotMatch(nsSh(lb, 'ip', ['link', 'show', 'l0']), /xdp/);
-    assert.deepEqual(egressLinks(), [], 'the tcx egress link is gone');
+    assert.deepEqual(tcHooks(lb, 'l0'), NO_TC_HOOKS, 'no TC program is left on l0');
+    assert.doesNotMatch(nsSh(lb, 'tc', ['qdisc', 'show', 'dev', 'l0']), /clsact/);
   });
 });

@@ -3,6 +3,11 @@
 // and a bad file changes nothing; API changes are drift; health checks take a stopped
 // backend out and bring it back in the time the config allows; SIGKILL, restart and an
 // upgrade to a changed BPF object lose no packet and keep the counters; xlb down ends it.
+// A local-mode service makes the TC egress program part of every round trip (it translates
+// the replies), so the restart and the upgrade show that its attachment never has a gap, on
+// both TC attach paths: tcx links updated in place, and classic TC filters replaced at their
+// handle and priority (XLB_FEATURES=-tcx).
+// xlb-test: both-tc-paths
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -19,16 +24,20 @@ import { BpfMap } from '../../src/kernel/map.js';
 import { inNetns } from '../../src/kernel/netns.js';
 import { ifindexOf } from '../../src/kernel/netif.js';
 import { progInfoByFd, progInfoById } from '../../src/kernel/program.js';
+import { classicTcProgram, tcxPrograms } from '../../src/kernel/tc.js';
+import { XLB_TC_SLOT } from '../../src/control/attachments.js';
 import { xdpQuery } from '../../src/kernel/xdp.js';
 import { nsArgv, nsSh, nsSpawn } from '../../src/lab/exec.js';
 import { createLab, type Lab } from '../../src/lab/lab.js';
 import { removeStaleNetns } from '../../src/lab/netns.js';
 import { rootSkip } from '../helpers/privileged.js';
 import { CLI, Proc, helperScript } from '../helpers/proc.js';
+import { NO_TC_HOOKS, tcHooks, tcPath, tcPathLabel, xlbTcHooks } from '../helpers/tc-path.js';
 
 const PREFIX = 'xlbt-';
 const PORT = 5300;
 const RR_PORT = 5400;
+const LOCAL_PORT = 5500;
 const BPORT = 5301;
 const HEALTH = { intervalMs: 500, timeoutMs: 200, rise: 2, fall: 2 };
 /** Scheduling noise allowed on top of the bounds the health config implies (polling, timers). */
@@ -43,7 +52,8 @@ interface LogLine {
   [k: string]: unknown;
 }
 
-describe('xlb daemon in a nat lab', { skip: rootSkip() }, () => {
+describe(`xlb daemon in a nat lab ${tcPathLabel()}`, { skip: rootSkip() }, () => {
+  const path = tcPath();
   let lab: Lab;
   let daemon: Proc;
   const echo = new Map<number, Proc>();
@@ -55,7 +65,13 @@ describe('xlb daemon in a nat lab', { skip: rootSkip() }, () => {
   const api = new ApiClient({ socket, timeoutMs: 20_000 });
   const be = (n: number) => `${lab.backends[n - 1]!.v4}:${BPORT}`;
 
-  /** The config: `dns` (maglev, health-checked, be1-3) and `rr` (weighted round-robin, no health). */
+  /** The load balancer's client-side address: where the local service's backend listens. */
+  const lbAddr = () => lab.lb.interfaces[0]!.v4;
+
+  /**
+   * The config: `dns` (maglev, health-checked, be1-3), `rr` (weighted round-robin, no health) and
+   * `loc` (local mode: a backend on the load balancer itself, its replies translated by TC egress).
+   */
   const configText = (rrBackends = [1, 2, 3], extra = '') =>
     [
       `interfaces: [${lab.lb.interfaces.map((i) => i.ifname).join(', ')}]`,
@@ -78,6 +94,13 @@ describe('xlb daemon in a nat lab', { skip: rootSkip() }, () => {
       '    scheduler: weighted-round-robin',
       '    backends:',
       ...rrBackends.map((n) => `      - { address: ${lab.backends[n - 1]!.v4}, port: ${BPORT} }`),
+      '  - name: loc',
+      `    vip: ${lab.vip.v4}`,
+      `    port: ${LOCAL_PORT}`,
+      '    mode: local',
+      '    scheduler: round-robin',
+      '    backends:',
+      `      - { address: ${lbAddr()}, port: ${BPORT} }`,
       extra,
     ].join('\n');
 
@@ -194,10 +217,46 @@ describe('xlb daemon in a nat lab', { skip: rootSkip() }, () => {
       }),
     );
 
+  /** Per interface and TC hook: 'name/tag' of the program attached on this run's path. */
+  const tcTags = () =>
+    inNetns(lab.lb.ns, () =>
+      lab.lb.interfaces.flatMap((i) =>
+        (['ingress', 'egress'] as const).map((d) => {
+          const ifindex = ifindexOf(i.ifname);
+          const ids =
+            path === 'tcx' ? tcxPrograms(ifindex, d) : [classicTcProgram(ifindex, d, XLB_TC_SLOT)?.id ?? 0];
+          const info = ids.length === 1 ? progInfoById(ids[0]!) : undefined;
+          return info ? `${info.name}/${info.tag}` : `${ids.length} programs`;
+        }),
+      ),
+    );
+  const tcIds = () =>
+    inNetns(lab.lb.ns, () =>
+      lab.lb.interfaces.flatMap((i) =>
+        (['ingress', 'egress'] as const).flatMap((d) => {
+          const ifindex = ifindexOf(i.ifname);
+          return path === 'tcx'
+            ? tcxPrograms(ifindex, d)
+            : [classicTcProgram(ifindex, d, XLB_TC_SLOT)?.id ?? 0];
+        }),
+      ),
+    );
+
   before(async () => {
     removeStaleNetns(PREFIX);
     lab = createLab({ prefix: `${PREFIX}${process.pid}-dm-`, mode: 'nat', backends: 3 });
     for (const n of [1, 2, 3]) await startEcho(n);
+    const local = Proc.start(lab.lb.ns, process.execPath, [
+      CLI,
+      'echo-server',
+      '--quiet',
+      '--address',
+      lbAddr(),
+      '-p',
+      String(BPORT),
+    ]);
+    procs.push(local);
+    await local.waitFor(/^listening/);
     writeFileSync(configPath, configText());
     daemon = await startDaemon();
     await until('every dns backend healthy', allHealthy);
@@ -219,6 +278,14 @@ describe('xlb daemon in a nat lab', { skip: rootSkip() }, () => {
       s.interfaces.map((i) => i.mode),
       ['native', 'native'],
     );
+    assert.deepEqual(
+      s.interfaces.map((i) => i.hooks),
+      [0, 1].map(() => ({ xdp: 'link', tcIngress: path, tcEgress: path })),
+      `the status names the ${path} path for both TC hooks of both arms`,
+    );
+    for (const i of lab.lb.interfaces)
+      assert.deepEqual(tcHooks(lab.lb.ns, i.ifname), xlbTcHooks(path), i.ifname);
+    assert.equal(s.kernel.features.find((f) => f.name === 'tcx')?.available, path === 'tcx');
     assert.equal(await api.ready(), true);
     const started = logs().find((l) => l.event === 'started');
     assert.ok(started && (started.writes ?? 0) > 0, 'the first apply is logged with its map writes');
@@ -411,10 +478,12 @@ describe('xlb daemon in a nat lab', { skip: rootSkip() }, () => {
     console.log(`# health: out after ${outMs.toFixed(0)} ms, back after ${backMs.toFixed(0)} ms`);
   });
 
-  it('SIGKILL under traffic, then a new daemon: zero lost, counters continuous', async () => {
+  it('SIGKILL under traffic, then a new daemon: zero lost, counters continuous, TC programs replaced in place', async () => {
     await until('every dns backend healthy', allHealthy);
     const before = (await api.service('dns')).packets;
+    const idsBefore = tcIds();
     const done = flows(40, 43000, 6000);
+    const local = flows(10, 46000, 6000, LOCAL_PORT);
     await new Promise((r) => setTimeout(r, 1500));
     await daemon.stop('SIGKILL');
     assert.equal(
@@ -427,14 +496,28 @@ describe('xlb daemon in a nat lab', { skip: rootSkip() }, () => {
     const s = await api.status();
     assert.equal(s.adopted, true);
     const counts = total(await done());
+    const localCounts = total(await local());
     assert.ok(counts.sent > 1000, `${counts.sent} datagrams sent`);
     assert.equal(counts.sent - counts.received, 0, 'round trips lost across the restart');
+    assert.ok(localCounts.sent > 200, `${localCounts.sent} datagrams sent to the local service`);
+    assert.equal(localCounts.sent - localCounts.received, 0, 'local round trips (replies through TC) lost');
     assert.equal(
       (await api.service('dns')).packets - before,
       counts.sent,
       'the service counter counted every one',
     );
-    console.log(`# SIGKILL + restart: ${counts.sent} sent, ${counts.sent - counts.received} lost`);
+    const idsAfter = tcIds();
+    assert.equal(idsAfter.length, 4);
+    assert.ok(
+      idsAfter.every((id, i) => id !== 0 && id !== idsBefore[i]),
+      `each TC hook runs the new daemon's program (${idsBefore.join(',')} -> ${idsAfter.join(',')})`,
+    );
+    for (const i of lab.lb.interfaces)
+      assert.deepEqual(tcHooks(lab.lb.ns, i.ifname), xlbTcHooks(path), i.ifname);
+    console.log(
+      `# [tc: ${path}] SIGKILL + restart: ${counts.sent} sent, ${counts.sent - counts.received} lost; ` +
+        `local (TC egress): ${localCounts.sent} sent, ${localCounts.sent - localCounts.received} lost`,
+    );
   });
 
   it('the file watcher applies a file replaced by rename (as config managers write), not a mere touch', async () => {
@@ -458,19 +541,29 @@ describe('xlb daemon in a nat lab', { skip: rootSkip() }, () => {
   it('an upgrade to a changed BPF object under traffic: programs replaced in place, zero lost', async () => {
     const old = xdpTags();
     const next = Dataplane.load({ objectPath: NEXT_OBJECT });
-    const expected = `${progInfoByFd(next.xdpProgram.fd).name}/${progInfoByFd(next.xdpProgram.fd).tag}`;
+    const tag = (fd: number) => `${progInfoByFd(fd).name}/${progInfoByFd(fd).tag}`;
+    const expected = tag(next.xdpProgram.fd);
+    const expectedTc = [tag(next.tcIngressProgram.fd), tag(next.egressProgram.fd)];
     next.close();
     assert.notEqual(old[0], expected, 'the next build is different code');
+    assert.notDeepEqual(tcTags().slice(0, 2), expectedTc, 'its TC programs too');
     const before = (await api.service('dns')).packets;
     const done = flows(40, 44000, 6000);
+    const local = flows(10, 47000, 6000, LOCAL_PORT);
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(await daemon.stop('SIGTERM'), 0, 'a clean stop');
     daemon = await startDaemon({ XLB_BPF_OBJECT: NEXT_OBJECT });
     assert.deepEqual(xdpTags(), [expected, expected], 'both arms run the new build');
+    assert.deepEqual(tcTags(), [...expectedTc, ...expectedTc], `both arms' TC hooks (${path}) too`);
     const counts = total(await done());
+    const localCounts = total(await local());
     assert.equal(counts.sent - counts.received, 0, 'round trips lost across the upgrade');
+    assert.equal(localCounts.sent - localCounts.received, 0, 'local round trips (replies through TC) lost');
     assert.equal((await api.service('dns')).packets - before, counts.sent, 'counters continuous');
-    console.log(`# upgrade: ${counts.sent} sent, ${counts.sent - counts.received} lost`);
+    console.log(
+      `# [tc: ${path}] upgrade: ${counts.sent} sent, ${counts.sent - counts.received} lost; ` +
+        `local (TC egress): ${localCounts.sent} sent, ${localCounts.sent - localCounts.received} lost`,
+    );
   });
 
   it('xlb down refuses while the daemon runs; after a stop it detaches and removes everything', async () => {
@@ -483,8 +576,16 @@ describe('xlb daemon in a nat lab', { skip: rootSkip() }, () => {
     const still = total(await flows(5, 45000, 500)());
     assert.equal(still.received, still.sent, 'forwarding goes on without a daemon');
     const out = nsSh(lab.lb.ns, process.execPath, [CLI, 'down', '--instance', instance]);
-    assert.match(out, /6 link\(s\) detached/);
+    assert.match(
+      out,
+      path === 'tcx' ? /: 6 link\(s\) detached/ : /: 2 link\(s\) and 4 classic TC filter\(s\) detached/,
+    );
     assert.deepEqual(xdpTags(), ['none', 'none']);
+    for (const i of lab.lb.interfaces) {
+      assert.deepEqual(tcHooks(lab.lb.ns, i.ifname), NO_TC_HOOKS, i.ifname);
+      // The lab's interfaces had no qdisc: on the classic path xlb made clsact, and took it away.
+      assert.doesNotMatch(nsSh(lab.lb.ns, 'tc', ['qdisc', 'show', 'dev', i.ifname]), /clsact/);
+    }
     assert.equal(existsSync(instancePaths(instance).pinDir), false);
     assert.equal(existsSync(instancePaths(instance).stateFile), false);
   });
