@@ -13,7 +13,7 @@ import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2);
-const BOTH_PATHS = /^\/\/ xlb-test: both-tc-paths$/m;
+const BOTH_PATHS = /^\/\/ xlb-test: both-tc-paths\b/m;
 
 function walk(dir) {
   return readdirSync(dir).flatMap((name) => {

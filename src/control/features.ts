@@ -7,9 +7,8 @@
 // XLB_FEATURES="-tcx" (names separated by commas or spaces, each after a '-') makes the
 // probe report those features missing on any kernel, so that the fallbacks run, and the
 // refusals can be seen, on a kernel that has everything.
+import { BPF_F_INNER_MAP, BPF_F_MMAPABLE, MapType } from '../kernel/map.js';
 import {
-  MapFlag,
-  MapType,
   checkProbePrivilege,
   kernelRelease,
   probeHelper,
@@ -101,16 +100,16 @@ export const FEATURES: readonly FeatureSpec[] = [
     what: 'BPF_F_MMAPABLE arrays (scheduling tables filled through a shared mapping)',
     since: '5.5',
     needs: 'map_array',
-    uses: { mapFlags: MapFlag.MMAPABLE },
-    probe: () => probeMapFlags(MapType.ARRAY, MapFlag.MMAPABLE),
+    uses: { mapFlags: BPF_F_MMAPABLE },
+    probe: () => probeMapFlags(MapType.ARRAY, BPF_F_MMAPABLE),
   },
   {
     name: 'inner_map',
     what: 'BPF_F_INNER_MAP (inner maps of different sizes in one map of maps)',
     since: '5.10',
     needs: 'map_array',
-    uses: { mapFlags: MapFlag.INNER_MAP },
-    probe: () => probeMapFlags(MapType.ARRAY, MapFlag.INNER_MAP | MapFlag.MMAPABLE),
+    uses: { mapFlags: BPF_F_INNER_MAP },
+    probe: () => probeMapFlags(MapType.ARRAY, BPF_F_INNER_MAP | BPF_F_MMAPABLE),
   },
   helper('xdp', 'bpf_map_lookup_elem', 1, '4.8'),
   helper('xdp', 'bpf_map_update_elem', 2, '4.8'),

@@ -11,20 +11,6 @@ import { ProgType, loadConstantProgram } from './program.js';
 
 const E = constants.errno;
 
-/** enum bpf_map_type values of the map types a probe may ask about. */
-export const MapType = {
-  HASH: 1,
-  ARRAY: 2,
-  PERCPU_HASH: 5,
-  PERCPU_ARRAY: 6,
-  LRU_HASH: 9,
-  ARRAY_OF_MAPS: 12,
-  DEVMAP_HASH: 25,
-} as const;
-
-/** Map flags (enum in uapi linux/bpf.h). */
-export const MapFlag = { MMAPABLE: 1 << 10, INNER_MAP: 1 << 12 } as const;
-
 const BPF_XDP = 37; // enum bpf_attach_type
 const BPF_TCX_INGRESS = 46;
 const XDP_FLAGS_HW_MODE = 1 << 3;

@@ -40,20 +40,7 @@ describe('classic TC: clsact qdisc and xlb-owned filter slot', { skip: rootSkip(
     inNetns(ns, () => classicTcProgram(ifindexOf('v0'), d, XLB_TC_SLOT)?.name);
   const xlbAttach = (p: BpfProgramFd, d: 'ingress' | 'egress', created = false) =>
     inNetns(ns, () => attachTcHook(p.fd, 'v0', d, 'classic', created) as ClassicTcAttachment);
-  const OPERATOR_FILTER = [
-    'filter',
-    'add',
-    'dev',
-    'v0',
-    'ingress',
-    'prio',
-    '100',
-    'u32',
-    'match',
-    'u32',
-    '0',
-    '0',
-  ];
+  const OPERATOR_FILTER = 'filter add dev v0 ingress prio 100 u32 match u32 0 0'.split(' ');
 
   before(() => {
     removeStaleNetns(PREFIX);
@@ -118,22 +105,7 @@ describe('classic TC: clsact qdisc and xlb-owned filter slot', { skip: rootSkip(
 
   it('refuses a priority that another kind of filter holds, naming it and the fix; changes nothing', () => {
     tc('qdisc', 'add', 'dev', 'v0', 'clsact');
-    tc(
-      'filter',
-      'add',
-      'dev',
-      'v0',
-      'ingress',
-      'prio',
-      '30828',
-      'protocol',
-      'ip',
-      'u32',
-      'match',
-      'u32',
-      '0',
-      '0',
-    );
+    tc(...'filter add dev v0 ingress prio 30828 protocol ip u32 match u32 0 0'.split(' '));
     const before = filters('ingress');
     assert.throws(
       () => xlbAttach(prog('xlb_tc_ingress'), 'ingress'),

@@ -1,6 +1,7 @@
 // Two xlb instances in two load-balancer namespaces, one config and one hash seed: the
 // same 10,000 flows, sent to each by the generator, land on the same backends — what
 // lets several xlb nodes behind ECMP agree without talking to each other.
+// xlb-test: both-tc-paths
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,11 +19,12 @@ import { buildTopology, readMac, type Topology } from '../../src/lab/topology.js
 import { buildPacket } from '../../src/testing/packet.js';
 import { rootSkip } from '../helpers/privileged.js';
 import { startXlbRun, type Proc } from '../helpers/proc.js';
+import { tcPathLabel } from '../helpers/tc-path.js';
 
 const PREFIX = 'xlbt-';
 const FLOWS = 10_000;
 
-describe('two instances, one config and seed', { skip: rootSkip() }, () => {
+describe(`two instances, one config and seed ${tcPathLabel()}`, { skip: rootSkip() }, () => {
   let topo: Topology;
   let inst: Instruments;
   const procs: Proc[] = [];

@@ -3,6 +3,7 @@
 // (DNS rebinding) is refused, a refused change changes nothing, a bad file is loud, a refused
 // start leaves nothing attached, stale pins heal by themselves, and dsr health checks probe what
 // clients reach.
+// xlb-test: both-tc-paths
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { createNetns, deleteNetns, removeStaleNetns } from '../../src/lab/netns.
 import { instancePaths } from '../../src/util/host.js';
 import { rootSkip } from '../helpers/privileged.js';
 import { CLI, Proc, helperScript, startListener } from '../helpers/proc.js';
+import { tcPathLabel } from '../helpers/tc-path.js';
 
 const PREFIX = 'xlbh-';
 const PORT = 5300;
@@ -52,7 +54,8 @@ function xlb(ns: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   return { status: r.status, out: r.stdout, err: r.stderr };
 }
 
-describe('the daemon against hostile local users and bad input', { skip: rootSkip() }, () => {
+const HOSTILE = `the daemon against hostile local users and bad input ${tcPathLabel()}`;
+describe(HOSTILE, { skip: rootSkip() }, () => {
   let lab: Lab;
   let daemon: Proc;
   const procs: Proc[] = [];
@@ -239,7 +242,7 @@ describe('the daemon against hostile local users and bad input', { skip: rootSki
   });
 });
 
-describe('refused starts and stale pins', { skip: rootSkip() }, () => {
+describe(`refused starts and stale pins ${tcPathLabel()}`, { skip: rootSkip() }, () => {
   const ns = `${PREFIX}${process.pid}-s`;
   const tmp = mkdtempSync(join(tmpdir(), 'xlb-start-'));
   const configPath = join(tmp, 'xlb.yaml');
@@ -334,7 +337,7 @@ describe('refused starts and stale pins', { skip: rootSkip() }, () => {
   });
 });
 
-describe('dsr health checks probe what clients reach', { skip: rootSkip() }, () => {
+describe(`dsr health checks probe what clients reach ${tcPathLabel()}`, { skip: rootSkip() }, () => {
   let lab: Lab;
   const procs: Proc[] = [];
   const listeners = new Map<string, Proc>();

@@ -5,6 +5,7 @@
 // trip lost; every established flow stays on its backend unless that backend is
 // removed (then it moves once); a drained backend keeps its flows and gets no new
 // ones; new flows follow the new weights.
+// xlb-test: both-tc-paths
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,13 +17,15 @@ import { removeStaleNetns } from '../../src/lab/netns.js';
 import type { RoundTripResult } from '../../src/lab/udp-client.js';
 import { rootSkip } from '../helpers/privileged.js';
 import { CLI, Proc, helperScript, startXlbRun } from '../helpers/proc.js';
+import { tcPathLabel } from '../helpers/tc-path.js';
 
 const PREFIX = 'xlbt-';
 const PORT = 5300;
 const BPORT = 5301;
 const ESTABLISHED = { flows: 40, first: 41000 };
 
-describe('hitless changes: add, drain, re-weight, remove under traffic', { skip: rootSkip() }, () => {
+const SUITE = `hitless changes: add, drain, re-weight, remove under traffic ${tcPathLabel()}`;
+describe(SUITE, { skip: rootSkip() }, () => {
   let lab: Lab;
   let xlb: Proc;
   const echo = new Map<number, Proc>(); // backend number -> its echo server

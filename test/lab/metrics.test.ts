@@ -2,6 +2,7 @@
 // through `xlb daemon` (nat, IPv4 and IPv6) to a sink that counts what arrives per backend.
 // The exposition must parse (our strict parser and promtool) and its per-backend, per-service
 // and per-reason counters must have grown by exactly what the sink and the generator saw.
+// xlb-test: both-tc-paths
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,11 +18,12 @@ import { rootSkip } from '../helpers/privileged.js';
 import { CLI, Proc } from '../helpers/proc.js';
 import { Reasons } from '../../src/abi/abi.js';
 import { parseExposition, seriesKey, type Exposition } from '../helpers/prom.js';
+import { tcPathLabel } from '../helpers/tc-path.js';
 
 const PREFIX = 'xlbt-';
 const COUNT = { 4: 30_000, 6: 20_000 } as const;
 
-describe('metrics match the sink', { skip: rootSkip() }, () => {
+describe(`metrics match the sink ${tcPathLabel()}`, { skip: rootSkip() }, () => {
   let net: BenchNet;
   let inst: Instruments;
   let daemon: Proc;

@@ -5,6 +5,7 @@
 // VIP:port, and the kernel-resolved-neighbour path taken. Then a DNS round trip
 // through the same mode: dnsmasq on the backends, kdig in the client namespace. Last,
 // with nothing listening, a connected client is refused (the ICMP error reaches it).
+// xlb-test: both-tc-paths
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { removeStaleNetns } from '../../src/lab/netns.js';
 import type { RoundTripResult } from '../../src/lab/udp-client.js';
 import { rootSkip } from '../helpers/privileged.js';
 import { CLI, Proc, helperScript, startXlbRun } from '../helpers/proc.js';
+import { tcPathLabel } from '../helpers/tc-path.js';
 
 const PREFIX = 'xlbt-';
 const PORT = 5300;
@@ -32,7 +34,8 @@ const LABS: { mode: LabMode; arms: 1 | 2 }[] = [
 ];
 
 for (const { mode, arms } of LABS) {
-  describe(`lab: ${mode} mode, ${arms === 1 ? 'one arm' : 'two arms'}`, { skip: rootSkip() }, () => {
+  const armsText = arms === 1 ? 'one arm' : 'two arms';
+  describe(`lab: ${mode} mode, ${armsText} ${tcPathLabel()}`, { skip: rootSkip() }, () => {
     let lab: Lab;
     let xlb: Proc;
     let echoes: Proc[] = [];

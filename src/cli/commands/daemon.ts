@@ -10,6 +10,7 @@ import { type GroupEntry, inGroup, lookupGroup, whoAmI } from '../../util/users.
 import { Daemon } from '../../daemon/daemon.js';
 import { UsageError, type CommandSpec, type OptionSpec, defineCommand } from '../common/args.js';
 import { xdpModeOption } from '../common/run.js';
+import { renderFeatures, renderHooks } from '../common/render.js';
 
 const daemonOptions = {
   config: {
@@ -192,8 +193,11 @@ export const command = defineCommand(
         interfaces: s.interfaces,
         generation: s.generation,
         adopted: s.adopted,
+        kernel: s.kernel.release,
+        missing: s.kernel.features.filter((f) => !f.available).map((f) => f.name),
       },
-      `xlb daemon ready: ${s.services} service(s) on ${s.interfaces.map((i) => `${i.name} (${i.mode})`).join(', ')}; API ${api.addresses.join(', ')}`,
+      `xlb daemon ready: ${s.services} service(s) on ${s.interfaces.map(renderHooks).join('; ')}; ` +
+        `kernel Linux ${s.kernel.release}, features: ${renderFeatures(s.kernel)}; API ${api.addresses.join(', ')}`,
     );
 
     const signal = await new Promise<string>((resolve) => {
