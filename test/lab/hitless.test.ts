@@ -153,7 +153,12 @@ describe(SUITE, { skip: rootSkip() }, () => {
       '20',
     ]);
     procs.push(flows);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Until every established flow has had an answer (a busy machine starts the flows' process slowly).
+    const established = () =>
+      [...served().keys()].filter((p) => p >= ESTABLISHED.first && p < ESTABLISHED.first + ESTABLISHED.flows);
+    for (let i = 0; i < 200 && established().length < ESTABLISHED.flows; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const home = new Map(
       [...served()]
         .filter(([p]) => p >= ESTABLISHED.first && p < ESTABLISHED.first + ESTABLISHED.flows)
