@@ -90,7 +90,6 @@ export const FEATURES: readonly FeatureSpec[] = [
   },
   mapType('hash', MapType.HASH, 'hash maps', '3.19'),
   mapType('array', MapType.ARRAY, 'array maps', '3.19'),
-  mapType('percpu_hash', MapType.PERCPU_HASH, 'per-CPU hash maps', '4.6'),
   mapType('percpu_array', MapType.PERCPU_ARRAY, 'per-CPU array maps', '4.6'),
   mapType('lru_hash', MapType.LRU_HASH, 'LRU hash maps (the flow tables)', '4.10'),
   mapType('array_of_maps', MapType.ARRAY_OF_MAPS, 'arrays of maps (the scheduling tables)', '4.12'),

@@ -33,7 +33,6 @@ const WITHOUT_FALLBACK: [string, string, string][] = [
   ['xdp_link', 'XDP attached through bpf_link (pinnable, replaced atomically)', '5.9'],
   ['map_hash', 'hash maps', '3.19'],
   ['map_array', 'array maps', '3.19'],
-  ['map_percpu_hash', 'per-CPU hash maps', '4.6'],
   ['map_percpu_array', 'per-CPU array maps', '4.6'],
   ['map_lru_hash', 'LRU hash maps (the flow tables)', '4.10'],
   ['map_array_of_maps', 'arrays of maps (the scheduling tables)', '4.12'],
