@@ -321,10 +321,6 @@ function bind() {
       lib,
       'int bpf_tc_detach(const bpf_tc_hook *hook, const bpf_tc_opts *opts)',
     ),
-    bpf_tc_query: fn<(hook: TcHookValue, opts: TcOptsValue) => number>(
-      lib,
-      'int bpf_tc_query(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)',
-    ),
     // feature probes: 1 yes, 0 no, < 0 the probe failed (-errno)
     libbpf_probe_bpf_prog_type: fn<(type: number, opts: null) => number>(
       lib,

@@ -14,7 +14,6 @@ import { kernelError } from './errors.js';
 import { lastErrno, libbpf, type TcHookValue, type TcOptsValue } from './libbpf.js';
 import { BpfLink } from './link.js';
 import { ifindexOf } from './netif.js';
-import { progInfoById } from './program.js';
 
 export type TcDirection = 'ingress' | 'egress';
 export type TcMethod = 'tcx' | 'classic';
@@ -119,6 +118,16 @@ export interface TcFilter {
   /** 0 for the entry that stands for a priority's classifier as a whole. */
   handle: number;
   kind: string;
+  /** A bpf filter's program, as the filter itself reports it (no lookup by id, which needs CAP_SYS_ADMIN). */
+  prog?: TcFilterProgram;
+}
+
+export interface TcFilterProgram {
+  id: number;
+  /** The program's name (libbpf names a filter 'NAME:[ID]'; tc(8) 'FILE:[SECTION]'). */
+  name: string;
+  /** The program's tag (hex), which tells builds of a program apart. */
+  tag: string;
 }
 
 // rtnetlink, just enough to list the filters of a hook (libbpf has no dump).
@@ -134,6 +143,10 @@ const RTM_GETTFILTER = 46;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_DUMP = 0x300;
 const TCA_KIND = 1;
+const TCA_OPTIONS = 2;
+const TCA_BPF_NAME = 7; // inside TCA_OPTIONS of a bpf filter
+const TCA_BPF_TAG = 10;
+const TCA_BPF_ID = 11;
 /** TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS / TC_H_MIN_EGRESS). */
 const CLSACT_PARENT: Record<TcDirection, number> = { ingress: 0xfffffff2, egress: 0xfffffff3 };
 
@@ -173,11 +186,24 @@ export function tcFilters(ifindex: number, direction: TcDirection): TcFilter[] {
         } else if (type === RTM_NEWTFILTER && len >= 36) {
           const info = buf.readUInt32LE(off + 32);
           const protoBe = info & 0xffff;
+          const attrs = buf.subarray(off + 36, off + len);
+          const kind = attrText(attr(attrs, TCA_KIND)) ?? '?';
+          const options = kind === 'bpf' ? attr(attrs, TCA_OPTIONS) : undefined;
+          const id = options && attr(options, TCA_BPF_ID);
           out.push({
             priority: info >>> 16,
             protocol: ((protoBe & 0xff) << 8) | (protoBe >>> 8),
             handle: buf.readUInt32LE(off + 24),
-            kind: attrString(buf.subarray(off + 36, off + len), TCA_KIND) ?? '?',
+            kind,
+            ...(options && id && id.length >= 4
+              ? {
+                  prog: {
+                    id: id.readUInt32LE(0),
+                    name: (attrText(attr(options, TCA_BPF_NAME)) ?? '?').replace(/:\[[^\]]*\]$/, ''),
+                    tag: attr(options, TCA_BPF_TAG)?.toString('hex') ?? '',
+                  },
+                }
+              : {}),
           });
         }
         off += (len + 3) & ~3;
@@ -188,30 +214,28 @@ export function tcFilters(ifindex: number, direction: TcDirection): TcFilter[] {
   }
 }
 
-/** A string attribute of a netlink message's attributes. */
-function attrString(attrs: Buffer, type: number): string | undefined {
+/** The payload of attribute `type` among netlink attributes (a nested attribute's too). */
+function attr(attrs: Buffer, type: number): Buffer | undefined {
   for (let off = 0; off + 4 <= attrs.length;) {
     const len = attrs.readUInt16LE(off);
     if (len < 4) return undefined;
-    if ((attrs.readUInt16LE(off + 2) & 0x3fff) === type) {
-      return attrs.toString('latin1', off + 4, off + len).replace(/\0.*$/s, '');
-    }
+    if ((attrs.readUInt16LE(off + 2) & 0x3fff) === type) return attrs.subarray(off + 4, off + len);
     off += (len + 3) & ~3;
   }
   return undefined;
 }
 
-/** The program of the classic filter at `slot`, if there is one. */
+const attrText = (b: Buffer | undefined): string | undefined => b?.toString('latin1').replace(/\0.*$/s, '');
+
+/** The program of the classic filter at `slot`, if there is one (read from the filter dump). */
 export function classicTcProgram(
   ifindex: number,
   direction: TcDirection,
   slot: TcSlot,
-): { id: number; name: string } | undefined {
-  const opts = optsOf(slot);
-  const rc = libbpf().bpf_tc_query(hookOf(ifindex, pointOf(direction)), opts);
-  if (rc === -E.ENOENT || rc === -E.EINVAL) return undefined; // no such filter (EINVAL: no clsact)
-  if (rc < 0) throw kernelError(`query TC ${direction} filter of ifindex ${ifindex} (${slotText(slot)})`, rc);
-  return { id: opts.prog_id, name: progInfoById(opts.prog_id)?.name ?? '?' };
+): TcFilterProgram | undefined {
+  return tcFilters(ifindex, direction).find(
+    (f) => f.priority === slot.priority && f.handle === slot.handle && f.prog !== undefined,
+  )?.prog;
 }
 
 /** A hook's slot is taken by somebody else's filter: xlb does not touch it. */
@@ -313,8 +337,10 @@ function checkSlot(
   opts: ClassicAttachOptions,
 ): boolean {
   const { slot } = opts;
+  let current: TcFilterProgram | undefined;
   for (const f of tcFilters(ifindex, direction)) {
     if (f.priority !== slot.priority) continue;
+    if (f.handle === slot.handle && f.prog) current = f.prog;
     const ours = f.kind === 'bpf' && f.protocol === ETH_P_ALL && (f.handle === 0 || f.handle === slot.handle);
     if (!ours) {
       const proto = f.protocol === ETH_P_ALL ? 'all' : `0x${f.protocol.toString(16).padStart(4, '0')}`;
@@ -322,7 +348,6 @@ function checkSlot(
       throw new TcSlotBusyError(ifname, direction, slot, `a ${f.kind} filter (protocol ${proto}${handle})`);
     }
   }
-  const current = classicTcProgram(ifindex, direction, slot);
   if (current === undefined) return false;
   if (!opts.mayReplace(current.name)) {
     throw new TcSlotBusyError(ifname, direction, slot, `BPF program '${current.name}' (id ${current.id})`);

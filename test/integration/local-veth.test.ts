@@ -101,9 +101,10 @@ describe(`local mode on veth, replies translated by TC egress ${tcPathLabel()}`,
     assert.match(nsSh(lb, 'ip', ['-details', 'link', 'show', 'l0']), /prog\/xdp id \d+ name xlb_xdp/);
   });
 
-  it(`attached on the ${path} path, which the start-up output and the state file name`, () => {
+  it(`attached on the ${path} path, which the start-up output and the state file name`, async () => {
     assert.deepEqual(tcHooks(lb, 'l0'), xlbTcHooks(path));
     const method = path === 'tcx' ? 'tcx' : 'classic TC';
+    await xlb.waitFor(/^xlb: l0: xdp link/); // printed right after the line startXlbRun waits for
     assert.ok(
       xlb.lines.includes(`xlb: l0: xdp link (native), tc ingress ${method}, tc egress ${method}`),
       xlb.lines.join('\n'),

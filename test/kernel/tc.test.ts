@@ -64,8 +64,10 @@ describe('classic TC: clsact qdisc and xlb-owned filter slot', { skip: rootSkip(
     assert.equal(egress.qdiscCreated, false, 'the second hook found the qdisc the first made');
     assert.match(qdiscs(), /qdisc clsact ffff:/);
     assert.deepEqual(
-      filters('ingress').filter((f) => f.handle !== 0),
-      [{ priority: 30828, protocol: 3, handle: 0x786c62, kind: 'bpf' }],
+      filters('ingress')
+        .filter((f) => f.handle !== 0)
+        .map(({ prog, ...f }) => ({ ...f, prog: prog?.name })),
+      [{ priority: 30828, protocol: 3, handle: 0x786c62, kind: 'bpf', prog: 'xlb_tc_ingress' }],
       'one bpf filter at the slot, for every protocol',
     );
     assert.match(

@@ -7,6 +7,7 @@
 // directory it may not write is named with its owner and the fix. The API socket's group: a
 // member uses the CLI without root, a non-member is refused, a group that cannot be given is
 // refused before anything is loaded.
+// xlb-test: both-tc-paths
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { lookupGroup } from '../../src/util/users.js';
 import { rootSkip, toolSkip } from '../helpers/privileged.js';
 import { CLI, Proc, helperScript, startListener } from '../helpers/proc.js';
 import { Unit, allowedSyscalls, asNobody, sandboxScript, tracedUse } from '../helpers/unit-sandbox.js';
+import { tcPathLabel } from '../helpers/tc-path.js';
 
 const PREFIX = 'xlbp-';
 const PORT = 5300;
@@ -44,7 +46,7 @@ function removeStale(): void {
 }
 
 describe(
-  'least privilege: xlb as uid 65534 with the capabilities of contrib/xlb.service',
+  `least privilege: xlb as uid 65534 with the capabilities of contrib/xlb.service ${tcPathLabel()}`,
   { skip: rootSkip() },
   () => {
     const unit = new Unit();
