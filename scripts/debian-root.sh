@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Prints the path of a tarball holding a fresh Debian 12 (bookworm, amd64) root filesystem,
-# made with `debootstrap bookworm` (the default variant: what a stock install has) the first
-# time and cached outside the repository. The package test unpacks a copy per test, so every
-# test starts from a machine that has never seen xlb.
+# made with `debootstrap --variant=minbase bookworm` the first time and cached outside the
+# repository. The package test unpacks a copy per test, so every test starts from a machine
+# that has never seen xlb. minbase (the essential packages and apt) is a subset of every stock
+# install: what the package needs beyond it must come through its Depends from the mirror (the
+# default variant already has libbpf1 and iproute2, so it would not notice a missing one).
 #
-#   bash scripts/debian-root.sh            # -> /var/cache/xlb-test/debian-bookworm-amd64.tar
+#   bash scripts/debian-root.sh            # -> /var/cache/xlb-test/debian-bookworm-minbase-amd64.tar
 #   XLB_TEST_CACHE=/srv/cache bash scripts/debian-root.sh
 #   XLB_DEBIAN_MIRROR=http://mirror.example/debian bash scripts/debian-root.sh
 #
@@ -21,7 +23,7 @@ die() {
 
 cache=${XLB_TEST_CACHE:-/var/cache/xlb-test}
 mirror=${XLB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-tarball=$cache/debian-bookworm-amd64.tar
+tarball=$cache/debian-bookworm-minbase-amd64.tar
 
 if [[ -s $tarball ]]; then
   printf '%s\n' "$tarball"
@@ -49,8 +51,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "debootstrap bookworm from $mirror (once; the tarball is cached in $cache)"
-debootstrap --arch=amd64 bookworm "$work" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
+say "debootstrap --variant=minbase bookworm from $mirror (once; the tarball is cached in $cache)"
+debootstrap --arch=amd64 --variant=minbase bookworm "$work" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
   die "debootstrap failed: see $cache/debootstrap.log (is $mirror reachable?)"
 
 cp /etc/resolv.conf "$work/etc/resolv.conf"

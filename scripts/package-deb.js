@@ -80,7 +80,9 @@ function run(cmd, args, opts = {}) {
     throw new BuildError(`${cmd}: ${r.error.message}${missing}`);
   }
   if (r.status !== 0) {
-    throw new BuildError(`\`${cmd} ${args.join(' ')}\` failed (exit ${r.status}): ${(r.stderr || r.stdout).trim()}`);
+    throw new BuildError(
+      `\`${cmd} ${args.join(' ')}\` failed (exit ${r.status}): ${(r.stderr || r.stdout).trim()}`,
+    );
   }
   return r.stdout;
 }
@@ -91,7 +93,9 @@ function parseArgs(argv) {
     const a = argv[i];
     if (a === '--out' && argv[i + 1] !== undefined) out = argv[++i];
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node scripts/package-deb.js [--out DIR]   (env: XLB_DEB_VERSION, SOURCE_DATE_EPOCH)');
+      console.log(
+        'usage: node scripts/package-deb.js [--out DIR]   (env: XLB_DEB_VERSION, SOURCE_DATE_EPOCH)',
+      );
       process.exit(0);
     } else throw new BuildError(`unknown argument '${a}' (usage: node scripts/package-deb.js [--out DIR])`);
   }
@@ -209,9 +213,15 @@ async function bundle(outfile) {
   });
   const text = readFileSync(outfile, 'utf8');
   if (text.includes(root)) {
-    throw new BuildError(`the bundle names the checkout's directory ${root}: it would not build reproducibly`);
+    throw new BuildError(
+      `the bundle names the checkout's directory ${root}: it would not build reproducibly`,
+    );
   }
-  const dirs = new Set(Object.keys(result.metafile.inputs).map(packageDirOf).filter((d) => d !== undefined));
+  const dirs = new Set(
+    Object.keys(result.metafile.inputs)
+      .map(packageDirOf)
+      .filter((d) => d !== undefined),
+  );
   return [...dirs].sort();
 }
 
@@ -244,13 +254,13 @@ function writeCopyright(doc, bundled, runtime) {
     );
   };
   const own = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  entries.push(
-    ['Files: *', 'Copyright: the xlb developers', `License: ${own.license}`, MIT_TEXT].join('\n'),
-  );
+  entries.push(['Files: *', 'Copyright: the xlb developers', `License: ${own.license}`, MIT_TEXT].join('\n'));
   add(runtime.package, runtime.version, 'Expat and others (Node.js)', 'usr/lib/xlb/node', [runtime.license]);
   for (const dir of bundled) {
     const meta = JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'));
-    const files = dir.endsWith('koffi') ? 'usr/lib/xlb/dist/src/cli/main.js usr/lib/xlb/node_modules/*' : 'usr/lib/xlb/dist/src/cli/main.js';
+    const files = dir.endsWith('koffi')
+      ? 'usr/lib/xlb/dist/src/cli/main.js usr/lib/xlb/node_modules/*'
+      : 'usr/lib/xlb/dist/src/cli/main.js';
     add(meta.name, meta.version, meta.license ?? 'see the text', files, licenseFiles(join(root, dir)));
   }
   writeFileSync(
@@ -272,7 +282,11 @@ async function exampleConfig(scratch) {
   const file = join(scratch, 'default-config.mjs');
   await esbuild.build({
     absWorkingDir: root,
-    stdin: { contents: "export { DEFAULT_CONFIG_YAML } from './src/model/config.ts';", resolveDir: root, loader: 'ts' },
+    stdin: {
+      contents: "export { DEFAULT_CONFIG_YAML } from './src/model/config.ts';",
+      resolveDir: root,
+      loader: 'ts',
+    },
     outfile: file,
     ...BUNDLE_OPTIONS,
   });
@@ -321,7 +335,12 @@ function md5sums(stage) {
     .map((p) => relative(stage, p))
     .filter((rel) => !rel.startsWith('DEBIAN') && statSync(join(stage, rel)).isFile())
     .sort()
-    .map((rel) => `${createHash('md5').update(readFileSync(join(stage, rel))).digest('hex')}  ${rel}\n`)
+    .map(
+      (rel) =>
+        `${createHash('md5')
+          .update(readFileSync(join(stage, rel)))
+          .digest('hex')}  ${rel}\n`,
+    )
     .join('');
 }
 
@@ -366,7 +385,11 @@ async function main() {
     mkdirSync(join(stage, 'etc/xlb'), { recursive: true });
     writeFileSync(join(stage, 'etc/xlb/xlb.yaml'), await exampleConfig(scratch));
     put(stage, 'usr/share/doc/xlb/README.md', join(root, 'README.md'));
-    put(stage, 'usr/share/doc/xlb/examples/grafana-dashboard.json', join(root, 'contrib/grafana-dashboard.json'));
+    put(
+      stage,
+      'usr/share/doc/xlb/examples/grafana-dashboard.json',
+      join(root, 'contrib/grafana-dashboard.json'),
+    );
 
     const scripts = ['postinst', 'prerm', 'postrm'];
     for (const s of scripts) put(stage, `DEBIAN/${s}`, join(root, 'packaging/deb', s));
@@ -388,7 +411,9 @@ async function main() {
       env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) },
     });
     const mb = (n) => (n / 1e6).toFixed(1);
-    say(`${relative(process.cwd(), deb) || basename(deb)}: ${mb(statSync(deb).size)} MB, installed ${mb(installedKib * 1024)} MB`);
+    say(
+      `${relative(process.cwd(), deb) || basename(deb)}: ${mb(statSync(deb).size)} MB, installed ${mb(installedKib * 1024)} MB`,
+    );
     console.log(deb);
   } finally {
     rmSync(scratch, { recursive: true, force: true });

@@ -6,7 +6,16 @@
 // destroy(), which refuses to delete anything while a mount remains. Root directories
 // carry the creating pid, so a crashed run's leftovers are found and removed.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,7 +122,9 @@ export class DebianChroot {
   sh(argv: string[], o: { timeoutMs?: number; ns?: string } = {}): string {
     const r = this.run(argv, o);
     if (r.status !== 0) {
-      throw new Error(`in the chroot: \`${argv.join(' ')}\` failed (exit ${r.status ?? r.error?.message}):\n${r.stderr}${r.stdout}`);
+      throw new Error(
+        `in the chroot: \`${argv.join(' ')}\` failed (exit ${r.status ?? r.error?.message}):\n${r.stderr}${r.stdout}`,
+      );
     }
     return r.stdout;
   }
@@ -122,6 +133,11 @@ export class DebianChroot {
   spawn(ns: string, argv: string[]): Proc {
     const [cmd, args] = this.argv(argv);
     return new Proc(nsSpawn(ns, cmd, args, { env: CHROOT_ENV }));
+  }
+
+  /** The pids of the processes running inside. */
+  processes(): number[] {
+    return processesIn(this.dir);
   }
 
   /** Kills what runs inside, undoes every mount and deletes the directory. */
@@ -139,7 +155,9 @@ export class DebianChroot {
     }
     const left = mountsUnder(this.dir);
     if (left.length > 0) {
-      throw new Error(`not deleting ${this.dir}: still mounted there: ${left.join(', ')} (umount them, then rm -rf it)`);
+      throw new Error(
+        `not deleting ${this.dir}: still mounted there: ${left.join(', ')} (umount them, then rm -rf it)`,
+      );
     }
     // --one-file-system: even so, never descend into another file system.
     if (existsSync(this.dir)) sh('rm', ['-rf', '--one-file-system', this.dir]);
