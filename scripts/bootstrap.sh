@@ -54,6 +54,12 @@ fi
 make -s -C bpf || die "building the BPF object failed (see above)"
 npx tsc -p . || die "TypeScript build failed (see above)"
 
+# npm test (XLB_TEST_FIXTURES=1): the fixture that takes minutes to make the first time, so that
+# no test file waits for it: a fresh Debian 12 root for the package test (cached).
+if [[ -n ${XLB_TEST_FIXTURES:-} && $(id -u) == 0 ]]; then
+  bash scripts/debian-root.sh >/dev/null || die "making the Debian root for the package test failed (see above)"
+fi
+
 if ! mountpoint -q /sys/fs/bpf; then
   if [[ $(id -u) == 0 ]]; then
     mount -t bpf bpf /sys/fs/bpf || die "could not mount bpffs on /sys/fs/bpf"

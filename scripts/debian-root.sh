@@ -9,6 +9,7 @@
 #   bash scripts/debian-root.sh            # -> /var/cache/xlb-test/debian-bookworm-minbase-amd64.tar
 #   XLB_TEST_CACHE=/srv/cache bash scripts/debian-root.sh
 #   XLB_DEBIAN_MIRROR=http://mirror.example/debian bash scripts/debian-root.sh
+#   bash scripts/debian-root.sh --cached   # only print it; exit 3 if it is not made yet
 #
 # The root's apt lists are fetched once when it is made (the test refreshes them with
 # `apt-get update`, which downloads only what changed). Delete the tarball to make a new one.
@@ -28,6 +29,10 @@ tarball=$cache/debian-bookworm-minbase-amd64.tar
 if [[ -s $tarball ]]; then
   printf '%s\n' "$tarball"
   exit 0
+fi
+if [[ ${1:-} == --cached ]]; then
+  say "no Debian root cached in $cache yet: run bash scripts/debian-root.sh once (debootstrap, minutes; npm test does it first)"
+  exit 3
 fi
 
 [[ $(id -u) == 0 ]] || die "making a Debian root needs root (debootstrap, chroot): run as root"

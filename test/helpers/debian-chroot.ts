@@ -34,11 +34,14 @@ export const CHROOT_ENV: NodeJS.ProcessEnv = {
   DEBIAN_FRONTEND: 'noninteractive',
 };
 
-/** The cached Debian 12 root tarball, made by scripts/debian-root.sh on first use (minutes). */
+/**
+ * The cached Debian 12 root tarball. Made by scripts/debian-root.sh (npm test runs it first:
+ * debootstrap takes minutes, longer than a test file may run); missing, the error says so.
+ */
 export function debianRootTarball(): string {
-  const r = spawnSync('bash', [DEBIAN_ROOT_SCRIPT], { encoding: 'utf8', timeout: 30 * 60_000 });
-  if (r.status !== 0) throw new Error(`scripts/debian-root.sh failed: ${r.stderr.trim()}`);
-  return r.stdout.trim().split('\n').pop()!;
+  const r = spawnSync('bash', [DEBIAN_ROOT_SCRIPT, '--cached'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr.trim() || `scripts/debian-root.sh --cached: exit ${r.status}`);
+  return r.stdout.trim();
 }
 
 /** Mount points at or below `dir`, deepest first. */

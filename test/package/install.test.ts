@@ -142,7 +142,7 @@ describe(
         );
         await echo.waitFor(/^listening/);
       },
-      { timeout: 60 * MINUTES },
+      { timeout: 15 * MINUTES },
     );
 
     after(async () => {
