@@ -3,10 +3,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sh } from '../../src/lab/exec.js';
+import { pidAlive } from '../../src/util/host.js';
 
 /** The checkout these tests were compiled from. */
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -30,3 +32,19 @@ export function buildPackage(src: string, out: string, env: NodeJS.ProcessEnv = 
 
 export const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 export const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+const TMP_PREFIX = 'xlbt-pkg-';
+
+/**
+ * A scratch directory for packages (xlbt-pkg-PID-…, tens of MB each). Those of runs whose
+ * process is gone (killed by the runner's timeout before their after hook) are removed first.
+ */
+export function packageScratch(): string {
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(TMP_PREFIX))) {
+    const pid = Number(name.slice(TMP_PREFIX.length).split('-')[0]);
+    if (!(Number.isInteger(pid) && pid > 0 && pidAlive(pid))) {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+  return mkdtempSync(join(tmpdir(), `${TMP_PREFIX}${process.pid}-`));
+}

@@ -7,23 +7,14 @@
 // the data plane; purge removes the config. Measures the .deb, the installed size and the time
 // from `apt-get install` to the first forwarded datagram. (Reproducibility: reproducible.test.ts.)
 import assert from 'node:assert/strict';
-import {
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nsSh, sh } from '../../src/lab/exec.js';
 import { createNetns, deleteNetns, netnsName, removeStaleNetns } from '../../src/lab/netns.js';
 import type { RoundTripResult } from '../../src/lab/udp-client.js';
 import { DebianChroot, debianRootTarball } from '../helpers/debian-chroot.js';
-import { REPO, buildPackage, mb, type Build } from '../helpers/package.js';
+import { REPO, buildPackage, mb, packageScratch, type Build } from '../helpers/package.js';
 import { rootSkip, toolSkip } from '../helpers/privileged.js';
 import { CLI, Proc, helperScript } from '../helpers/proc.js';
 
@@ -69,7 +60,7 @@ describe(
   'the Debian package',
   { skip: rootSkip() || toolSkip('debootstrap', 'debootstrap') || toolSkip('dpkg-deb', 'dpkg') },
   () => {
-    const tmp = mkdtempSync(join(tmpdir(), 'xlb-deb-'));
+    const tmp = packageScratch();
     const client = netnsName(PREFIX, 'pc');
     const lb = netnsName(PREFIX, 'pl');
     const procs: Proc[] = [];

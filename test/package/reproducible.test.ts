@@ -8,19 +8,17 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   realpathSync,
   rmSync,
   statSync,
   symlinkSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { sh } from '../../src/lab/exec.js';
 import { toolSkip } from '../helpers/privileged.js';
-import { REPO, buildPackage, mb, sha256 } from '../helpers/package.js';
+import { REPO, buildPackage, mb, packageScratch, sha256 } from '../helpers/package.js';
 
 const MINUTES = 60_000;
 
@@ -32,7 +30,7 @@ function sourceFiles(): string[] {
 }
 
 describe('npm run package', { skip: toolSkip('dpkg-deb', 'dpkg') || toolSkip('git', 'git') }, () => {
-  const tmp = mkdtempSync(join(tmpdir(), 'xlb-deb-repro-'));
+  const tmp = packageScratch();
   after(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('two checkouts of one source build byte-identical packages', { timeout: 20 * MINUTES }, () => {
