@@ -2,8 +2,9 @@
 // chroot) `apt-get install ./xlb_*.deb` pulls its dependencies from Debian's mirror and gives
 // a working xlb with no Node, clang or checkout of its own: --version, validate of the shipped
 // config, `xlb run` forwarding on a veth pair, the libraries it loads all in Depends. Then the
-// unit's daemon forwards a stream of datagrams while a newer build is installed over it and
-// the daemon restarted as postinst does (try-restart): not one datagram lost. Removal detaches
+// unit's daemon (its commands as the unit runs them: the user xlb that postinst made, the
+// unit's capabilities) forwards a stream of datagrams while a newer build is installed over
+// it and the daemon restarted as postinst does (try-restart): not one datagram lost. Removal detaches
 // the data plane; purge removes the config. Measures the .deb, the installed size and the time
 // from `apt-get install` to the first forwarded datagram. (Reproducibility: reproducible.test.ts.)
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import type { RoundTripResult } from '../../src/lab/udp-client.js';
 import { DebianChroot, debianRootTarball } from '../helpers/debian-chroot.js';
 import { REPO, buildPackage, mb, packageScratch, type Build } from '../helpers/package.js';
 import { rootSkip, toolSkip } from '../helpers/privileged.js';
+import { Unit, asNobody } from '../helpers/unit-sandbox.js';
 import { CLI, Proc, helperScript } from '../helpers/proc.js';
 
 const PREFIX = 'xlbt-';
@@ -40,20 +42,25 @@ function newPackages(aptOutput: string): string[] {
   return names;
 }
 
-/** The ExecStartPre/ExecStart command lines of a unit, as argv (no specifiers or quoting expected). */
-function unitCommands(unit: string, key: 'ExecStartPre' | 'ExecStart'): string[][] {
-  return unit
-    .split('\n')
-    .filter((l) => l.startsWith(`${key}=`))
-    .map((l) => {
-      const cmd = l.slice(key.length + 1).replace(/^[-+!@:]+/, '');
-      assert.doesNotMatch(
-        cmd,
-        /[%$"'\\]/,
-        `${key} '${cmd}' uses specifiers or quoting: teach the test to expand them`,
-      );
-      return cmd.split(/\s+/).filter(Boolean);
-    });
+/**
+ * What systemd runs for ExecStartPre=/ExecStart= of `unit`, as argv: a "+" line as root, the
+ * others as User=/Group= with AmbientCapabilities= (setpriv, as test/helpers/unit-sandbox.ts
+ * emulates the unit). No specifiers or quoting expected.
+ */
+function unitCommands(unit: Unit, key: 'ExecStartPre' | 'ExecStart'): string[][] {
+  const user = unit.directive('User')[0];
+  const creds = user === undefined ? [] : asNobody(unit.caps, [], user, unit.directive('Group')[0] ?? user);
+  return unit.directive(key).map((line) => {
+    const prefix = /^[-+!@:]*/.exec(line)![0];
+    const cmd = line.slice(prefix.length);
+    assert.doesNotMatch(
+      cmd,
+      /[%$"'\\]/,
+      `${key} '${cmd}' uses specifiers or quoting: teach the test to expand them`,
+    );
+    const argv = cmd.split(/\s+/).filter(Boolean);
+    return prefix.includes('+') ? argv : [...creds, ...argv];
+  });
 }
 
 describe(
@@ -268,12 +275,13 @@ describe(
       { timeout: 20 * MINUTES },
       async () => {
         const r = chroot();
-        const unit = readFileSync(r.path('/lib/systemd/system/xlb.service'), 'utf8');
+        const unit = new Unit(readFileSync(r.path('/lib/systemd/system/xlb.service'), 'utf8'));
         const pre = unitCommands(unit, 'ExecStartPre');
         const [start] = unitCommands(unit, 'ExecStart');
         assert.ok(start, 'the unit has an ExecStart');
         writeFileSync(r.path('/etc/xlb/xlb.yaml'), serviceConfig());
-        /** What systemd does on start: ExecStartPre (each must succeed), then ExecStart until ready. */
+        /** What systemd does on start: ExecStartPre (each must succeed), then ExecStart until ready;
+         * as the unit's user with its capabilities where the unit says so. */
         const startDaemon = async () => {
           for (const cmd of pre) r.sh(cmd, { ns: lb });
           const p = track(r.spawn(lb, start));
@@ -281,6 +289,16 @@ describe(
           return p;
         };
         let daemon = await startDaemon();
+        const user = unit.directive('User')[0];
+        if (user !== undefined) {
+          const uid = r.sh(['id', '-u', user]).trim();
+          const status = readFileSync(`/proc/${daemon.child.pid}/status`, 'utf8');
+          assert.match(
+            status,
+            new RegExp(`^Uid:\\s+${uid}\\s`, 'm'),
+            `the daemon runs as ${user} (uid ${uid})`,
+          );
+        }
 
         // Ended by SIGTERM once the new daemon serves; the duration only bounds it.
         const flows = track(
