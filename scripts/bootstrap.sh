@@ -16,10 +16,11 @@ die() { say "error: $*"; exit 1; }
 # ethtool), try the demo (nc), test (dnsmasq, kdig, ping), benchmark peers (nginx with its
 # stream module, nftables), check the metrics (promtool, in Debian's prometheus package; its
 # service is not started) and the unit (systemd-analyze; strace: what the daemon uses against its
-# system call filter).
+# system call filter), test the Debian package on a fresh Debian root (debootstrap;
+# scripts/debian-root.sh).
 APT_PKGS=(clang-14 clang-format-14 clang-tidy-14 llvm-14 libbpf-dev libbpf1 bpftool iproute2 ethtool make
   util-linux netcat-openbsd iputils-ping dnsmasq-base knot-dnsutils nginx libnginx-mod-stream nftables
-  prometheus systemd strace
+  prometheus systemd strace debootstrap
   ${XLB_APT_EXTRA:-})
 
 missing=()
@@ -52,6 +53,12 @@ fi
 
 make -s -C bpf || die "building the BPF object failed (see above)"
 npx tsc -p . || die "TypeScript build failed (see above)"
+
+# npm test (XLB_TEST_FIXTURES=1): the fixture that takes minutes to make the first time, so that
+# no test file waits for it: a fresh Debian 12 root for the package test (cached).
+if [[ -n ${XLB_TEST_FIXTURES:-} && $(id -u) == 0 ]]; then
+  bash scripts/debian-root.sh >/dev/null || die "making the Debian root for the package test failed (see above)"
+fi
 
 if ! mountpoint -q /sys/fs/bpf; then
   if [[ $(id -u) == 0 ]]; then

@@ -969,7 +969,7 @@ services:
     vip: 127.0.0.1         # IPv4 or IPv6 address clients send to, or '*' (quoted) for any local address
     port: 9875             # UDP port clients send to, 1..65535
     protocol: udp          # xlb balances UDP only (default udp)
-    scheduler: round-robin # how a backend is chosen for a new flow (default and only value: round-robin)
+    scheduler: round-robin # how a backend is chosen: maglev (the default), round-robin or weighted-round-robin
     mode: local            # forwarding mode: local (default), nat, fullnat (needs snat, below) or dsr
     # Optional: flow_timeouts: { unreplied: 30, assured: 120 } (seconds an idle flow is kept before and
     # after its backend replies), and for mode fullnat snat: { address: <an address of this host>,

@@ -1,6 +1,7 @@
 // Long-lived UDP flows for lab tests: one socket per flow (source ports FIRST..),
 // each sending a datagram, awaiting its echo (or a timeout), pausing, and again,
-// until the duration is over; then prints per-flow counts as JSON.
+// until the duration is over (or SIGTERM: each flow finishes the round trip in flight); then
+// prints per-flow counts as JSON.
 //   node udp-flows-cli.js HOST PORT FLOWS FIRST_SOURCE_PORT DURATION_MS INTERVAL_MS
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
@@ -16,7 +17,10 @@ if (
   process.exit(2);
 }
 const n = (v: string | number | undefined) => Number(v);
-const deadline = Date.now() + n(duration);
+let deadline = Date.now() + n(duration);
+process.on('SIGTERM', () => {
+  deadline = Date.now();
+});
 const result: Record<number, { sent: number; received: number }> = {};
 
 async function flow(i: number): Promise<void> {

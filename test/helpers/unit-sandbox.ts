@@ -25,7 +25,8 @@ import { fileURLToPath } from 'node:url';
 export const UNIT_PATH = fileURLToPath(new URL('../../../contrib/xlb.service', import.meta.url));
 
 export class Unit {
-  readonly text = readFileSync(UNIT_PATH, 'utf8');
+  /** `text`: another copy of the unit (e.g. the one a package installed); default contrib/'s. */
+  constructor(readonly text = readFileSync(UNIT_PATH, 'utf8')) {}
 
   /** The values of a directive, one per line that sets it. */
   directive(name: string): string[] {
@@ -47,14 +48,19 @@ const setprivCap = (cap: string): string => cap.replace(/^CAP_/, '').toLowerCase
 /**
  * setpriv argv that runs a command as `uid` (and the same gid; default 65534, nobody) with exactly
  * `caps` (effective, permitted, inheritable, ambient, bounding), no new privileges, and the
- * supplementary `groups`.
+ * supplementary `groups`. uid and gid may be names (User=, Group=).
  */
-export function asNobody(caps: readonly string[], groups: readonly number[] = [], uid = 65534): string[] {
+export function asNobody(
+  caps: readonly string[],
+  groups: readonly number[] = [],
+  uid: number | string = 65534,
+  gid: number | string = uid,
+): string[] {
   const set = ['-all', ...caps.map((c) => `+${setprivCap(c)}`)].join(',');
   return [
     'setpriv',
     `--reuid=${uid}`,
-    `--regid=${uid}`,
+    `--regid=${gid}`,
     groups.length ? `--groups=${groups.join(',')}` : '--clear-groups',
     '--no-new-privs',
     `--inh-caps=${set}`,
