@@ -33,12 +33,93 @@ export interface Issue {
   code: ProblemCode;
 }
 
-/** Collects issues. `literal` (YAML input only) returns the source text of the scalar at a path. */
+export interface ConfigProblem {
+  /** e.g. 'services[0].port'; '' for the whole document. */
+  path: string;
+  line?: number;
+  /** Names the problem and the fix. */
+  message: string;
+  /** The kind of problem, for programs; absent only on problems made outside the validator. */
+  code?: ProblemCode;
+}
+
+export function formatProblem(source: string, p: ConfigProblem): string {
+  const where = p.line === undefined ? source : `${source}:${p.line}`;
+  return p.path === '' ? `${where}: ${p.message}` : `${where}: ${p.path}: ${p.message}`;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly problems: ConfigProblem[];
+  readonly source: string;
+  constructor(source: string, problems: ConfigProblem[]) {
+    super(problems.map((p) => formatProblem(source, p)).join('\n'));
+    this.source = source;
+    this.problems = problems;
+  }
+}
+
+/**
+ * The most problems one validation lists. A hostile or badly broken file can hold millions
+ * (one per list item); past this many the rest are counted, not kept, so that the work and the
+ * message stay bounded. No reader goes through more than this many lines of problems anyway.
+ */
+export const MAX_PROBLEMS = 1000;
+
+/** Thrown by a fail-fast Checker at its first issue. */
+export class FirstIssue extends Error {
+  constructor() {
+    super('a fail-fast Checker was given an issue');
+  }
+}
+
+/**
+ * Collects issues. `literal` (YAML input only) returns the source text of the scalar at a path.
+ * A `failFast` checker throws FirstIssue at the first issue: for a caller that only needs to
+ * know whether the input is valid (the fast path of parseConfig).
+ */
 export class Checker {
   readonly issues: Issue[] = [];
-  constructor(readonly literal?: (path: Path) => string | undefined) {}
-  report(path: Path, message: string, code: ProblemCode = 'invalid'): void {
-    this.issues.push({ path: [...path], message, code });
+  /** Issues reported beyond MAX_PROBLEMS: counted, not kept. */
+  private dropped = 0;
+  constructor(
+    readonly literal?: (path: Path) => string | undefined,
+    private readonly failFast = false,
+  ) {}
+  /** `message` may be a function, for a message that costs something to build (it is not
+   * built for an issue that is counted, not kept). */
+  report(path: Path, message: string | (() => string), code: ProblemCode = 'invalid'): void {
+    if (this.failFast) throw new FirstIssue();
+    if (this.issues.length >= MAX_PROBLEMS) this.dropped++;
+    else
+      this.issues.push({ path: [...path], message: typeof message === 'string' ? message : message(), code });
+  }
+  /** Every issue reported, kept or not. */
+  get count(): number {
+    return this.issues.length + this.dropped;
+  }
+  /**
+   * The kept issues as problems (`line` gives each its line, in YAML input; then they are
+   * sorted by line), followed, when some were not kept, by one that says how many more.
+   */
+  problems(line?: (path: Path) => number): ConfigProblem[] {
+    const out: ConfigProblem[] = this.issues.map((i) => ({
+      path: formatPath(i.path),
+      ...(line === undefined ? {} : { line: line(i.path) }),
+      message: i.message,
+      code: i.code,
+    }));
+    if (line !== undefined) out.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    if (this.dropped > 0) {
+      out.push({
+        path: '',
+        code: 'too_many',
+        message:
+          `${this.dropped} more problem${this.dropped === 1 ? '' : 's'} not listed (only the first ` +
+          `${MAX_PROBLEMS} are); fix these and validate again`,
+      });
+    }
+    return out;
   }
 }
 
@@ -144,8 +225,8 @@ export function checkMapping<F extends Fields>(
     if (!Object.hasOwn(fields, key)) {
       c.report(
         [...path, key],
-        `unknown key '${key}' in ${what}${didYouMean(key, known)}; ` +
-          `remove it or use one of: ${known.join(', ')}`,
+        () =>
+          `unknown key '${key}' in ${what}${didYouMean(key, known)}; remove it or use one of: ${known.join(', ')}`,
         'unknown_key',
       );
     }

@@ -4,17 +4,15 @@ import { Limits, type XdpMode } from '../abi/abi.js';
 import { deepFreeze } from '../util/freeze.js';
 import { hostPort } from '../util/endpoint.js';
 
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
-import type { Document, YAMLError } from 'yaml';
 import {
   boolean,
   Checker,
+  FirstIssue,
   checkMapping,
   classifyAddress,
   describe,
   familyOf,
   field,
-  formatPath,
   integer,
   isMapping,
   list,
@@ -22,8 +20,14 @@ import {
   reportDuplicates,
   string,
 } from './config-schema.js';
-import type { AddressInfo, Checked, Path, ProblemCode, Rule } from './config-schema.js';
+import type { AddressInfo, Checked, Path, Rule } from './config-schema.js';
+import { ConfigError, type ConfigProblem } from './config-schema.js';
+
+export { ConfigError, formatProblem, MAX_PROBLEMS, type ConfigProblem } from './config-schema.js';
 import { fastLoad } from './config-fast.js';
+import { YAML_LIMITS, checkSize, exhaustedProblem, mayHaveAnchors, readYaml } from './config-yaml.js';
+
+export { tooLargeProblem } from './config-yaml.js';
 import { allDownRule, healthRule, type AllDownPolicy, type HealthConfig } from './config-health.js';
 import { isPrime, nextPrime } from './maglev.js';
 
@@ -87,16 +91,6 @@ export interface Config {
   hashSeed: number;
   services: ServiceConfig[];
 }
-export interface ConfigProblem {
-  /** e.g. 'services[0].port'; '' for the whole document. */
-  path: string;
-  line?: number;
-  /** Names the problem and the fix. */
-  message: string;
-  /** The kind of problem, for programs; absent only on problems made outside the validator. */
-  code?: ProblemCode;
-}
-
 /** What a config may hold. The ones the data plane's maps bound come from the ABI (checked
  * against the BPF object by test/bpf/layout.test.ts); the others are the control plane's own. */
 export const LIMITS = {
@@ -112,6 +106,8 @@ export const LIMITS = {
   minTableSize: 7,
   maxTableSize: 1048573,
   maxWrrSequence: 65536,
+  /** How much YAML is read: file size, nesting, aliases, values (see config-yaml.ts). */
+  ...YAML_LIMITS,
 } as const;
 
 export const DEFAULTS = {
@@ -136,22 +132,6 @@ const MAX_FLOW_TIMEOUT = 65535;
 const MIN_SNAT_PORT = 1024;
 /** Fewest SNAT ports: one is taken per flow. */
 const MIN_SNAT_PORTS = 16;
-
-export function formatProblem(source: string, p: ConfigProblem): string {
-  const where = p.line === undefined ? source : `${source}:${p.line}`;
-  return p.path === '' ? `${where}: ${p.message}` : `${where}: ${p.path}: ${p.message}`;
-}
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly problems: ConfigProblem[];
-  readonly source: string;
-  constructor(source: string, problems: ConfigProblem[]) {
-    super(problems.map((p) => formatProblem(source, p)).join('\n'));
-    this.source = source;
-    this.problems = problems;
-  }
-}
 
 /**
  * 'vip:port/protocol', with an IPv6 vip in brackets: '192.0.2.1:53/udp', '[2001:db8::1]:53/udp'.
@@ -606,7 +586,7 @@ function check(input: unknown, c: Checker): Config | undefined {
   checkInterfaces(top, input as object, c);
   const services = top.services ?? [];
   checkAcrossServices(services, c);
-  return c.issues.length > 0 ? undefined : build(top, services);
+  return c.count > 0 ? undefined : build(top, services);
 }
 
 /** Exactly one of 'interface' / 'interfaces' (given as keys of `input`), a non-empty list, no repeats. */
@@ -751,10 +731,7 @@ function req<T>(v: T | undefined): T {
 export function validateConfig(input: unknown, source = '<object>'): Config {
   const c = new Checker();
   const config = check(input, c);
-  if (config === undefined) {
-    const problems = c.issues.map((i) => ({ path: formatPath(i.path), message: i.message, code: i.code }));
-    throw new ConfigError(source, problems);
-  }
+  if (config === undefined) throw new ConfigError(source, c.problems());
   return deepFreeze(config);
 }
 
@@ -768,12 +745,7 @@ export function validateService(input: unknown, source = '<object>'): ServiceCon
   const c = new Checker();
   const s = service(input, [], c);
   if (s !== undefined) checkBackendRepeats(s, [], c);
-  if (s === undefined || c.issues.length > 0) {
-    throw new ConfigError(
-      source,
-      c.issues.map((i) => ({ path: formatPath(i.path), message: i.message, code: i.code })),
-    );
-  }
+  if (s === undefined || c.count > 0) throw new ConfigError(source, c.problems());
   return deepFreeze(buildService(s));
 }
 
@@ -814,55 +786,41 @@ export function serviceConflicts(config: Config, s: ServiceConfig, replacing?: s
   return problems;
 }
 
-/** Parses and validates YAML text. Throws ConfigError listing all problems, each with its line. */
-export function parseConfig(text: string, source = '<config>'): Config {
-  // Fast path (src/model/config-fast.ts): a valid file is accepted without positions.
-  const fast = fastLoad(text);
-  if (fast !== undefined && fast !== null) {
-    const c = new Checker();
-    const config = check(fast, c);
-    if (config !== undefined) return deepFreeze(config);
+/**
+ * Parses and validates YAML text. Throws ConfigError listing all problems, each with its line.
+ * Reading is bounded (YAML_LIMITS in config-yaml.ts: size, nesting, aliases and what they
+ * expand to), whatever the text. `fastPath: false` skips the fast path (tests compare the two).
+ */
+export function parseConfig(text: string, source = '<config>', opts: { fastPath?: boolean } = {}): Config {
+  try {
+    return parseBounded(text, source, opts.fastPath !== false);
+  } catch (e) {
+    // The reader turns its own stack overflows into problems with the line of the deepest
+    // nesting; one elsewhere (the fast path, the validator: the caller left little stack) or
+    // an allocation beyond V8's limits still says which file, never crashes the caller.
+    if (e instanceof RangeError) throw new ConfigError(source, [exhaustedProblem(1, e.message)]);
+    throw e;
   }
-  return parseConfigWithLines(text, source);
 }
 
-/** The slow path: the `yaml` package's document, so that every problem has its line. */
-function parseConfigWithLines(text: string, source: string): Config {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true });
-  // Only the first YAML error is reported: the following ones usually cascade from it.
-  const syntax = doc.errors.slice(0, 1).map((e) => syntaxProblem(e, doc.errors.length - 1, text));
-  visit(doc, {
-    Alias(_, node) {
-      if (node.source !== '' && node.resolve(doc) === undefined) {
-        const line = node.range ? lc.linePos(node.range[0]).line : undefined;
-        syntax.push({
-          path: '',
-          code: 'syntax',
-          line,
-          message:
-            `YAML alias '*${node.source}' has no anchor '&${node.source}' before it; ` +
-            'define the anchor or quote the value',
-        });
+function parseBounded(text: string, source: string, fastPath: boolean): Config {
+  checkSize(text, source);
+  // Fast path (src/model/config-fast.ts): a valid file is accepted without positions. Only a
+  // document without anchors takes it: js-yaml shares an anchor's value among its aliases, so
+  // that walking it could cost what the expansion would; the slow path counts that first.
+  if (fastPath && !mayHaveAnchors(text)) {
+    const fast = fastLoad(text);
+    if (fast !== undefined && fast !== null) {
+      try {
+        const config = check(fast, new Checker(undefined, true));
+        if (config !== undefined) return deepFreeze(config);
+      } catch (e) {
+        if (!(e instanceof FirstIssue)) throw e;
       }
-    },
-  });
-  if (syntax.length > 0) throw new ConfigError(source, syntax);
-
-  let input: unknown;
-  try {
-    input = doc.toJS();
-  } catch (e) {
-    throw new ConfigError(source, [
-      {
-        path: '',
-        code: 'syntax',
-        line: 1,
-        message: `cannot read the YAML document (${(e as Error).message}); simplify its anchors and aliases`,
-      },
-    ]);
+    }
   }
-  if (input === null || input === undefined) {
+  const read = readYaml(text, source);
+  if (read.value === null || read.value === undefined) {
     throw new ConfigError(source, [
       {
         path: '',
@@ -874,84 +832,14 @@ function parseConfigWithLines(text: string, source: string): Config {
       },
     ]);
   }
-  const c = new Checker((path) => {
-    const node = locate(doc, lc, path).node;
-    return isScalar(node) && typeof node.value === 'number' ? node.source : undefined;
-  });
-  const config = check(input, c);
-  if (config === undefined) {
-    const problems = c.issues.map((i) => ({
-      path: formatPath(i.path),
-      line: locate(doc, lc, i.path).line,
-      message: i.message,
-      code: i.code,
-    }));
-    problems.sort((a, b) => a.line - b.line);
-    throw new ConfigError(source, problems);
-  }
+  const c = new Checker((path) => read.locate(path).source);
+  const config = check(read.value, c);
+  if (config === undefined)
+    throw new ConfigError(
+      source,
+      c.problems((path) => read.locate(path).line),
+    );
   return deepFreeze(config);
-}
-
-function syntaxProblem(e: YAMLError, more: number, text: string): ConfigProblem {
-  const pos = e.linePos?.[0];
-  const first = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-  let fix = 'fix the YAML syntax there';
-  // A plain scalar cannot end with ':', so YAML misreads an unquoted IPv6 address such as fd00:: .
-  const lineText = pos === undefined ? '' : (text.split(/\r?\n/)[pos.line - 1] ?? '');
-  const v6 = /(?:^|[\s{[,])([0-9A-Fa-f:.]*::)\s*(?:[,}\]#]|$)/.exec(lineText)?.[1];
-  if (v6 === '::')
-    fix = "'::' is no usable address; for a vip that accepts any address write vip: '*' (quoted)";
-  else if (v6 !== undefined) fix = `an IPv6 address ending in '::' must be quoted: write '${v6}'`;
-  if (e.code === 'BAD_ALIAS')
-    fix = "a bare '*' starts a YAML alias; for 'any address' write vip: '*' (quoted)";
-  if (e.code === 'DUPLICATE_KEY') fix = 'remove or rename the repeated key';
-  if (e.code === 'MULTIPLE_DOCS') {
-    return {
-      path: '',
-      code: 'syntax',
-      line: pos?.line,
-      message:
-        "the file holds several YAML documents ('---'); xlb reads one: " +
-        "remove the extra '---' and what follows, or merge it",
-    };
-  }
-  return {
-    path: '',
-    code: 'syntax',
-    line: pos?.line,
-    message:
-      `YAML syntax error${pos ? ` at column ${pos.col}` : ''}: ${first}; ${fix}` +
-      (more > 0 ? ` (${more} more YAML error${more > 1 ? 's' : ''} may follow from this one)` : ''),
-  };
-}
-
-/**
- * Finds the YAML node at `path` and the line to report for it: for a mapping key, the key's line;
- * for a list item, the item's line; for a missing node, the line of its deepest existing ancestor.
- */
-function locate(doc: Document, lc: LineCounter, path: Path): { line: number; node?: unknown } {
-  let node: unknown = doc.contents;
-  const lineOf = (n: unknown, dflt: number): number => {
-    const range = (n as { range?: [number, number, number] } | null)?.range;
-    return range ? lc.linePos(range[0]).line : dflt;
-  };
-  let line = lineOf(node, 1);
-  for (const seg of path) {
-    if (isAlias(node)) node = node.resolve(doc);
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
-      if (pair === undefined) return { line };
-      line = lineOf(pair.key, line);
-      node = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number' && seg < node.items.length) {
-      node = node.items[seg];
-      line = lineOf(node, line);
-    } else {
-      return { line };
-    }
-  }
-  if (isAlias(node)) node = node.resolve(doc);
-  return { line, node };
 }
 
 // ---- built-in default --------------------------------------------------------------------------

@@ -1,10 +1,17 @@
 // What `xlb run` and `xlb demo` share: the options, loading the config, starting an
 // instance from them, and serving it (live counters, SIGHUP reload) until a signal.
-import { readFileSync } from 'node:fs';
 import { RunningInstance } from '../../control/runner.js';
 import type { StatsSnapshot } from '../../control/stats.js';
 import type { XdpMode } from '../../abi/abi.js';
-import { defaultConfig, parseConfig, type Config } from '../../model/config.js';
+import {
+  ConfigError,
+  LIMITS,
+  defaultConfig,
+  parseConfig,
+  tooLargeProblem,
+  type Config,
+} from '../../model/config.js';
+import { FileTooLargeError, readTextFile } from '../../util/read-file.js';
 import { UsageError, intOption, type OptionSpec } from './args.js';
 import { renderFeatures, renderHooks, renderStats } from './render.js';
 
@@ -42,8 +49,9 @@ export function loadConfig(file: string | undefined): Config {
   if (file === undefined) return defaultConfig();
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readTextFile(file, LIMITS.maxFileBytes);
   } catch (e) {
+    if (e instanceof FileTooLargeError) throw new ConfigError(file, [tooLargeProblem(e.size)]);
     throw new UsageError(
       `cannot read config ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
