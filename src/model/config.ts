@@ -26,6 +26,14 @@ import { ConfigError, type ConfigProblem } from './config-schema.js';
 export { ConfigError, formatProblem, MAX_PROBLEMS, type ConfigProblem } from './config-schema.js';
 import { fastLoad } from './config-fast.js';
 import { YAML_LIMITS, checkSize, exhaustedProblem, mayHaveAnchors, readYaml } from './config-yaml.js';
+import {
+  catchesReplies,
+  inSnatRangeProblem,
+  snatOverlaps,
+  snatRangeProblem,
+  type Listener,
+  type SnatRange,
+} from './config-snat.js';
 
 export { tooLargeProblem } from './config-yaml.js';
 import { allDownRule, healthRule, type AllDownPolicy, type HealthConfig } from './config-health.js';
@@ -648,6 +656,22 @@ function checkAcrossServices(services: (ServiceChecked | undefined)[], c: Checke
   });
   const over = backendTotalProblem(total);
   if (over !== undefined) c.report(['services'], over, 'too_many');
+  for (const { index, caught } of snatOverlaps(services, snatRangeOf)) {
+    const f = services[index];
+    const range = f === undefined ? undefined : snatRangeOf(f);
+    if (range === undefined) continue;
+    const listeners = caught.map((l) => ({ ...l, self: l === f }));
+    c.report(['services', index, 'snat', 'ports'], snatRangeProblem(range, listeners), 'conflict');
+  }
+}
+
+/** The source addresses and ports of a fullnat service whose every part passed its checks. */
+function snatRangeOf(s: ServiceChecked): SnatRange | undefined {
+  const address = s.snat?.address;
+  const ports = s.snat?.ports;
+  if (s.mode !== 'fullnat' || address === undefined || ports === undefined || s.family === undefined)
+    return undefined;
+  return { name: s.name, family: s.family, snat: { address, ...ports } };
 }
 
 /** Each backend (canonical address, port in effect) once per service. */
@@ -751,7 +775,8 @@ export function validateService(input: unknown, source = '<object>'): ServiceCon
 
 /**
  * The problems of putting `s` into `config` (as a new service, or in place of the service named
- * `replacing`): a name or a listener (vip, port, protocol, family) another service has, the
+ * `replacing`): a name or a listener (vip, port, protocol, family) another service has, a
+ * listener in the snat ports of a fullnat service or the other way round (config-snat.ts), the
  * total of backends. Paths name the service as it would be listed.
  */
 export function serviceConflicts(config: Config, s: ServiceConfig, replacing?: string): ConfigProblem[] {
@@ -761,6 +786,8 @@ export function serviceConflicts(config: Config, s: ServiceConfig, replacing?: s
   const path = `services[${at < 0 ? config.services.length : at}]`;
   const key = serviceKeyString(s);
   let total = s.backends.length;
+  /** The services whose listener catches replies to the source ports of `s` (fullnat). */
+  const caught: Listener[] = [];
   config.services.forEach((o, i) => {
     if (o.name === replacing) return;
     total += o.backends.length;
@@ -780,7 +807,26 @@ export function serviceConflicts(config: Config, s: ServiceConfig, replacing?: s
           `${s.vip === '*' ? ` (any IPv${s.family} address)` : ''}; change the vip or port, or add the backends to '${o.name}'`,
       });
     }
+    if (s.snat !== undefined && catchesReplies({ ...s, snat: s.snat }, o)) caught.push(o);
+    if (o.snat !== undefined && catchesReplies({ ...o, snat: o.snat }, s)) {
+      problems.push({
+        path: `${path}.port`,
+        code: 'conflict',
+        message: inSnatRangeProblem(s, { ...o, snat: o.snat }),
+      });
+    }
   });
+  if (s.snat !== undefined) {
+    const range = { ...s, snat: s.snat };
+    if (catchesReplies(range, s)) caught.unshift({ ...s, self: true });
+    if (caught.length > 0) {
+      problems.push({
+        path: `${path}.snat.ports`,
+        code: 'conflict',
+        message: snatRangeProblem(range, caught),
+      });
+    }
+  }
   const over = backendTotalProblem(total);
   if (over !== undefined) problems.push({ path: 'services', code: 'too_many', message: over });
   return problems;
