@@ -3,6 +3,7 @@
 import { Limits, type XdpMode } from '../abi/abi.js';
 import { deepFreeze } from '../util/freeze.js';
 import { hostPort } from '../util/endpoint.js';
+import { IFNAME_MAX_BYTES, interfaceNameProblem } from '../util/ifname.js';
 
 import {
   boolean,
@@ -108,7 +109,7 @@ export const LIMITS = {
   maxInterfaces: Limits.maxInterfaces,
   minFlowTableSize: 1024,
   maxFlowTableSize: 16777216,
-  maxInterfaceNameLength: 15,
+  maxInterfaceNameLength: IFNAME_MAX_BYTES,
   maxServiceNameLength: 63,
   maxWeight: 65535,
   minTableSize: 7,
@@ -159,17 +160,10 @@ const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const interfaceName: Rule<string> = (value, path, c) => {
   const s = string('an interface name', 'eth0')(value, path, c);
   if (s === undefined) return undefined;
-  const bytes = Buffer.byteLength(s);
-  if (bytes < 1 || bytes > LIMITS.maxInterfaceNameLength || s === '.' || s === '..' || /[/:\s]/.test(s)) {
-    c.report(
-      path,
-      `invalid interface name ${JSON.stringify(s)}: Linux interface names are ` +
-        `1 to ${LIMITS.maxInterfaceNameLength} bytes, contain no '/', ':' or whitespace ` +
-        "and are not '.' or '..'; use a name shown by 'ip link'",
-    );
-    return undefined;
-  }
-  return s;
+  const problem = interfaceNameProblem(s);
+  if (problem === undefined) return s;
+  c.report(path, `invalid interface name ${JSON.stringify(s)}: ${problem}; use a name shown by 'ip link'`);
+  return undefined;
 };
 
 const serviceName: Rule<string> = (value, path, c) => {

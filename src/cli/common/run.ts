@@ -12,6 +12,7 @@ import {
   type Config,
 } from '../../model/config.js';
 import { FileTooLargeError, readTextFile } from '../../util/read-file.js';
+import { interfaceNameProblem } from '../../util/ifname.js';
 import { UsageError, intOption, type OptionSpec } from './args.js';
 import { renderFeatures, renderHooks, renderStats } from './render.js';
 
@@ -59,6 +60,17 @@ export function loadConfig(file: string | undefined): Config {
   return parseConfig(text, file);
 }
 
+/** --iface: every name one Linux could have (checked before anything is loaded or attached). */
+export function ifaceOption(value: string[] | undefined): string[] | undefined {
+  for (const name of value ?? []) {
+    const problem = interfaceNameProblem(name);
+    if (problem !== undefined) {
+      throw new UsageError(`--iface ${JSON.stringify(name)}: ${problem}; use a name shown by 'ip link'`);
+    }
+  }
+  return value;
+}
+
 export function xdpModeOption(value: string | undefined): XdpMode | undefined {
   if (value === undefined) return undefined;
   if (value === 'auto' || value === 'native' || value === 'generic') return value;
@@ -74,11 +86,12 @@ export function startFromOptions(values: RunValues): {
   reload: () => Config;
 } {
   const intervalSec = intOption('run', 'interval', String(values.interval ?? '2'), 0, 3600);
+  const interfaces = ifaceOption(values.iface as string[] | undefined);
   const reload = () => loadConfig(values.config as string | undefined);
   const config = reload();
   const inst = RunningInstance.start({
     config,
-    interfaces: values.iface as string[] | undefined,
+    interfaces,
     mode: xdpModeOption(values.mode as string | undefined),
     force: values.force === true,
     instance: values.instance as string | undefined,
