@@ -39,6 +39,18 @@ import {
 export { tooLargeProblem } from './config-yaml.js';
 import { allDownRule, healthRule, type AllDownPolicy, type HealthConfig } from './config-health.js';
 import { isPrime, nextPrime } from './maglev.js';
+import { wrrSequenceLength } from './wrr.js';
+import {
+  MEMORY,
+  budgetInput,
+  flowPart,
+  flowTablesBytes,
+  formatBytes,
+  overBudgetProblem,
+  parseBudget,
+  servicePart,
+  serviceTableBytes,
+} from './config-memory.js';
 
 /**
  * How packets reach a backend: local (to a socket on this host), nat (destination rewritten),
@@ -98,6 +110,8 @@ export interface Config {
   flowTableSize: number;
   /** Seeds the maglev tables and flow hashes: nodes of a cluster with one seed agree. */
   hashSeed: number;
+  /** Bytes of kernel memory the flow and scheduling tables may take (config-memory.ts). */
+  memoryLimit: number;
   services: ServiceConfig[];
 }
 /** What a config may hold. The ones the data plane's maps bound come from the ABI (checked
@@ -132,6 +146,7 @@ export const DEFAULTS = {
   /** Like conntrack's UDP timeouts (nf_conntrack_udp_timeout and _stream). */
   flowTimeouts: { unreplied: 30, assured: 120 },
   snatPorts: { portMin: 20000, portMax: 60000 },
+  memoryLimit: MEMORY.defaultLimit,
 } as const;
 
 /** Flow timeouts are 1 second to 1 day. */
@@ -285,6 +300,29 @@ const snatPorts: Rule<{ portMin: number; portMax: number }> = (value, path, c) =
   return { portMin: lo, portMax: hi };
 };
 
+/** memory_limit: bytes, or whole KiB, MiB or GiB ('2GiB'), from 1 MiB to 1024 GiB. */
+const budget: Rule<number> = (value, path, c) => {
+  // A number written as a fraction or an exponent (2.0e9) is refused as for every integer.
+  const literal = typeof value === 'number' ? c.literal?.(path)?.trim() : undefined;
+  const plain = literal === undefined || /^[-+]?(?:\d+|0x[0-9a-f]+|0o[0-7]+)$/i.test(literal);
+  const bytes = plain ? parseBudget(value) : undefined;
+  const range = `from ${String(budgetInput(MEMORY.minLimit))} to ${String(budgetInput(MEMORY.maxLimit))}`;
+  if (bytes === undefined) {
+    c.report(
+      path,
+      `memory_limit must be a number of bytes or a whole number of KiB, MiB or GiB (${range}), ` +
+        `got ${literal ?? describe(value)}; e.g. memory_limit: ${String(budgetInput(MEMORY.defaultLimit))}`,
+      'wrong_type',
+    );
+    return undefined;
+  }
+  if (bytes < MEMORY.minLimit || bytes > MEMORY.maxLimit) {
+    c.report(path, `memory_limit ${formatBytes(bytes)} is out of range; use ${range}`, 'out_of_range');
+    return undefined;
+  }
+  return bytes;
+};
+
 // ---- tables: one per mapping level (add new fields here) --------------------------------------
 
 const backendFields = {
@@ -410,6 +448,7 @@ const topFields = {
     { default: DEFAULTS.flowTableSize },
   ),
   hash_seed: field(integer('hash_seed', 0, 0xffffffff, 0), { default: DEFAULTS.hashSeed }),
+  memory_limit: field(budget, { default: DEFAULTS.memoryLimit }),
   services: field(list('services', service, LIMITS.maxServices, SERVICE_EXAMPLE), {
     required: `add a list of services, e.g. services: [${SERVICE_EXAMPLE}] (it may be empty: services: [])`,
   }),
@@ -501,9 +540,7 @@ function checkScheduler(s: ServiceFields, raw: Record<string, unknown>, path: Pa
     });
   }
   if (sched === 'weighted-round-robin') {
-    const weights = live.map((b) => b?.weight ?? 1);
-    const g = weights.reduce((a, w) => gcd(a, w), 0);
-    const length = g === 0 ? 0 : weights.reduce((a, w) => a + w / g, 0);
+    const length = wrrSequenceLength(live.map((b) => b?.weight ?? 1));
     if (length > LIMITS.maxWrrSequence) {
       c.report(
         [...path, 'backends'],
@@ -519,8 +556,6 @@ function checkScheduler(s: ServiceFields, raw: Record<string, unknown>, path: Pa
     );
   }
 }
-
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /**
  * One family per service: that of the vip, or for vip '*' that of the first backend (else of snat,
@@ -588,6 +623,7 @@ function check(input: unknown, c: Checker): Config | undefined {
   checkInterfaces(top, input as object, c);
   const services = top.services ?? [];
   checkAcrossServices(services, c);
+  checkBudget(top, services, c);
   return c.count > 0 ? undefined : build(top, services);
 }
 
@@ -668,6 +704,25 @@ function snatRangeOf(s: ServiceChecked): SnatRange | undefined {
   return { name: s.name, family: s.family, snat: { address, ...ports } };
 }
 
+/** The tables' estimated kernel memory within memory_limit (services that failed a check aside). */
+function checkBudget(top: TopChecked, services: (ServiceChecked | undefined)[], c: Checker): void {
+  if (top.flow_table_size === undefined || top.memory_limit === undefined) return;
+  const parts = [flowPart(top.flow_table_size)];
+  for (const s of services) {
+    if (s?.scheduler === undefined || s.name === undefined) continue;
+    parts.push(
+      servicePart({
+        name: s.name,
+        scheduler: s.scheduler,
+        tableSize: s.table_size ?? DEFAULTS.tableSize,
+        backends: (s.backends ?? []).map((b) => ({ weight: b?.weight ?? 1 })),
+      }),
+    );
+  }
+  const over = overBudgetProblem(parts, top.memory_limit);
+  if (over !== undefined) c.report(['memory_limit'], over, 'too_large');
+}
+
 /** Each backend (canonical address, port in effect) once per service. */
 function checkBackendRepeats(s: ServiceChecked, path: Path, c: Checker): void {
   reportDuplicates(
@@ -697,6 +752,7 @@ function build(top: TopChecked, services: (ServiceChecked | undefined)[]): Confi
     xdpMode: req(top.xdp_mode),
     flowTableSize: req(top.flow_table_size),
     hashSeed: req(top.hash_seed),
+    memoryLimit: req(top.memory_limit),
     services: services.map((s) => buildService(req(s))),
   };
 }
@@ -823,7 +879,28 @@ export function serviceConflicts(config: Config, s: ServiceConfig, replacing?: s
   }
   const over = backendTotalProblem(total);
   if (over !== undefined) problems.push({ path: 'services', code: 'too_many', message: over });
+  const overBudget = budgetConflict(config, s, replacing);
+  if (overBudget !== undefined) problems.push({ path, code: 'too_large', message: overBudget });
   return problems;
+}
+
+/** The tables' bytes of each service, once: a Config's services are frozen and shared by the
+ * configs an API change makes, so each change costs a lookup per service. */
+const tableBytes = new WeakMap<ServiceConfig, number>();
+function tableBytesOf(s: ServiceConfig): number {
+  let bytes = tableBytes.get(s);
+  if (bytes === undefined) tableBytes.set(s, (bytes = serviceTableBytes(s)));
+  return bytes;
+}
+
+/** The refusal of `s` in `config` (in place of `replacing`) over memory_limit, if it is. */
+function budgetConflict(config: Config, s: ServiceConfig, replacing?: string): string | undefined {
+  const others = config.services.filter((o) => o.name !== replacing);
+  const total =
+    flowTablesBytes(config.flowTableSize) + others.reduce((a, o) => a + tableBytesOf(o), tableBytesOf(s));
+  if (total <= config.memoryLimit) return undefined;
+  const parts = [flowPart(config.flowTableSize), ...[s, ...others].map(servicePart)];
+  return overBudgetProblem(parts, config.memoryLimit);
 }
 
 /**

@@ -102,6 +102,7 @@ const EXPECTED_DEFAULT: Config = {
   xdpMode: 'auto',
   flowTableSize: 65536,
   hashSeed: 0,
+  memoryLimit: DEFAULTS.memoryLimit,
   services: [
     {
       name: 'demo',
@@ -157,6 +158,7 @@ describe('valid configurations', () => {
       xdpMode: 'auto',
       flowTableSize: 65536,
       hashSeed: 0,
+      memoryLimit: DEFAULTS.memoryLimit,
       services: [
         {
           name: 'dns',
@@ -450,6 +452,7 @@ describe('validateConfig on objects', () => {
       xdpMode: 'auto',
       flowTableSize: 65536,
       hashSeed: 0,
+      memoryLimit: DEFAULTS.memoryLimit,
       services: [
         {
           name: 'dns',
@@ -640,6 +643,7 @@ describe('forwarding modes, IPv6 and full-NAT: valid configurations', () => {
       xdpMode: 'auto',
       flowTableSize: 65536,
       hashSeed: 0,
+      memoryLimit: DEFAULTS.memoryLimit,
       services: [
         {
           name: 'dns',
