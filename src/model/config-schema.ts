@@ -361,7 +361,17 @@ export function reportDuplicates<T>(
 }
 
 export type AddressKind =
-  'any' | 'unspecified' | 'multicast' | 'broadcast' | 'v4mapped' | 'unicast' | 'invalid';
+  | 'any'
+  | 'unspecified'
+  | 'this-network'
+  | 'loopback'
+  | 'reserved'
+  | 'link-local'
+  | 'multicast'
+  | 'broadcast'
+  | 'v4mapped'
+  | 'unicast'
+  | 'invalid';
 
 export interface AddressInfo {
   kind: AddressKind;
@@ -372,9 +382,11 @@ export interface AddressInfo {
 }
 
 /**
- * Classifies an address with the strict parser of addr.ts: '*'; IPv4 unspecified, multicast (224/4),
- * limited broadcast, unicast; IPv6 unspecified (::), multicast (ff00::/8), IPv4-mapped (::ffff:0:0/96),
- * unicast.
+ * Classifies an address with the strict parser of addr.ts: '*'; IPv4 unspecified (0.0.0.0),
+ * "this network" (the rest of 0.0.0.0/8), loopback (127/8), reserved (240/4 but the limited
+ * broadcast), limited broadcast, multicast (224/4), unicast; IPv6 unspecified (::), loopback
+ * (::1), link-local (fe80::/10), multicast (ff00::/8), IPv4-mapped (::ffff:0:0/96), unicast.
+ * Which kinds a config accepts where is config-address.ts' part.
  */
 export function classifyAddress(s: string): AddressInfo {
   let info = classified.get(s);
@@ -399,25 +411,29 @@ function classify(s: string): AddressInfo {
   } catch {
     return { kind: 'invalid' };
   }
-  const b = ip.bytes;
-  const canonical = formatIP(b);
-  const allZero = b.every((x) => x === 0);
-  let kind: AddressKind;
-  if (ip.family === 4) {
-    const first = b[0] ?? 0;
-    if (allZero) kind = 'unspecified';
-    else if (b.every((x) => x === 255)) kind = 'broadcast';
-    else kind = first >= 224 && first <= 239 ? 'multicast' : 'unicast';
-  } else if (allZero) {
-    kind = 'unspecified';
-  } else if (b[0] === 0xff) {
-    kind = 'multicast';
-  } else if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
-    kind = 'v4mapped';
-  } else {
-    kind = 'unicast';
-  }
-  return { kind, family: ip.family, canonical };
+  const canonical = formatIP(ip.bytes);
+  return { kind: ip.family === 4 ? kindOf4(ip.bytes) : kindOf6(ip.bytes), family: ip.family, canonical };
+}
+
+function kindOf4(b: Buffer): AddressKind {
+  const first = b[0] ?? 0;
+  if (b.every((x) => x === 0)) return 'unspecified';
+  if (b.every((x) => x === 255)) return 'broadcast';
+  if (first === 0) return 'this-network';
+  if (first === 127) return 'loopback';
+  if (first >= 224 && first <= 239) return 'multicast';
+  if (first >= 240) return 'reserved';
+  return 'unicast';
+}
+
+function kindOf6(b: Buffer): AddressKind {
+  const zeros = (from: number, to: number): boolean => b.subarray(from, to).every((x) => x === 0);
+  if (zeros(0, 16)) return 'unspecified';
+  if (zeros(0, 15) && b[15] === 1) return 'loopback';
+  if (b[0] === 0xff) return 'multicast';
+  if (b[0] === 0xfe && ((b[1] ?? 0) & 0xc0) === 0x80) return 'link-local';
+  if (zeros(0, 10) && b[10] === 0xff && b[11] === 0xff) return 'v4mapped';
+  return 'unicast';
 }
 
 /** The family of a canonical address (as returned by classifyAddress). */

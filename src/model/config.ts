@@ -21,7 +21,7 @@ import {
   reportDuplicates,
   string,
 } from './config-schema.js';
-import type { AddressInfo, Checked, Path, Rule } from './config-schema.js';
+import type { Checked, Path, Rule } from './config-schema.js';
 import { ConfigError, type ConfigProblem } from './config-schema.js';
 
 export { ConfigError, formatProblem, MAX_PROBLEMS, type ConfigProblem } from './config-schema.js';
@@ -37,6 +37,7 @@ import {
 } from './config-snat.js';
 
 export { tooLargeProblem } from './config-yaml.js';
+import { address, routedAddressProblems } from './config-address.js';
 import { allDownRule, healthRule, type AllDownPolicy, type HealthConfig } from './config-health.js';
 import { isPrime, nextPrime } from './maglev.js';
 import { wrrSequenceLength } from './wrr.js';
@@ -199,57 +200,6 @@ const serviceName: Rule<string> = (value, path, c) => {
 };
 
 const port = (what: string): Rule<number> => integer(what, 1, 65535, 9875);
-
-type AddressRole = 'vip' | 'backend' | 'snat';
-const ROLES: Record<AddressRole, { what: string; example: string }> = {
-  vip: { what: 'vip', example: "192.0.2.10, '2001:db8::10' or '*'" },
-  backend: { what: 'backend address', example: '192.0.2.10' },
-  snat: { what: 'snat address', example: '192.0.2.1' },
-};
-
-/** A unicast IPv4 or IPv6 address (for the vip also '*'), returned in canonical form. */
-const address = (role: AddressRole): Rule<string> => {
-  const { what, example } = ROLES[role];
-  const asString = string(`the ${what}`, example);
-  return (value, path, c) => {
-    const s = asString(value, path, c);
-    if (s === undefined) return undefined;
-    const a = classifyAddress(s);
-    if (a.kind === 'any' && role === 'vip') return '*';
-    if (a.kind === 'unicast' && a.canonical !== undefined) return a.canonical;
-    c.report(path, addressProblem(`${what} ${JSON.stringify(s)}`, a, role));
-    return undefined;
-  };
-};
-
-function addressProblem(what: string, a: AddressInfo, role: AddressRole): string {
-  const v6 = a.family === 6;
-  const star = role === 'vip' ? ", or '*' for any address" : '';
-  const fix = `use ${v6 ? 'an IPv6 unicast address such as 2001:db8::10' : 'an IPv4 unicast address such as 192.0.2.10'}${star}`;
-  switch (a.kind) {
-    case 'any':
-      return `${what}: '*' (any address) is only allowed as a service vip; use a unicast address such as 192.0.2.10 or 2001:db8::10`;
-    case 'unspecified':
-      return role === 'vip'
-        ? `${what} is not a usable address; to accept packets to any ${v6 ? 'IPv6 ' : ''}address write vip: '*' (quoted)`
-        : `${what} is not a usable address; ${fix}`;
-    case 'multicast':
-      return `${what} is a multicast address (${v6 ? 'ff00::/8' : '224.0.0.0/4'}); ${fix}`;
-    case 'broadcast':
-      return `${what} is the broadcast address; ${fix}`;
-    case 'v4mapped':
-      return (
-        `${what} is an IPv4-mapped IPv6 address (::ffff:0:0/96), which xlb does not translate; ` +
-        `write the plain IPv4 form: ${(a.canonical ?? '').slice('::ffff:'.length)}`
-      );
-    case 'invalid':
-    case 'unicast':
-      return (
-        `${what} is not an IPv4 or IPv6 address; write a dotted quad such as 192.0.2.10 ` +
-        `or an IPv6 address such as 2001:db8::10${star}`
-      );
-  }
-}
 
 /** snat ports: one port (an integer) or 'LO-HI' with 1024 <= LO <= HI <= 65535, at least 16 ports. */
 const snatPorts: Rule<{ portMin: number; portMax: number }> = (value, path, c) => {
@@ -421,6 +371,7 @@ const service: Rule<ServiceChecked> = (value, path, c) => {
   const s = checkMapping(value, path, c, serviceFields, 'a service', SERVICE_EXAMPLE);
   if (s === undefined || !isMapping(value)) return undefined;
   checkModeFields(s, value, path, c);
+  routedAddressProblems(s, path, c);
   checkScheduler(s, value, path, c);
   if (s.health?.target === 'vip' && s.mode !== undefined && (s.mode !== 'dsr' || s.vip === '*')) {
     c.report(
