@@ -15,6 +15,7 @@
 // with its mode) what the routed modes cannot. Pure.
 import {
   classifyAddress,
+  clip,
   string,
   type AddressInfo,
   type Checker,
@@ -42,7 +43,7 @@ export const address = (role: AddressRole): Rule<string> => {
     const a = classifyAddress(s);
     if (a.kind === 'any' && role === 'vip') return '*';
     if ((a.kind === 'unicast' || a.kind === 'loopback') && a.canonical !== undefined) return a.canonical;
-    c.report(path, addressProblem(`${what} ${JSON.stringify(s)}`, a, role));
+    c.report(path, addressProblem(`${what} ${JSON.stringify(clip(s))}`, a, role));
     return undefined;
   };
 };

@@ -140,16 +140,34 @@ export function field<T>(rule: Rule<T>, opts: { required?: string; default?: T }
   return { rule, ...opts };
 }
 
+/** 'services[0].backends[1].port'; a key of the operator's is clipped as messages clip it. */
 export function formatPath(path: Path): string {
   let out = '';
-  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? seg : `.${seg}`;
+  for (const seg of path) {
+    const key = typeof seg === 'number' ? '' : clip(seg);
+    out += typeof seg === 'number' ? `[${seg}]` : out === '' ? key : `.${key}`;
+  }
   return out;
+}
+
+/** The most characters of the operator's text a message repeats (see clip). */
+export const MAX_QUOTED = 80;
+
+/**
+ * Text of the config as a message repeats it: whole up to MAX_QUOTED characters, else its start
+ * and its length. A message names the value and the fix; it never echoes a megabyte (which an
+ * alias could repeat in a thousand messages).
+ */
+export function clip(s: string): string {
+  return s.length <= MAX_QUOTED
+    ? s
+    : `${s.slice(0, MAX_QUOTED - 20)}… (${s.length.toLocaleString('en-US')} characters)`;
 }
 
 /** Short human description of a value, for "got ..." parts of messages. */
 export function describe(value: unknown): string {
   if (value === null || value === undefined) return 'an empty value';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (typeof value === 'string') return `the string ${JSON.stringify(clip(value))}`;
   if (typeof value === 'number' || typeof value === 'bigint') return `the number ${String(value)}`;
   if (typeof value === 'boolean') return `the boolean ${String(value)}`;
   if (Array.isArray(value)) return 'a list';
@@ -183,13 +201,22 @@ export function editDistance(a: string, b: string): number {
   return d[a.length]?.[b.length] ?? Math.max(a.length, b.length);
 }
 
-/** The closest candidate within edit distance 2 (or equal ignoring case, '_' and '-'), if any. */
+/**
+ * The closest candidate within edit distance 2 (or equal ignoring case, '_' and '-'), if any.
+ * A word that is 3 or more characters longer or shorter than a candidate is at least that far
+ * from it: no distance is computed then, so a megabyte of text costs one pass, not a table.
+ */
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
   const norm = (s: string): string => s.toLowerCase().replace(/[-_\s]/g, '');
+  const normalized = norm(word);
+  const lower = word.toLowerCase();
   let best: string | undefined;
   let bestDistance = 3;
   for (const candidate of candidates) {
-    const dist = norm(word) === norm(candidate) ? 0 : editDistance(word.toLowerCase(), candidate);
+    let dist: number;
+    if (normalized === norm(candidate)) dist = 0;
+    else if (Math.abs(word.length - candidate.length) >= bestDistance) continue;
+    else dist = editDistance(lower, candidate);
     if (dist < bestDistance && dist < Math.max(word.length, 2)) {
       best = candidate;
       bestDistance = dist;
@@ -226,7 +253,7 @@ export function checkMapping<F extends Fields>(
       c.report(
         [...path, key],
         () =>
-          `unknown key '${key}' in ${what}${didYouMean(key, known)}; remove it or use one of: ${known.join(', ')}`,
+          `unknown key '${clip(key)}' in ${what}${didYouMean(key, known)}; remove it or use one of: ${known.join(', ')}`,
         'unknown_key',
       );
     }
@@ -276,7 +303,7 @@ export function integer(what: string, min: number, max: number, example: number)
     if (typeof value === 'string' && /^\s*[-+]?\d+\s*$/.test(value)) {
       c.report(
         path,
-        `${what} must be ${range}, got ${describe(value)}; remove the quotes: ${value.trim()}`,
+        `${what} must be ${range}, got ${describe(value)}; remove the quotes: ${clip(value.trim())}`,
         'wrong_type',
       );
       return undefined;
@@ -288,7 +315,7 @@ export function integer(what: string, min: number, max: number, example: number)
     const literal = c.literal?.(path);
     const intLiteral = literal === undefined || /^[-+]?(?:\d+|0x[0-9a-f]+|0o[0-7]+)$/i.test(literal.trim());
     if (!Number.isInteger(value) || !intLiteral) {
-      const shown = literal ?? String(value);
+      const shown = clip(literal ?? String(value));
       const hint = Number.isFinite(value) ? `; write a whole number such as ${Math.round(value)}` : '';
       c.report(path, `${what} must be a whole number (${range}), got ${shown}${hint}`, 'wrong_type');
       return undefined;
@@ -315,7 +342,8 @@ export function oneOf<const V extends string>(
     if ((values as readonly string[]).includes(s)) return s as V;
     const msg = Object.hasOwn(special, s) ? special[s] : undefined;
     if (msg !== undefined) c.report(path, msg, 'unknown_value');
-    else c.report(path, `unknown ${what} '${s}'${didYouMean(s, values)}; use ${allowed}`, 'unknown_value');
+    else
+      c.report(path, `unknown ${what} '${clip(s)}'${didYouMean(s, values)}; use ${allowed}`, 'unknown_value');
     return undefined;
   };
 }

@@ -18,7 +18,7 @@
 // mapping, not by the package's pairwise comparison. Pure.
 import { CST, Composer, Lexer, LineCounter, Parser, isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
 import type { Alias, Document, Pair, ParsedNode, YAMLError } from 'yaml';
-import { ConfigError, type ConfigProblem, type Path } from './config-schema.js';
+import { ConfigError, clip, type ConfigProblem, type Path } from './config-schema.js';
 
 export const YAML_LIMITS = {
   /**
@@ -44,6 +44,12 @@ export const YAML_LIMITS = {
    * per value: they are counted before they are built.
    */
   maxValues: 1_500_000,
+  /**
+   * Characters of the document's scalars once every alias is expanded: twice the largest file.
+   * Validation reads each string it is given, so an alias of a long string repeated thousands
+   * of times costs what its expansion would; counted like the values, before anything is built.
+   */
+  maxText: 32 * 1024 * 1024,
 } as const;
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
@@ -211,6 +217,18 @@ const tooManyValues = (line: number, alias?: { source: string; values: number })
         'write the values out or use fewer aliases',
 });
 
+const tooMuchText = (line: number, alias: Alias | undefined, chars: number): ConfigProblem => ({
+  path: '',
+  line,
+  code: 'too_large',
+  message:
+    (alias === undefined
+      ? 'the document'
+      : `the YAML alias '*${alias.source}' repeats ${fmt(chars)} characters, and with it the document`) +
+    ` expands to more than ${fmt(YAML_LIMITS.maxText)} characters of text (twice the largest file; an alias ` +
+    'repeats the whole text of its anchor): write long values once, without aliases, or shorten them',
+});
+
 /** The collections open on the parser's stack, outermost first. */
 const collections = (stack: readonly CST.Token[]): CST.Token[] =>
   stack.filter((t) => t.type === 'block-map' || t.type === 'block-seq' || t.type === 'flow-collection');
@@ -237,14 +255,16 @@ type Node = ParsedNode | null;
 /** One walk over the document in document order: anchors, aliases, sizes, duplicate keys, values. */
 class Reader {
   private readonly anchors = new Map<string, ParsedNode>();
-  /** Anchored nodes read whole: their value and how many values they expand to. */
-  private readonly done = new Map<ParsedNode, { value: unknown; size: number }>();
+  /** Anchored nodes read whole: their value, how many values and characters they expand to. */
+  private readonly done = new Map<ParsedNode, { value: unknown; size: number; text: number }>();
   /** Anchored nodes being read: an alias to one of them is inside it. */
   private readonly open = new Set<ParsedNode>();
   private readonly targets = new Map<Alias, ParsedNode>();
   private readonly keys = new Map<unknown, Map<string, Pair>>();
   private readonly problems: ConfigProblem[] = [];
   private values = 0;
+  /** Characters of string scalars read so far, aliases expanded. */
+  private chars = 0;
   private aliases = 0;
 
   constructor(
@@ -273,12 +293,17 @@ class Reader {
     return offset - this.text.lastIndexOf('\n', offset - 1);
   }
 
-  /** Counts `n` more values (an alias: those of its anchor); beyond the limit, stops there. */
-  private count(n: number, node: Node, alias?: Alias): void {
+  /**
+   * Counts `n` more values and `chars` more characters of text (an alias: those of its anchor);
+   * beyond a limit, stops there.
+   */
+  private count(n: number, node: Node, alias?: Alias, chars = 0): void {
     this.values += n;
-    if (this.values <= YAML_LIMITS.maxValues) return;
-    const line = this.lineOf(node, 1);
-    throw new Stop([tooManyValues(line, alias && { source: alias.source, values: n })]);
+    this.chars += chars;
+    if (this.values > YAML_LIMITS.maxValues) {
+      throw new Stop([tooManyValues(this.lineOf(node, 1), alias && { source: alias.source, values: n })]);
+    }
+    if (this.chars > YAML_LIMITS.maxText) throw new Stop([tooMuchText(this.lineOf(node, 1), alias, chars)]);
   }
 
   private node(node: Node): unknown {
@@ -292,8 +317,8 @@ class Reader {
       this.anchors.set(anchor, node);
       this.open.add(node);
     }
-    const before = this.values;
-    this.count(1, node);
+    const before = { values: this.values, chars: this.chars };
+    this.count(1, node, undefined, isScalar(node) && typeof node.value === 'string' ? node.value.length : 0);
     let value: unknown;
     if (isScalar(node)) value = node.value;
     else if (isMap(node)) value = this.map(node, node.items);
@@ -301,7 +326,7 @@ class Reader {
     else value = node.items.map((item) => (isPair(item) ? this.map(item, [item]) : this.node(item as Node)));
     if (anchor !== undefined) {
       this.open.delete(node);
-      this.done.set(node, { value, size: this.values - before });
+      this.done.set(node, { value, size: this.values - before.values, text: this.chars - before.chars });
     }
     return value;
   }
@@ -338,7 +363,7 @@ class Reader {
       return null;
     }
     this.targets.set(node, target);
-    this.count(read.size, node, node);
+    this.count(read.size, node, node, read.text);
     return read.value;
   }
 
@@ -360,7 +385,7 @@ class Reader {
           line: this.lineOf(keyNode, this.lineOf(owner as Node, 1)),
           message:
             `YAML syntax error${at === undefined ? '' : ` at column ${this.colAt(at)}`}: ` +
-            `${JSON.stringify(name)} is already a key of this mapping (line ${this.lineOf(first.key as Node, 1)}), ` +
+            `${JSON.stringify(clip(name))} is already a key of this mapping (line ${this.lineOf(first.key as Node, 1)}), ` +
             'and keys must be unique; remove or rename the repeated key',
         });
         continue;

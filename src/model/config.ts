@@ -11,6 +11,7 @@ import {
   FirstIssue,
   checkMapping,
   classifyAddress,
+  clip,
   describe,
   familyOf,
   field,
@@ -178,21 +179,26 @@ const interfaceName: Rule<string> = (value, path, c) => {
   if (s === undefined) return undefined;
   const problem = interfaceNameProblem(s);
   if (problem === undefined) return s;
-  c.report(path, `invalid interface name ${JSON.stringify(s)}: ${problem}; use a name shown by 'ip link'`);
+  c.report(
+    path,
+    `invalid interface name ${JSON.stringify(clip(s))}: ${problem}; use a name shown by 'ip link'`,
+  );
   return undefined;
 };
 
 const serviceName: Rule<string> = (value, path, c) => {
   const s = string('the service name', 'dns')(value, path, c);
   if (s === undefined || NAME_RE.test(s)) return s;
+  // A suggestion from the name's start (a name of megabytes costs no more than a long one).
   const fixed = s
+    .slice(0, 4 * LIMITS.maxServiceNameLength)
     .toLowerCase()
     .replace(/[^a-z0-9_.-]+/g, '-')
     .replace(/^[^a-z0-9]+/, '')
     .slice(0, LIMITS.maxServiceNameLength);
   c.report(
     path,
-    `invalid service name ${JSON.stringify(s)}: it must match ${String(NAME_RE)} ` +
+    `invalid service name ${JSON.stringify(clip(s))}: it must match ${String(NAME_RE)} ` +
       "(a lowercase letter or digit, then up to 62 of a-z 0-9 '_' '.' '-')" +
       (fixed === '' ? '' : `; e.g. '${fixed}'`),
   );
@@ -261,7 +267,7 @@ const budget: Rule<number> = (value, path, c) => {
     c.report(
       path,
       `memory_limit must be a number of bytes or a whole number of KiB, MiB or GiB (${range}), ` +
-        `got ${literal ?? describe(value)}; e.g. memory_limit: ${String(budgetInput(MEMORY.defaultLimit))}`,
+        `got ${literal === undefined ? describe(value) : clip(literal)}; e.g. memory_limit: ${String(budgetInput(MEMORY.defaultLimit))}`,
       'wrong_type',
     );
     return undefined;
@@ -291,11 +297,8 @@ const backend: Rule<Checked<typeof backendFields>> = (value, path, c) => {
       : null;
   if (m) {
     const addr = m[1] ?? '';
-    const fix = `{ address: ${addr.includes(':') ? JSON.stringify(addr) : addr}, port: ${m[2] ?? ''} }`;
-    c.report(
-      path,
-      `a backend must be a mapping, got the string ${JSON.stringify(value)}; write it as ${fix}`,
-    );
+    const fix = `{ address: ${addr.includes(':') ? JSON.stringify(clip(addr)) : clip(addr)}, port: ${clip(m[2] ?? '')} }`;
+    c.report(path, `a backend must be a mapping, got ${describe(value)}; write it as ${fix}`);
     return undefined;
   }
   return checkMapping(value, path, c, backendFields, 'a backend', BACKEND_EXAMPLE);
@@ -312,8 +315,8 @@ const snat: Rule<Checked<typeof snatFields>> = (value, path, c) => {
   if (typeof value === 'string' && classifyAddress(value).family !== undefined) {
     c.report(
       path,
-      `snat must be a mapping, got the string ${JSON.stringify(value)}; ` +
-        `write it as snat: { address: ${value.includes(':') ? JSON.stringify(value) : value} } ` +
+      `snat must be a mapping, got the string ${JSON.stringify(clip(value))}; ` +
+        `write it as snat: { address: ${value.includes(':') ? JSON.stringify(clip(value)) : clip(value)} } ` +
         '(ports default to 20000-60000)',
     );
     return undefined;
@@ -871,8 +874,11 @@ export function parseConfig(text: string, source = '<config>', opts: { fastPath?
   }
 }
 
-function parseBounded(text: string, source: string, fastPath: boolean): Config {
-  checkSize(text, source);
+function parseBounded(raw: string, source: string, fastPath: boolean): Config {
+  checkSize(raw, source);
+  // Line breaks as YAML defines them (CRLF, and a lone CR too) become LF before either reader
+  // sees the text: the two readers disagree on a lone CR, and the lines of problems count LFs.
+  const text = raw.includes('\r') ? raw.replace(/\r\n?/g, '\n') : raw;
   // Fast path (src/model/config-fast.ts): a valid file is accepted without positions. Only a
   // document without anchors takes it: js-yaml shares an anchor's value among its aliases, so
   // that walking it could cost what the expansion would; the slow path counts that first.

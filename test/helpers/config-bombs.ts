@@ -46,3 +46,17 @@ export function indentBomb(depth: number): string {
   for (let i = 0; i < depth; i++) lines.push(`${' '.repeat(i + 1)}k${i}:`);
   return `${lines.join('\n')} 1\n`;
 }
+
+/**
+ * One string of `chars` characters, anchored, and `aliases` aliases of it as the backends of a
+ * service (line 4): small as a file, `chars` × `aliases` characters for the validator to read.
+ */
+export function stringBomb(chars: number, aliases: number): string {
+  return [
+    'interface: lo',
+    `x: &b "${'é'.repeat(chars)}"`,
+    'services:',
+    `  - {name: a, vip: 192.0.2.1, port: 53, backends: [${Array(aliases).fill('*b').join(',')}]}`,
+    '',
+  ].join('\n');
+}

@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ApiError } from '../../src/daemon/contract.js';
 import * as edit from '../../src/daemon/mutations.js';
-import { ConfigError, parseConfig, validateService, type ConfigProblem } from '../../src/model/config.js';
+import { ConfigError, parseConfig, validateService } from '../../src/model/config.js';
 import { classifyAddress, type AddressKind } from '../../src/model/config-schema.js';
+import { problemsOf } from '../helpers/config-problems.js';
 
 type Mode = 'local' | 'nat' | 'fullnat' | 'dsr';
 const ROUTED: Mode[] = ['nat', 'fullnat', 'dsr'];
@@ -30,19 +31,9 @@ function yaml(mode: Mode, a: { vip?: string; backend?: string; snat?: string; v6
   ].join('\n');
 }
 
-function problems(text: string): ConfigProblem[] {
-  try {
-    parseConfig(text, 't.yaml');
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.problems;
-  }
-  return assert.fail(`accepted:\n${text}`);
-}
-
 /** Exactly one problem, at `path` (line given by the generator's layout), matching every pattern. */
 function refused(text: string, path: string, ...patterns: RegExp[]): void {
-  const ps = problems(text);
+  const ps = problemsOf(text, 't.yaml');
   assert.equal(ps.length, 1, ps.map((p) => `${p.path}: ${p.message}`).join('\n'));
   const p = ps[0]!;
   assert.equal(p.path, path, p.message);
@@ -214,7 +205,7 @@ describe('loopback: local mode only', () => {
       '',
     ].join('\n');
     assert.deepEqual(
-      problems(text).map((p) => [p.path, p.line]),
+      problemsOf(text, 't.yaml').map((p) => [p.path, p.line]),
       [
         ['services[0].vip', 4],
         ['services[0].snat.address', 7],

@@ -22,7 +22,9 @@ import {
   flowMapBomb,
   indentBomb,
   serviceBomb,
+  stringBomb,
 } from '../helpers/config-bombs.js';
+import { problemsOf } from '../helpers/config-problems.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'xlb-config-bounds-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -288,5 +290,97 @@ describe('problems: at most MAX_PROBLEMS listed, then how many more', () => {
           e.problems[0].message,
         ),
     );
+  });
+});
+
+// Found by the config fuzzer (test/fuzz/configs.ts): each has its own test here.
+describe('hostile values: bounded messages and suggestions, YAML line breaks', () => {
+  const MB = 'é'.repeat(3_000_000);
+
+  test('a megabyte value is named by its start and length, never echoed whole', () => {
+    const cases: [string, string, RegExp][] = [
+      [
+        `interface: lo\nxdp_mode: ${MB}\nservices: []\n`,
+        'xdp_mode',
+        /^unknown xdp_mode 'é{60}… \(3,000,000 characters\)'; use 'auto', 'native', 'generic'$/,
+      ],
+      [
+        `interface: ${MB}\nservices: []\n`,
+        'interface',
+        /^invalid interface name "é{60}… \(3,000,000 characters\)": /,
+      ],
+      [
+        `interface: lo\nservices:\n  - { name: ${MB}, vip: 192.0.2.1, port: 53, backends: [] }\n`,
+        'services[0].name',
+        /^invalid service name "é{60}… \(3,000,000 characters\)": .*; e\.g\. 'é?-?'$|^invalid service name "é{60}… \(3,000,000 characters\)"/,
+      ],
+      [
+        `interface: lo\nservices:\n  - { name: a, vip: ${MB}, port: 53, backends: [] }\n`,
+        'services[0].vip',
+        /^vip "é{60}… \(3,000,000 characters\)" is not an IPv4 or IPv6 address/,
+      ],
+      [
+        `interface: lo\nservices: ${MB}\n`,
+        'services',
+        /^services must be a list, got the string "é{60}… \(3,000,000 characters\)"; e\.g\./,
+      ],
+      [
+        `interface: lo\n? ${MB}\n: 1\nservices: []\n`,
+        `${'é'.repeat(60)}… (3,000,000 characters)`,
+        /^unknown key 'é{60}… \(3,000,000 characters\)' in the configuration; remove it/,
+      ],
+      [
+        `interface: lo\nservices:\n  - { name: a, vip: 192.0.2.1, port: '${'1'.repeat(100_000)}', backends: [] }\n`,
+        'services[0].port',
+        /; remove the quotes: 1{60}… \(100,000 characters\)$/,
+      ],
+    ];
+    for (const [text, path, message] of cases) {
+      const p = problemsOf(text);
+      assert.equal(p.length, 1, p.map((x) => x.message.slice(0, 200)).join('\n'));
+      assert.equal(p[0]!.path, path);
+      assert.ok(p[0]!.message.length < 1000, `${p[0]!.message.length} characters`);
+      assert.match(p[0]!.message, message);
+    }
+  });
+
+  test('a long string aliased thousands of times is refused by its expanded text, before validation', () => {
+    const p = problemsOf(stringBomb(3_000_000, 60_000));
+    assert.deepEqual([p.length, p[0]!.line, p[0]!.code], [1, 4, 'too_large']);
+    assert.match(
+      p[0]!.message,
+      /^the YAML alias '\*b' repeats 3,000,000 characters, and with it the document expands to more than 33,554,432 characters of text \(twice the largest file; an alias repeats the whole text of its anchor\): write long values once, without aliases, or shorten them$/,
+    );
+    // Ten of them (30,000,000 characters) are read: the service's problems are its own.
+    const ten = problemsOf(stringBomb(3_000_000, 10));
+    assert.ok(
+      ten.every((x) => x.code !== 'too_large'),
+      ten.map((x) => x.message.slice(0, 100)).join('\n'),
+    );
+  });
+
+  test('a suggestion is still made for a key written otherwise, whatever the length of a wrong one', () => {
+    assert.match(
+      problemsOf('interface: lo\nFLOW-TABLE-SIZE: 1024\nservices: []\n')[0]!.message,
+      /did you mean 'flow_table_size'/,
+    );
+    assert.match(
+      problemsOf(`interface: lo\nxdp_mode: ${'x'.repeat(1_000_000)}\nservices: []\n`)[0]!.message,
+      /; use 'auto'/,
+    );
+  });
+
+  test('CRLF and a lone CR end lines as LF does (YAML 1.2): the same config, problems at their lines', () => {
+    const lf =
+      'interface: lo\nservices:\n  - name: dns\n    vip: "192.0.2.1"\n    port: 53\n    backends: []\n';
+    const config = parseConfig(lf, 'lf.yaml');
+    for (const eol of ['\r\n', '\r', '\r\r\n']) {
+      const text = lf.replace(/\n/g, eol);
+      assert.deepEqual(parseConfig(text, 'eol.yaml'), config, JSON.stringify(eol));
+      assert.deepEqual(parseConfig(text, 'eol.yaml', { fastPath: false }), config, JSON.stringify(eol));
+      const bad = problemsOf(text.replace('53', '0'));
+      const lines = eol === '\r\r\n' ? 9 : 5;
+      assert.deepEqual([bad[0]!.path, bad[0]!.line], ['services[0].port', lines], JSON.stringify(eol));
+    }
   });
 });
