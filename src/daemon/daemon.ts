@@ -8,7 +8,7 @@
 // The parts: start.ts (adopt or start fresh), mutations.ts (API changes as typed edits),
 // views.ts (what the API shows), passive.ts (ICMP errors as health signals), drift.ts,
 // down.ts; this file holds the state that ties them together and the order of things.
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { XdpMode } from '../abi/abi.js';
@@ -19,11 +19,14 @@ import { ifindexOf } from '../kernel/netif.js';
 import {
   ConfigError,
   formatProblem,
+  LIMITS,
   parseConfig,
+  tooLargeProblem,
   type Config,
   type ConfigProblem,
   type ServiceConfig,
 } from '../model/config.js';
+import { FileTooLargeError, readTextFile } from '../util/read-file.js';
 import { configToYaml } from '../model/config-io.js';
 import { instancePaths } from '../util/host.js';
 import {
@@ -330,11 +333,12 @@ export class Daemon implements DaemonApi {
         if (name !== null && name !== file) return;
         clearTimeout(this.reloadTimer);
         this.reloadTimer = setTimeout(() => {
-          let text: string;
+          let text: string | undefined;
           try {
-            text = readFileSync(this.opts.configPath, 'utf8');
-          } catch {
-            return; // being replaced; the rename's event follows
+            text = readTextFile(this.opts.configPath, LIMITS.maxFileBytes);
+          } catch (e) {
+            // Being replaced: the rename's event follows. Too large: reload() says so.
+            if (!(e instanceof FileTooLargeError)) return;
           }
           if (text === this.fileText) return;
           try {
@@ -625,12 +629,16 @@ export class Daemon implements DaemonApi {
   }
 }
 
-/** Reads and validates the config file; a file that cannot be read says how to give another. */
-function readConfigFile(path: string): { text: string; config: Config } {
+/**
+ * Reads and validates the config file (at start and on every reload): a file over the size
+ * limit is refused before it is read, a file that cannot be read says how to give another.
+ */
+export function readConfigFile(path: string): { text: string; config: Config } {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readTextFile(path, LIMITS.maxFileBytes);
   } catch (e) {
+    if (e instanceof FileTooLargeError) throw new ConfigError(path, [tooLargeProblem(e.size)]);
     throw new Error(
       `cannot read config ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)} (give one with --config FILE)`,
     );

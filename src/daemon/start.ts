@@ -12,6 +12,7 @@ import { MAP_NAMES, type MapName } from '../control/maps.js';
 import { forwardingWarnings } from '../control/preflight.js';
 import { BpfMap } from '../kernel/map.js';
 import { validateConfig, type Config } from '../model/config.js';
+import { MEMORY } from '../model/config-memory.js';
 import { plan, planIdsFrom } from '../model/plan.js';
 import { detachPinned } from './down.js';
 
@@ -77,7 +78,9 @@ function adopt(
         `${flowEntries} entries (and their flows); xlb down and start again to resize them`,
     );
   }
-  const applied = validateConfig(prev.daemon.applied, 'saved state');
+  // What the maps hold is not measured against a budget (a state saved before memory_limit
+  // existed has none): the configuration applied next is, and that is what matters.
+  const applied = validateConfig({ ...prev.daemon.applied, memory_limit: MEMORY.maxLimit }, 'saved state');
   dp.reconciler.restore(plan(applied, planIdsFrom(prev.daemon.ids)), prev.daemon.slots);
   const mode = opts.mode ?? config.xdpMode;
   for (const ifname of config.interfaces) {

@@ -209,6 +209,16 @@ export class XdpBusyError extends Error {
 }
 
 /** A named network interface does not exist (in this network namespace). */
+export class InvalidInterfaceNameError extends Error {
+  override readonly name = 'InvalidInterfaceNameError';
+  constructor(
+    readonly ifname: string,
+    readonly problem: string,
+  ) {
+    super(`invalid interface name ${JSON.stringify(ifname)}: ${problem}; \`ip link\` lists the interfaces`);
+  }
+}
+
 export class NoSuchInterfaceError extends Error {
   override readonly name = 'NoSuchInterfaceError';
   constructor(readonly ifname: string) {

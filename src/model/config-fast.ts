@@ -1,7 +1,9 @@
 // The fast path of parseConfig: js-yaml reads a large file ~20x faster than the `yaml`
 // package, but keeps no source positions. A config is read this way first; only when
 // it has problems (or js-yaml refuses it) is it read again with `yaml`, so that every
-// problem gets its line. The schema is YAML 1.2 core, stricter where the slow path
+// problem gets its line. A document with anchors never comes here: js-yaml gives every
+// alias its anchor's value itself, shared, and walking those shares costs what expanding
+// them would; the slow path (config-yaml.ts) counts that first. The schema is YAML 1.2 core, stricter where the slow path
 // looks at how a value was written: numbers that are not plain decimal integers
 // (53.0, 0x35, 1e3, .inf) come out as a marker that no rule accepts, so they always
 // take the slow path and get its message.

@@ -3,7 +3,7 @@
 // carries its path (and, from YAML, its line). Plug in with `health: field(healthRule)` and
 // `all_down: allDownField` in the service table of config.ts.
 
-import { checkMapping, field, integer, isMapping, list, oneOf, string } from './config-schema.js';
+import { checkMapping, clip, field, integer, isMapping, list, oneOf, string } from './config-schema.js';
 import type { Checked, Checker, Field, Path, Rule } from './config-schema.js';
 
 export const HEALTH_TYPES = ['udp', 'dns', 'tcp', 'http', 'exec'] as const;
@@ -124,14 +124,14 @@ const dnsName: Rule<string> = (value, path, c) => {
   if (s === '.') return s;
   const fix = "write a domain name such as 'health.example.' or '.' for the root";
   if (s === '' || /[\s\\]/.test(s) || !/^[\x21-\x7e]+$/.test(s)) {
-    c.report(path, `invalid DNS name ${JSON.stringify(s)}: ${fix}`);
+    c.report(path, `invalid DNS name ${JSON.stringify(clip(s))}: ${fix}`);
     return undefined;
   }
   const labels = (s.endsWith('.') ? s.slice(0, -1) : s).split('.');
   if (labels.some((l) => l.length === 0)) {
     c.report(
       path,
-      `invalid DNS name ${JSON.stringify(s)}: it has an empty label ('..' or a leading '.'); ${fix}`,
+      `invalid DNS name ${JSON.stringify(clip(s))}: it has an empty label ('..' or a leading '.'); ${fix}`,
     );
     return undefined;
   }
@@ -139,13 +139,16 @@ const dnsName: Rule<string> = (value, path, c) => {
   if (long !== undefined) {
     c.report(
       path,
-      `invalid DNS name ${JSON.stringify(s)}: the label '${long}' is longer than 63 bytes; ${fix}`,
+      `invalid DNS name ${JSON.stringify(clip(s))}: the label '${clip(long)}' is longer than 63 bytes; ${fix}`,
     );
     return undefined;
   }
   const encoded = labels.reduce((n, l) => n + 1 + l.length, 1);
   if (encoded > 255) {
-    c.report(path, `invalid DNS name ${JSON.stringify(s)}: it is longer than 255 bytes encoded; ${fix}`);
+    c.report(
+      path,
+      `invalid DNS name ${JSON.stringify(clip(s))}: it is longer than 255 bytes encoded; ${fix}`,
+    );
     return undefined;
   }
   return s.endsWith('.') ? s : `${s}.`;
@@ -157,7 +160,7 @@ const httpPath: Rule<string> = (value, path, c) => {
   if (!s.startsWith('/') || !/^[\x21-\x7e]+$/.test(s) || s.length > HEALTH_LIMITS.maxHttpPathLength) {
     c.report(
       path,
-      `invalid HTTP path ${JSON.stringify(s)}: it must start with '/' and hold no spaces or control ` +
+      `invalid HTTP path ${JSON.stringify(clip(s))}: it must start with '/' and hold no spaces or control ` +
         `characters (at most ${HEALTH_LIMITS.maxHttpPathLength} characters); e.g. path: /healthz`,
     );
     return undefined;
@@ -171,7 +174,7 @@ const httpHost: Rule<string> = (value, path, c) => {
   if (!/^[\x21-\x7e]{1,255}$/.test(s)) {
     c.report(
       path,
-      `invalid HTTP host ${JSON.stringify(s)}: write a host name (optionally with ':port') without spaces, ` +
+      `invalid HTTP host ${JSON.stringify(clip(s))}: write a host name (optionally with ':port') without spaces, ` +
         'e.g. host: health.example',
     );
     return undefined;
@@ -186,11 +189,13 @@ const command: Rule<string[]> = (value, path, c) => {
     c.report(
       path,
       `command must be a list of strings (the program, then its arguments; no shell), got the string ` +
-        `${JSON.stringify(value)}; write it as [${value
-          .trim()
-          .split(/\s+/)
-          .map((w) => `'${w.replace(/'/g, "''")}'`)
-          .join(', ')}]`,
+        `${JSON.stringify(clip(value))}; write it as [${clip(
+          value
+            .trim()
+            .split(/\s+/)
+            .map((w) => `'${w.replace(/'/g, "''")}'`)
+            .join(', '),
+        )}]`,
     );
     return undefined;
   }
@@ -229,21 +234,24 @@ export function duration(what: string, minMs: number, maxS: number, example: str
       const literal = c.literal?.(path)?.trim();
       const plain = literal === undefined || /^[+]?\d+$/.test(literal);
       if (!Number.isInteger(value) || !plain) {
-        c.report(path, `${what} ${literal ?? String(value)}: fractions of a second need a unit; ${hint}`);
+        c.report(
+          path,
+          `${what} ${clip(literal ?? String(value))}: fractions of a second need a unit; ${hint}`,
+        );
         return undefined;
       }
       ms = value * 1000;
     } else if (typeof value === 'string') {
       const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*$/.exec(value);
       if (!m) {
-        c.report(path, `${what} ${JSON.stringify(value)} is not a duration; ${hint}`);
+        c.report(path, `${what} ${JSON.stringify(clip(value))} is not a duration; ${hint}`);
         return undefined;
       }
       ms = Number(m[1]) * (m[2] === 's' ? 1000 : 1);
       if (!Number.isInteger(Math.round(ms * 1000) / 1000) || ms !== Math.round(ms)) {
         c.report(
           path,
-          `${what} ${JSON.stringify(value)} is finer than a millisecond; round it, e.g. ${example}`,
+          `${what} ${JSON.stringify(clip(value))} is finer than a millisecond; round it, e.g. ${example}`,
         );
         return undefined;
       }
@@ -266,7 +274,7 @@ function describeValue(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
+  return `${typeof v} ${JSON.stringify(typeof v === 'string' ? clip(v) : v)}`;
 }
 
 const healthFields = {

@@ -3,6 +3,7 @@
 import { stringify } from 'yaml';
 import type { Config, ServiceConfig } from './config.js';
 import type { HealthConfig } from './config-health.js';
+import { budgetInput } from './config-memory.js';
 
 /** Seconds as the config writes them: whole seconds as a number, else milliseconds ('500ms'). */
 const durationInput = (s: number): number | string => (Number.isInteger(s) ? s : `${Math.round(s * 1000)}ms`);
@@ -36,6 +37,7 @@ export function configToInput(c: Config): Record<string, unknown> {
     xdp_mode: c.xdpMode,
     flow_table_size: c.flowTableSize,
     hash_seed: c.hashSeed,
+    memory_limit: budgetInput(c.memoryLimit),
     services: c.services.map(serviceToInput),
   };
 }

@@ -33,12 +33,93 @@ export interface Issue {
   code: ProblemCode;
 }
 
-/** Collects issues. `literal` (YAML input only) returns the source text of the scalar at a path. */
+export interface ConfigProblem {
+  /** e.g. 'services[0].port'; '' for the whole document. */
+  path: string;
+  line?: number;
+  /** Names the problem and the fix. */
+  message: string;
+  /** The kind of problem, for programs; absent only on problems made outside the validator. */
+  code?: ProblemCode;
+}
+
+export function formatProblem(source: string, p: ConfigProblem): string {
+  const where = p.line === undefined ? source : `${source}:${p.line}`;
+  return p.path === '' ? `${where}: ${p.message}` : `${where}: ${p.path}: ${p.message}`;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly problems: ConfigProblem[];
+  readonly source: string;
+  constructor(source: string, problems: ConfigProblem[]) {
+    super(problems.map((p) => formatProblem(source, p)).join('\n'));
+    this.source = source;
+    this.problems = problems;
+  }
+}
+
+/**
+ * The most problems one validation lists. A hostile or badly broken file can hold millions
+ * (one per list item); past this many the rest are counted, not kept, so that the work and the
+ * message stay bounded. No reader goes through more than this many lines of problems anyway.
+ */
+export const MAX_PROBLEMS = 1000;
+
+/** Thrown by a fail-fast Checker at its first issue. */
+export class FirstIssue extends Error {
+  constructor() {
+    super('a fail-fast Checker was given an issue');
+  }
+}
+
+/**
+ * Collects issues. `literal` (YAML input only) returns the source text of the scalar at a path.
+ * A `failFast` checker throws FirstIssue at the first issue: for a caller that only needs to
+ * know whether the input is valid (the fast path of parseConfig).
+ */
 export class Checker {
   readonly issues: Issue[] = [];
-  constructor(readonly literal?: (path: Path) => string | undefined) {}
-  report(path: Path, message: string, code: ProblemCode = 'invalid'): void {
-    this.issues.push({ path: [...path], message, code });
+  /** Issues reported beyond MAX_PROBLEMS: counted, not kept. */
+  private dropped = 0;
+  constructor(
+    readonly literal?: (path: Path) => string | undefined,
+    private readonly failFast = false,
+  ) {}
+  /** `message` may be a function, for a message that costs something to build (it is not
+   * built for an issue that is counted, not kept). */
+  report(path: Path, message: string | (() => string), code: ProblemCode = 'invalid'): void {
+    if (this.failFast) throw new FirstIssue();
+    if (this.issues.length >= MAX_PROBLEMS) this.dropped++;
+    else
+      this.issues.push({ path: [...path], message: typeof message === 'string' ? message : message(), code });
+  }
+  /** Every issue reported, kept or not. */
+  get count(): number {
+    return this.issues.length + this.dropped;
+  }
+  /**
+   * The kept issues as problems (`line` gives each its line, in YAML input; then they are
+   * sorted by line), followed, when some were not kept, by one that says how many more.
+   */
+  problems(line?: (path: Path) => number): ConfigProblem[] {
+    const out: ConfigProblem[] = this.issues.map((i) => ({
+      path: formatPath(i.path),
+      ...(line === undefined ? {} : { line: line(i.path) }),
+      message: i.message,
+      code: i.code,
+    }));
+    if (line !== undefined) out.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    if (this.dropped > 0) {
+      out.push({
+        path: '',
+        code: 'too_many',
+        message:
+          `${this.dropped} more problem${this.dropped === 1 ? '' : 's'} not listed (only the first ` +
+          `${MAX_PROBLEMS} are); fix these and validate again`,
+      });
+    }
+    return out;
   }
 }
 
@@ -59,16 +140,34 @@ export function field<T>(rule: Rule<T>, opts: { required?: string; default?: T }
   return { rule, ...opts };
 }
 
+/** 'services[0].backends[1].port'; a key of the operator's is clipped as messages clip it. */
 export function formatPath(path: Path): string {
   let out = '';
-  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out === '' ? seg : `.${seg}`;
+  for (const seg of path) {
+    const key = typeof seg === 'number' ? '' : clip(seg);
+    out += typeof seg === 'number' ? `[${seg}]` : out === '' ? key : `.${key}`;
+  }
   return out;
+}
+
+/** The most characters of the operator's text a message repeats (see clip). */
+export const MAX_QUOTED = 80;
+
+/**
+ * Text of the config as a message repeats it: whole up to MAX_QUOTED characters, else its start
+ * and its length. A message names the value and the fix; it never echoes a megabyte (which an
+ * alias could repeat in a thousand messages).
+ */
+export function clip(s: string): string {
+  return s.length <= MAX_QUOTED
+    ? s
+    : `${s.slice(0, MAX_QUOTED - 20)}… (${s.length.toLocaleString('en-US')} characters)`;
 }
 
 /** Short human description of a value, for "got ..." parts of messages. */
 export function describe(value: unknown): string {
   if (value === null || value === undefined) return 'an empty value';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (typeof value === 'string') return `the string ${JSON.stringify(clip(value))}`;
   if (typeof value === 'number' || typeof value === 'bigint') return `the number ${String(value)}`;
   if (typeof value === 'boolean') return `the boolean ${String(value)}`;
   if (Array.isArray(value)) return 'a list';
@@ -102,13 +201,22 @@ export function editDistance(a: string, b: string): number {
   return d[a.length]?.[b.length] ?? Math.max(a.length, b.length);
 }
 
-/** The closest candidate within edit distance 2 (or equal ignoring case, '_' and '-'), if any. */
+/**
+ * The closest candidate within edit distance 2 (or equal ignoring case, '_' and '-'), if any.
+ * A word that is 3 or more characters longer or shorter than a candidate is at least that far
+ * from it: no distance is computed then, so a megabyte of text costs one pass, not a table.
+ */
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
   const norm = (s: string): string => s.toLowerCase().replace(/[-_\s]/g, '');
+  const normalized = norm(word);
+  const lower = word.toLowerCase();
   let best: string | undefined;
   let bestDistance = 3;
   for (const candidate of candidates) {
-    const dist = norm(word) === norm(candidate) ? 0 : editDistance(word.toLowerCase(), candidate);
+    let dist: number;
+    if (normalized === norm(candidate)) dist = 0;
+    else if (Math.abs(word.length - candidate.length) >= bestDistance) continue;
+    else dist = editDistance(lower, candidate);
     if (dist < bestDistance && dist < Math.max(word.length, 2)) {
       best = candidate;
       bestDistance = dist;
@@ -144,8 +252,8 @@ export function checkMapping<F extends Fields>(
     if (!Object.hasOwn(fields, key)) {
       c.report(
         [...path, key],
-        `unknown key '${key}' in ${what}${didYouMean(key, known)}; ` +
-          `remove it or use one of: ${known.join(', ')}`,
+        () =>
+          `unknown key '${clip(key)}' in ${what}${didYouMean(key, known)}; remove it or use one of: ${known.join(', ')}`,
         'unknown_key',
       );
     }
@@ -195,7 +303,7 @@ export function integer(what: string, min: number, max: number, example: number)
     if (typeof value === 'string' && /^\s*[-+]?\d+\s*$/.test(value)) {
       c.report(
         path,
-        `${what} must be ${range}, got ${describe(value)}; remove the quotes: ${value.trim()}`,
+        `${what} must be ${range}, got ${describe(value)}; remove the quotes: ${clip(value.trim())}`,
         'wrong_type',
       );
       return undefined;
@@ -207,7 +315,7 @@ export function integer(what: string, min: number, max: number, example: number)
     const literal = c.literal?.(path);
     const intLiteral = literal === undefined || /^[-+]?(?:\d+|0x[0-9a-f]+|0o[0-7]+)$/i.test(literal.trim());
     if (!Number.isInteger(value) || !intLiteral) {
-      const shown = literal ?? String(value);
+      const shown = clip(literal ?? String(value));
       const hint = Number.isFinite(value) ? `; write a whole number such as ${Math.round(value)}` : '';
       c.report(path, `${what} must be a whole number (${range}), got ${shown}${hint}`, 'wrong_type');
       return undefined;
@@ -234,7 +342,8 @@ export function oneOf<const V extends string>(
     if ((values as readonly string[]).includes(s)) return s as V;
     const msg = Object.hasOwn(special, s) ? special[s] : undefined;
     if (msg !== undefined) c.report(path, msg, 'unknown_value');
-    else c.report(path, `unknown ${what} '${s}'${didYouMean(s, values)}; use ${allowed}`, 'unknown_value');
+    else
+      c.report(path, `unknown ${what} '${clip(s)}'${didYouMean(s, values)}; use ${allowed}`, 'unknown_value');
     return undefined;
   };
 }
@@ -280,7 +389,17 @@ export function reportDuplicates<T>(
 }
 
 export type AddressKind =
-  'any' | 'unspecified' | 'multicast' | 'broadcast' | 'v4mapped' | 'unicast' | 'invalid';
+  | 'any'
+  | 'unspecified'
+  | 'this-network'
+  | 'loopback'
+  | 'reserved'
+  | 'link-local'
+  | 'multicast'
+  | 'broadcast'
+  | 'v4mapped'
+  | 'unicast'
+  | 'invalid';
 
 export interface AddressInfo {
   kind: AddressKind;
@@ -291,9 +410,11 @@ export interface AddressInfo {
 }
 
 /**
- * Classifies an address with the strict parser of addr.ts: '*'; IPv4 unspecified, multicast (224/4),
- * limited broadcast, unicast; IPv6 unspecified (::), multicast (ff00::/8), IPv4-mapped (::ffff:0:0/96),
- * unicast.
+ * Classifies an address with the strict parser of addr.ts: '*'; IPv4 unspecified (0.0.0.0),
+ * "this network" (the rest of 0.0.0.0/8), loopback (127/8), reserved (240/4 but the limited
+ * broadcast), limited broadcast, multicast (224/4), unicast; IPv6 unspecified (::), loopback
+ * (::1), link-local (fe80::/10), multicast (ff00::/8), IPv4-mapped (::ffff:0:0/96), unicast.
+ * Which kinds a config accepts where is config-address.ts' part.
  */
 export function classifyAddress(s: string): AddressInfo {
   let info = classified.get(s);
@@ -318,25 +439,29 @@ function classify(s: string): AddressInfo {
   } catch {
     return { kind: 'invalid' };
   }
-  const b = ip.bytes;
-  const canonical = formatIP(b);
-  const allZero = b.every((x) => x === 0);
-  let kind: AddressKind;
-  if (ip.family === 4) {
-    const first = b[0] ?? 0;
-    if (allZero) kind = 'unspecified';
-    else if (b.every((x) => x === 255)) kind = 'broadcast';
-    else kind = first >= 224 && first <= 239 ? 'multicast' : 'unicast';
-  } else if (allZero) {
-    kind = 'unspecified';
-  } else if (b[0] === 0xff) {
-    kind = 'multicast';
-  } else if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
-    kind = 'v4mapped';
-  } else {
-    kind = 'unicast';
-  }
-  return { kind, family: ip.family, canonical };
+  const canonical = formatIP(ip.bytes);
+  return { kind: ip.family === 4 ? kindOf4(ip.bytes) : kindOf6(ip.bytes), family: ip.family, canonical };
+}
+
+function kindOf4(b: Buffer): AddressKind {
+  const first = b[0] ?? 0;
+  if (b.every((x) => x === 0)) return 'unspecified';
+  if (b.every((x) => x === 255)) return 'broadcast';
+  if (first === 0) return 'this-network';
+  if (first === 127) return 'loopback';
+  if (first >= 224 && first <= 239) return 'multicast';
+  if (first >= 240) return 'reserved';
+  return 'unicast';
+}
+
+function kindOf6(b: Buffer): AddressKind {
+  const zeros = (from: number, to: number): boolean => b.subarray(from, to).every((x) => x === 0);
+  if (zeros(0, 16)) return 'unspecified';
+  if (zeros(0, 15) && b[15] === 1) return 'loopback';
+  if (b[0] === 0xff) return 'multicast';
+  if (b[0] === 0xfe && ((b[1] ?? 0) & 0xc0) === 0x80) return 'link-local';
+  if (zeros(0, 10) && b[10] === 0xff && b[11] === 0xff) return 'v4mapped';
+  return 'unicast';
 }
 
 /** The family of a canonical address (as returned by classifyAddress). */

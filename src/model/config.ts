@@ -3,18 +3,18 @@
 import { Limits, type XdpMode } from '../abi/abi.js';
 import { deepFreeze } from '../util/freeze.js';
 import { hostPort } from '../util/endpoint.js';
+import { IFNAME_MAX_BYTES, interfaceNameProblem } from '../util/ifname.js';
 
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
-import type { Document, YAMLError } from 'yaml';
 import {
   boolean,
   Checker,
+  FirstIssue,
   checkMapping,
   classifyAddress,
+  clip,
   describe,
   familyOf,
   field,
-  formatPath,
   integer,
   isMapping,
   list,
@@ -22,10 +22,37 @@ import {
   reportDuplicates,
   string,
 } from './config-schema.js';
-import type { AddressInfo, Checked, Path, ProblemCode, Rule } from './config-schema.js';
+import type { Checked, Path, Rule } from './config-schema.js';
+import { ConfigError, type ConfigProblem } from './config-schema.js';
+
+export { ConfigError, formatProblem, MAX_PROBLEMS, type ConfigProblem } from './config-schema.js';
 import { fastLoad } from './config-fast.js';
+import { YAML_LIMITS, checkSize, exhaustedProblem, mayHaveAnchors, readYaml } from './config-yaml.js';
+import {
+  catchesReplies,
+  inSnatRangeProblem,
+  snatOverlaps,
+  snatRangeProblem,
+  type Listener,
+  type SnatRange,
+} from './config-snat.js';
+
+export { tooLargeProblem } from './config-yaml.js';
+import { address, routedAddressProblems } from './config-address.js';
 import { allDownRule, healthRule, type AllDownPolicy, type HealthConfig } from './config-health.js';
 import { isPrime, nextPrime } from './maglev.js';
+import { wrrSequenceLength } from './wrr.js';
+import {
+  MEMORY,
+  budgetInput,
+  flowPart,
+  flowTablesBytes,
+  formatBytes,
+  overBudgetProblem,
+  parseBudget,
+  servicePart,
+  serviceTableBytes,
+} from './config-memory.js';
 
 /**
  * How packets reach a backend: local (to a socket on this host), nat (destination rewritten),
@@ -85,18 +112,10 @@ export interface Config {
   flowTableSize: number;
   /** Seeds the maglev tables and flow hashes: nodes of a cluster with one seed agree. */
   hashSeed: number;
+  /** Bytes of kernel memory the flow and scheduling tables may take (config-memory.ts). */
+  memoryLimit: number;
   services: ServiceConfig[];
 }
-export interface ConfigProblem {
-  /** e.g. 'services[0].port'; '' for the whole document. */
-  path: string;
-  line?: number;
-  /** Names the problem and the fix. */
-  message: string;
-  /** The kind of problem, for programs; absent only on problems made outside the validator. */
-  code?: ProblemCode;
-}
-
 /** What a config may hold. The ones the data plane's maps bound come from the ABI (checked
  * against the BPF object by test/bpf/layout.test.ts); the others are the control plane's own. */
 export const LIMITS = {
@@ -106,12 +125,14 @@ export const LIMITS = {
   maxInterfaces: Limits.maxInterfaces,
   minFlowTableSize: 1024,
   maxFlowTableSize: 16777216,
-  maxInterfaceNameLength: 15,
+  maxInterfaceNameLength: IFNAME_MAX_BYTES,
   maxServiceNameLength: 63,
   maxWeight: 65535,
   minTableSize: 7,
   maxTableSize: 1048573,
   maxWrrSequence: 65536,
+  /** How much YAML is read: file size, nesting, aliases, values (see config-yaml.ts). */
+  ...YAML_LIMITS,
 } as const;
 
 export const DEFAULTS = {
@@ -127,6 +148,7 @@ export const DEFAULTS = {
   /** Like conntrack's UDP timeouts (nf_conntrack_udp_timeout and _stream). */
   flowTimeouts: { unreplied: 30, assured: 120 },
   snatPorts: { portMin: 20000, portMax: 60000 },
+  memoryLimit: MEMORY.defaultLimit,
 } as const;
 
 /** Flow timeouts are 1 second to 1 day. */
@@ -136,22 +158,6 @@ const MAX_FLOW_TIMEOUT = 65535;
 const MIN_SNAT_PORT = 1024;
 /** Fewest SNAT ports: one is taken per flow. */
 const MIN_SNAT_PORTS = 16;
-
-export function formatProblem(source: string, p: ConfigProblem): string {
-  const where = p.line === undefined ? source : `${source}:${p.line}`;
-  return p.path === '' ? `${where}: ${p.message}` : `${where}: ${p.path}: ${p.message}`;
-}
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly problems: ConfigProblem[];
-  readonly source: string;
-  constructor(source: string, problems: ConfigProblem[]) {
-    super(problems.map((p) => formatProblem(source, p)).join('\n'));
-    this.source = source;
-    this.problems = problems;
-  }
-}
 
 /**
  * 'vip:port/protocol', with an IPv6 vip in brackets: '192.0.2.1:53/udp', '[2001:db8::1]:53/udp'.
@@ -171,30 +177,28 @@ const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const interfaceName: Rule<string> = (value, path, c) => {
   const s = string('an interface name', 'eth0')(value, path, c);
   if (s === undefined) return undefined;
-  const bytes = Buffer.byteLength(s);
-  if (bytes < 1 || bytes > LIMITS.maxInterfaceNameLength || s === '.' || s === '..' || /[/:\s]/.test(s)) {
-    c.report(
-      path,
-      `invalid interface name ${JSON.stringify(s)}: Linux interface names are ` +
-        `1 to ${LIMITS.maxInterfaceNameLength} bytes, contain no '/', ':' or whitespace ` +
-        "and are not '.' or '..'; use a name shown by 'ip link'",
-    );
-    return undefined;
-  }
-  return s;
+  const problem = interfaceNameProblem(s);
+  if (problem === undefined) return s;
+  c.report(
+    path,
+    `invalid interface name ${JSON.stringify(clip(s))}: ${problem}; use a name shown by 'ip link'`,
+  );
+  return undefined;
 };
 
 const serviceName: Rule<string> = (value, path, c) => {
   const s = string('the service name', 'dns')(value, path, c);
   if (s === undefined || NAME_RE.test(s)) return s;
+  // A suggestion from the name's start (a name of megabytes costs no more than a long one).
   const fixed = s
+    .slice(0, 4 * LIMITS.maxServiceNameLength)
     .toLowerCase()
     .replace(/[^a-z0-9_.-]+/g, '-')
     .replace(/^[^a-z0-9]+/, '')
     .slice(0, LIMITS.maxServiceNameLength);
   c.report(
     path,
-    `invalid service name ${JSON.stringify(s)}: it must match ${String(NAME_RE)} ` +
+    `invalid service name ${JSON.stringify(clip(s))}: it must match ${String(NAME_RE)} ` +
       "(a lowercase letter or digit, then up to 62 of a-z 0-9 '_' '.' '-')" +
       (fixed === '' ? '' : `; e.g. '${fixed}'`),
   );
@@ -202,57 +206,6 @@ const serviceName: Rule<string> = (value, path, c) => {
 };
 
 const port = (what: string): Rule<number> => integer(what, 1, 65535, 9875);
-
-type AddressRole = 'vip' | 'backend' | 'snat';
-const ROLES: Record<AddressRole, { what: string; example: string }> = {
-  vip: { what: 'vip', example: "192.0.2.10, '2001:db8::10' or '*'" },
-  backend: { what: 'backend address', example: '192.0.2.10' },
-  snat: { what: 'snat address', example: '192.0.2.1' },
-};
-
-/** A unicast IPv4 or IPv6 address (for the vip also '*'), returned in canonical form. */
-const address = (role: AddressRole): Rule<string> => {
-  const { what, example } = ROLES[role];
-  const asString = string(`the ${what}`, example);
-  return (value, path, c) => {
-    const s = asString(value, path, c);
-    if (s === undefined) return undefined;
-    const a = classifyAddress(s);
-    if (a.kind === 'any' && role === 'vip') return '*';
-    if (a.kind === 'unicast' && a.canonical !== undefined) return a.canonical;
-    c.report(path, addressProblem(`${what} ${JSON.stringify(s)}`, a, role));
-    return undefined;
-  };
-};
-
-function addressProblem(what: string, a: AddressInfo, role: AddressRole): string {
-  const v6 = a.family === 6;
-  const star = role === 'vip' ? ", or '*' for any address" : '';
-  const fix = `use ${v6 ? 'an IPv6 unicast address such as 2001:db8::10' : 'an IPv4 unicast address such as 192.0.2.10'}${star}`;
-  switch (a.kind) {
-    case 'any':
-      return `${what}: '*' (any address) is only allowed as a service vip; use a unicast address such as 192.0.2.10 or 2001:db8::10`;
-    case 'unspecified':
-      return role === 'vip'
-        ? `${what} is not a usable address; to accept packets to any ${v6 ? 'IPv6 ' : ''}address write vip: '*' (quoted)`
-        : `${what} is not a usable address; ${fix}`;
-    case 'multicast':
-      return `${what} is a multicast address (${v6 ? 'ff00::/8' : '224.0.0.0/4'}); ${fix}`;
-    case 'broadcast':
-      return `${what} is the broadcast address; ${fix}`;
-    case 'v4mapped':
-      return (
-        `${what} is an IPv4-mapped IPv6 address (::ffff:0:0/96), which xlb does not translate; ` +
-        `write the plain IPv4 form: ${(a.canonical ?? '').slice('::ffff:'.length)}`
-      );
-    case 'invalid':
-    case 'unicast':
-      return (
-        `${what} is not an IPv4 or IPv6 address; write a dotted quad such as 192.0.2.10 ` +
-        `or an IPv6 address such as 2001:db8::10${star}`
-      );
-  }
-}
 
 /** snat ports: one port (an integer) or 'LO-HI' with 1024 <= LO <= HI <= 65535, at least 16 ports. */
 const snatPorts: Rule<{ portMin: number; portMax: number }> = (value, path, c) => {
@@ -303,6 +256,29 @@ const snatPorts: Rule<{ portMin: number; portMax: number }> = (value, path, c) =
   return { portMin: lo, portMax: hi };
 };
 
+/** memory_limit: bytes, or whole KiB, MiB or GiB ('2GiB'), from 1 MiB to 1024 GiB. */
+const budget: Rule<number> = (value, path, c) => {
+  // A number written as a fraction or an exponent (2.0e9) is refused as for every integer.
+  const literal = typeof value === 'number' ? c.literal?.(path)?.trim() : undefined;
+  const plain = literal === undefined || /^[-+]?(?:\d+|0x[0-9a-f]+|0o[0-7]+)$/i.test(literal);
+  const bytes = plain ? parseBudget(value) : undefined;
+  const range = `from ${String(budgetInput(MEMORY.minLimit))} to ${String(budgetInput(MEMORY.maxLimit))}`;
+  if (bytes === undefined) {
+    c.report(
+      path,
+      `memory_limit must be a number of bytes or a whole number of KiB, MiB or GiB (${range}), ` +
+        `got ${literal === undefined ? describe(value) : clip(literal)}; e.g. memory_limit: ${String(budgetInput(MEMORY.defaultLimit))}`,
+      'wrong_type',
+    );
+    return undefined;
+  }
+  if (bytes < MEMORY.minLimit || bytes > MEMORY.maxLimit) {
+    c.report(path, `memory_limit ${formatBytes(bytes)} is out of range; use ${range}`, 'out_of_range');
+    return undefined;
+  }
+  return bytes;
+};
+
 // ---- tables: one per mapping level (add new fields here) --------------------------------------
 
 const backendFields = {
@@ -321,11 +297,8 @@ const backend: Rule<Checked<typeof backendFields>> = (value, path, c) => {
       : null;
   if (m) {
     const addr = m[1] ?? '';
-    const fix = `{ address: ${addr.includes(':') ? JSON.stringify(addr) : addr}, port: ${m[2] ?? ''} }`;
-    c.report(
-      path,
-      `a backend must be a mapping, got the string ${JSON.stringify(value)}; write it as ${fix}`,
-    );
+    const fix = `{ address: ${addr.includes(':') ? JSON.stringify(clip(addr)) : clip(addr)}, port: ${clip(m[2] ?? '')} }`;
+    c.report(path, `a backend must be a mapping, got ${describe(value)}; write it as ${fix}`);
     return undefined;
   }
   return checkMapping(value, path, c, backendFields, 'a backend', BACKEND_EXAMPLE);
@@ -342,8 +315,8 @@ const snat: Rule<Checked<typeof snatFields>> = (value, path, c) => {
   if (typeof value === 'string' && classifyAddress(value).family !== undefined) {
     c.report(
       path,
-      `snat must be a mapping, got the string ${JSON.stringify(value)}; ` +
-        `write it as snat: { address: ${value.includes(':') ? JSON.stringify(value) : value} } ` +
+      `snat must be a mapping, got the string ${JSON.stringify(clip(value))}; ` +
+        `write it as snat: { address: ${value.includes(':') ? JSON.stringify(clip(value)) : clip(value)} } ` +
         '(ports default to 20000-60000)',
     );
     return undefined;
@@ -401,6 +374,7 @@ const service: Rule<ServiceChecked> = (value, path, c) => {
   const s = checkMapping(value, path, c, serviceFields, 'a service', SERVICE_EXAMPLE);
   if (s === undefined || !isMapping(value)) return undefined;
   checkModeFields(s, value, path, c);
+  routedAddressProblems(s, path, c);
   checkScheduler(s, value, path, c);
   if (s.health?.target === 'vip' && s.mode !== undefined && (s.mode !== 'dsr' || s.vip === '*')) {
     c.report(
@@ -428,6 +402,7 @@ const topFields = {
     { default: DEFAULTS.flowTableSize },
   ),
   hash_seed: field(integer('hash_seed', 0, 0xffffffff, 0), { default: DEFAULTS.hashSeed }),
+  memory_limit: field(budget, { default: DEFAULTS.memoryLimit }),
   services: field(list('services', service, LIMITS.maxServices, SERVICE_EXAMPLE), {
     required: `add a list of services, e.g. services: [${SERVICE_EXAMPLE}] (it may be empty: services: [])`,
   }),
@@ -519,9 +494,7 @@ function checkScheduler(s: ServiceFields, raw: Record<string, unknown>, path: Pa
     });
   }
   if (sched === 'weighted-round-robin') {
-    const weights = live.map((b) => b?.weight ?? 1);
-    const g = weights.reduce((a, w) => gcd(a, w), 0);
-    const length = g === 0 ? 0 : weights.reduce((a, w) => a + w / g, 0);
+    const length = wrrSequenceLength(live.map((b) => b?.weight ?? 1));
     if (length > LIMITS.maxWrrSequence) {
       c.report(
         [...path, 'backends'],
@@ -537,8 +510,6 @@ function checkScheduler(s: ServiceFields, raw: Record<string, unknown>, path: Pa
     );
   }
 }
-
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /**
  * One family per service: that of the vip, or for vip '*' that of the first backend (else of snat,
@@ -606,7 +577,8 @@ function check(input: unknown, c: Checker): Config | undefined {
   checkInterfaces(top, input as object, c);
   const services = top.services ?? [];
   checkAcrossServices(services, c);
-  return c.issues.length > 0 ? undefined : build(top, services);
+  checkBudget(top, services, c);
+  return c.count > 0 ? undefined : build(top, services);
 }
 
 /** Exactly one of 'interface' / 'interfaces' (given as keys of `input`), a non-empty list, no repeats. */
@@ -668,6 +640,41 @@ function checkAcrossServices(services: (ServiceChecked | undefined)[], c: Checke
   });
   const over = backendTotalProblem(total);
   if (over !== undefined) c.report(['services'], over, 'too_many');
+  for (const { index, caught } of snatOverlaps(services, snatRangeOf)) {
+    const f = services[index];
+    const range = f === undefined ? undefined : snatRangeOf(f);
+    if (range === undefined) continue;
+    const listeners = caught.map((l) => ({ ...l, self: l === f }));
+    c.report(['services', index, 'snat', 'ports'], snatRangeProblem(range, listeners), 'conflict');
+  }
+}
+
+/** The source addresses and ports of a fullnat service whose every part passed its checks. */
+function snatRangeOf(s: ServiceChecked): SnatRange | undefined {
+  const address = s.snat?.address;
+  const ports = s.snat?.ports;
+  if (s.mode !== 'fullnat' || address === undefined || ports === undefined || s.family === undefined)
+    return undefined;
+  return { name: s.name, family: s.family, snat: { address, ...ports } };
+}
+
+/** The tables' estimated kernel memory within memory_limit (services that failed a check aside). */
+function checkBudget(top: TopChecked, services: (ServiceChecked | undefined)[], c: Checker): void {
+  if (top.flow_table_size === undefined || top.memory_limit === undefined) return;
+  const parts = [flowPart(top.flow_table_size)];
+  for (const s of services) {
+    if (s?.scheduler === undefined || s.name === undefined) continue;
+    parts.push(
+      servicePart({
+        name: s.name,
+        scheduler: s.scheduler,
+        tableSize: s.table_size ?? DEFAULTS.tableSize,
+        backends: (s.backends ?? []).map((b) => ({ weight: b?.weight ?? 1 })),
+      }),
+    );
+  }
+  const over = overBudgetProblem(parts, top.memory_limit);
+  if (over !== undefined) c.report(['memory_limit'], over, 'too_large');
 }
 
 /** Each backend (canonical address, port in effect) once per service. */
@@ -699,6 +706,7 @@ function build(top: TopChecked, services: (ServiceChecked | undefined)[]): Confi
     xdpMode: req(top.xdp_mode),
     flowTableSize: req(top.flow_table_size),
     hashSeed: req(top.hash_seed),
+    memoryLimit: req(top.memory_limit),
     services: services.map((s) => buildService(req(s))),
   };
 }
@@ -751,10 +759,7 @@ function req<T>(v: T | undefined): T {
 export function validateConfig(input: unknown, source = '<object>'): Config {
   const c = new Checker();
   const config = check(input, c);
-  if (config === undefined) {
-    const problems = c.issues.map((i) => ({ path: formatPath(i.path), message: i.message, code: i.code }));
-    throw new ConfigError(source, problems);
-  }
+  if (config === undefined) throw new ConfigError(source, c.problems());
   return deepFreeze(config);
 }
 
@@ -768,18 +773,14 @@ export function validateService(input: unknown, source = '<object>'): ServiceCon
   const c = new Checker();
   const s = service(input, [], c);
   if (s !== undefined) checkBackendRepeats(s, [], c);
-  if (s === undefined || c.issues.length > 0) {
-    throw new ConfigError(
-      source,
-      c.issues.map((i) => ({ path: formatPath(i.path), message: i.message, code: i.code })),
-    );
-  }
+  if (s === undefined || c.count > 0) throw new ConfigError(source, c.problems());
   return deepFreeze(buildService(s));
 }
 
 /**
  * The problems of putting `s` into `config` (as a new service, or in place of the service named
- * `replacing`): a name or a listener (vip, port, protocol, family) another service has, the
+ * `replacing`): a name or a listener (vip, port, protocol, family) another service has, a
+ * listener in the snat ports of a fullnat service or the other way round (config-snat.ts), the
  * total of backends. Paths name the service as it would be listed.
  */
 export function serviceConflicts(config: Config, s: ServiceConfig, replacing?: string): ConfigProblem[] {
@@ -789,6 +790,8 @@ export function serviceConflicts(config: Config, s: ServiceConfig, replacing?: s
   const path = `services[${at < 0 ? config.services.length : at}]`;
   const key = serviceKeyString(s);
   let total = s.backends.length;
+  /** The services whose listener catches replies to the source ports of `s` (fullnat). */
+  const caught: Listener[] = [];
   config.services.forEach((o, i) => {
     if (o.name === replacing) return;
     total += o.backends.length;
@@ -808,61 +811,90 @@ export function serviceConflicts(config: Config, s: ServiceConfig, replacing?: s
           `${s.vip === '*' ? ` (any IPv${s.family} address)` : ''}; change the vip or port, or add the backends to '${o.name}'`,
       });
     }
+    if (s.snat !== undefined && catchesReplies({ ...s, snat: s.snat }, o)) caught.push(o);
+    if (o.snat !== undefined && catchesReplies({ ...o, snat: o.snat }, s)) {
+      problems.push({
+        path: `${path}.port`,
+        code: 'conflict',
+        message: inSnatRangeProblem(s, { ...o, snat: o.snat }),
+      });
+    }
   });
+  if (s.snat !== undefined) {
+    const range = { ...s, snat: s.snat };
+    if (catchesReplies(range, s)) caught.unshift({ ...s, self: true });
+    if (caught.length > 0) {
+      problems.push({
+        path: `${path}.snat.ports`,
+        code: 'conflict',
+        message: snatRangeProblem(range, caught),
+      });
+    }
+  }
   const over = backendTotalProblem(total);
   if (over !== undefined) problems.push({ path: 'services', code: 'too_many', message: over });
+  const overBudget = budgetConflict(config, s, replacing);
+  if (overBudget !== undefined) problems.push({ path, code: 'too_large', message: overBudget });
   return problems;
 }
 
-/** Parses and validates YAML text. Throws ConfigError listing all problems, each with its line. */
-export function parseConfig(text: string, source = '<config>'): Config {
-  // Fast path (src/model/config-fast.ts): a valid file is accepted without positions.
-  const fast = fastLoad(text);
-  if (fast !== undefined && fast !== null) {
-    const c = new Checker();
-    const config = check(fast, c);
-    if (config !== undefined) return deepFreeze(config);
-  }
-  return parseConfigWithLines(text, source);
+/** The tables' bytes of each service, once: a Config's services are frozen and shared by the
+ * configs an API change makes, so each change costs a lookup per service. */
+const tableBytes = new WeakMap<ServiceConfig, number>();
+function tableBytesOf(s: ServiceConfig): number {
+  let bytes = tableBytes.get(s);
+  if (bytes === undefined) tableBytes.set(s, (bytes = serviceTableBytes(s)));
+  return bytes;
 }
 
-/** The slow path: the `yaml` package's document, so that every problem has its line. */
-function parseConfigWithLines(text: string, source: string): Config {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true });
-  // Only the first YAML error is reported: the following ones usually cascade from it.
-  const syntax = doc.errors.slice(0, 1).map((e) => syntaxProblem(e, doc.errors.length - 1, text));
-  visit(doc, {
-    Alias(_, node) {
-      if (node.source !== '' && node.resolve(doc) === undefined) {
-        const line = node.range ? lc.linePos(node.range[0]).line : undefined;
-        syntax.push({
-          path: '',
-          code: 'syntax',
-          line,
-          message:
-            `YAML alias '*${node.source}' has no anchor '&${node.source}' before it; ` +
-            'define the anchor or quote the value',
-        });
-      }
-    },
-  });
-  if (syntax.length > 0) throw new ConfigError(source, syntax);
+/** The refusal of `s` in `config` (in place of `replacing`) over memory_limit, if it is. */
+function budgetConflict(config: Config, s: ServiceConfig, replacing?: string): string | undefined {
+  const others = config.services.filter((o) => o.name !== replacing);
+  const total =
+    flowTablesBytes(config.flowTableSize) + others.reduce((a, o) => a + tableBytesOf(o), tableBytesOf(s));
+  if (total <= config.memoryLimit) return undefined;
+  const parts = [flowPart(config.flowTableSize), ...[s, ...others].map(servicePart)];
+  return overBudgetProblem(parts, config.memoryLimit);
+}
 
-  let input: unknown;
+/**
+ * Parses and validates YAML text. Throws ConfigError listing all problems, each with its line.
+ * Reading is bounded (YAML_LIMITS in config-yaml.ts: size, nesting, aliases and what they
+ * expand to), whatever the text. `fastPath: false` skips the fast path (tests compare the two).
+ */
+export function parseConfig(text: string, source = '<config>', opts: { fastPath?: boolean } = {}): Config {
   try {
-    input = doc.toJS();
+    return parseBounded(text, source, opts.fastPath !== false);
   } catch (e) {
-    throw new ConfigError(source, [
-      {
-        path: '',
-        code: 'syntax',
-        line: 1,
-        message: `cannot read the YAML document (${(e as Error).message}); simplify its anchors and aliases`,
-      },
-    ]);
+    // The reader turns its own stack overflows into problems with the line of the deepest
+    // nesting; one elsewhere (the fast path, the validator: the caller left little stack) or
+    // an allocation beyond V8's limits still says which file, never crashes the caller.
+    if (e instanceof RangeError) throw new ConfigError(source, [exhaustedProblem(1, e.message)]);
+    throw e;
   }
-  if (input === null || input === undefined) {
+}
+
+function parseBounded(raw: string, source: string, fastPath: boolean): Config {
+  checkSize(raw, source);
+  // Line breaks as YAML defines them (CRLF, and a lone CR too) become LF before either reader
+  // sees the text: the two readers disagree on a lone CR, and the lines of problems count LFs.
+  const text = raw.includes('\r') ? raw.replace(/\r\n?/g, '\n') : raw;
+  // Fast path (src/model/config-fast.ts): a valid file is accepted without positions. Only a
+  // document without anchors takes it: js-yaml shares an anchor's value among its aliases, so
+  // that walking it could cost what the expansion would; the slow path counts that first.
+  if (fastPath && !mayHaveAnchors(text)) {
+    const fast = fastLoad(text);
+    if (fast !== undefined && fast !== null) {
+      try {
+        const config = check(fast, new Checker(undefined, true));
+        if (config !== undefined) return deepFreeze(config);
+      } catch (e) {
+        if (!(e instanceof FirstIssue)) throw e;
+      }
+    }
+  }
+  const read = readYaml(text, source);
+  if (read.value === null || read.value === undefined) {
     throw new ConfigError(source, [
       {
         path: '',
@@ -874,84 +906,14 @@ function parseConfigWithLines(text: string, source: string): Config {
       },
     ]);
   }
-  const c = new Checker((path) => {
-    const node = locate(doc, lc, path).node;
-    return isScalar(node) && typeof node.value === 'number' ? node.source : undefined;
-  });
-  const config = check(input, c);
-  if (config === undefined) {
-    const problems = c.issues.map((i) => ({
-      path: formatPath(i.path),
-      line: locate(doc, lc, i.path).line,
-      message: i.message,
-      code: i.code,
-    }));
-    problems.sort((a, b) => a.line - b.line);
-    throw new ConfigError(source, problems);
-  }
+  const c = new Checker((path) => read.locate(path).source);
+  const config = check(read.value, c);
+  if (config === undefined)
+    throw new ConfigError(
+      source,
+      c.problems((path) => read.locate(path).line),
+    );
   return deepFreeze(config);
-}
-
-function syntaxProblem(e: YAMLError, more: number, text: string): ConfigProblem {
-  const pos = e.linePos?.[0];
-  const first = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-  let fix = 'fix the YAML syntax there';
-  // A plain scalar cannot end with ':', so YAML misreads an unquoted IPv6 address such as fd00:: .
-  const lineText = pos === undefined ? '' : (text.split(/\r?\n/)[pos.line - 1] ?? '');
-  const v6 = /(?:^|[\s{[,])([0-9A-Fa-f:.]*::)\s*(?:[,}\]#]|$)/.exec(lineText)?.[1];
-  if (v6 === '::')
-    fix = "'::' is no usable address; for a vip that accepts any address write vip: '*' (quoted)";
-  else if (v6 !== undefined) fix = `an IPv6 address ending in '::' must be quoted: write '${v6}'`;
-  if (e.code === 'BAD_ALIAS')
-    fix = "a bare '*' starts a YAML alias; for 'any address' write vip: '*' (quoted)";
-  if (e.code === 'DUPLICATE_KEY') fix = 'remove or rename the repeated key';
-  if (e.code === 'MULTIPLE_DOCS') {
-    return {
-      path: '',
-      code: 'syntax',
-      line: pos?.line,
-      message:
-        "the file holds several YAML documents ('---'); xlb reads one: " +
-        "remove the extra '---' and what follows, or merge it",
-    };
-  }
-  return {
-    path: '',
-    code: 'syntax',
-    line: pos?.line,
-    message:
-      `YAML syntax error${pos ? ` at column ${pos.col}` : ''}: ${first}; ${fix}` +
-      (more > 0 ? ` (${more} more YAML error${more > 1 ? 's' : ''} may follow from this one)` : ''),
-  };
-}
-
-/**
- * Finds the YAML node at `path` and the line to report for it: for a mapping key, the key's line;
- * for a list item, the item's line; for a missing node, the line of its deepest existing ancestor.
- */
-function locate(doc: Document, lc: LineCounter, path: Path): { line: number; node?: unknown } {
-  let node: unknown = doc.contents;
-  const lineOf = (n: unknown, dflt: number): number => {
-    const range = (n as { range?: [number, number, number] } | null)?.range;
-    return range ? lc.linePos(range[0]).line : dflt;
-  };
-  let line = lineOf(node, 1);
-  for (const seg of path) {
-    if (isAlias(node)) node = node.resolve(doc);
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
-      if (pair === undefined) return { line };
-      line = lineOf(pair.key, line);
-      node = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number' && seg < node.items.length) {
-      node = node.items[seg];
-      line = lineOf(node, line);
-    } else {
-      return { line };
-    }
-  }
-  if (isAlias(node)) node = node.resolve(doc);
-  return { line, node };
 }
 
 // ---- built-in default --------------------------------------------------------------------------

@@ -17,6 +17,13 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
+/** The length of the sequence of these weights: the sum of the positive ones divided by their gcd. */
+export function wrrSequenceLength(weights: readonly number[]): number {
+  const active = weights.filter((w) => w > 0);
+  const g = active.reduce((acc, w) => gcd(acc, w), 0);
+  return g === 0 ? 0 : active.reduce((a, w) => a + w / g, 0);
+}
+
 /**
  * nginx's smooth weighted round-robin over the weights divided by their gcd: length =
  * sum of reduced weights; weight-0 backends excluded; all equal weights -> each id

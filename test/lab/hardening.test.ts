@@ -74,6 +74,8 @@ describe(HOSTILE, { skip: rootSkip() }, () => {
     [
       `interfaces: [${lab.lb.interfaces.map((i) => i.ifname).join(', ')}]`,
       'xdp_mode: native',
+      // 18.5 MiB of flow tables and 16 KiB for rr: room for no 16 MiB maglev table more.
+      'memory_limit: 32MiB',
       'services:',
       '  - name: rr',
       `    vip: ${lab.vip.v4}`,
@@ -210,6 +212,31 @@ describe(HOSTILE, { skip: rootSkip() }, () => {
     );
     assert.equal((await api.status()).generation, generation);
     await api.undrain('rr', id);
+  });
+
+  it('a service over memory_limit is refused through the API with the estimate; nothing changed', async () => {
+    const generation = (await api.status()).generation;
+    const big = {
+      name: 'big',
+      vip: lab.vip.v4,
+      port: 9998,
+      mode: 'nat' as const,
+      table_size: 1048573,
+      backends: [{ address: lab.backends[0]!.v4, port: BPORT }],
+    };
+    await assert.rejects(api.addService(big), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'XLB_INVALID_CONFIG');
+      assert.match(
+        e.message,
+        /the flow and scheduling tables would take an estimated 34\.5 MiB \([\d,]+ bytes\) of kernel memory, more than memory_limit 32\.0 MiB \(33,554,432 bytes\): .*'big' \(maglev table_size 1048573\) 16\.0 MiB/,
+      );
+      return true;
+    });
+    assert.equal((await api.status()).generation, generation, 'nothing changed');
+    assert.deepEqual(
+      (await api.services()).map((s) => s.name),
+      ['rr'],
+    );
   });
 
   it('a file with problems is loud: status, drift, metrics and config reload say so until it is fixed', async () => {

@@ -102,6 +102,7 @@ const EXPECTED_DEFAULT: Config = {
   xdpMode: 'auto',
   flowTableSize: 65536,
   hashSeed: 0,
+  memoryLimit: DEFAULTS.memoryLimit,
   services: [
     {
       name: 'demo',
@@ -157,6 +158,7 @@ describe('valid configurations', () => {
       xdpMode: 'auto',
       flowTableSize: 65536,
       hashSeed: 0,
+      memoryLimit: DEFAULTS.memoryLimit,
       services: [
         {
           name: 'dns',
@@ -279,7 +281,7 @@ describe('bad YAML input: one problem, right path, right line, names the value a
     ['vip multicast', { 6: 'vip: 239.1.2.3' }, `${S0}.vip`, 6,
       /"239\.1\.2\.3" is a multicast address.*use an IPv4 unicast/],
     ['vip broadcast', { 6: 'vip: 255.255.255.255' }, `${S0}.vip`, 6,
-      /is the broadcast address; use an IPv4 unicast/],
+      /is the broadcast address: it reaches every host of a link and is never routed; use an IPv4 unicast/],
     ['vip a number', { 6: 'vip: 5' }, `${S0}.vip`, 6,
       /must be a string, got the number 5 .*e\.g\. 192\.0\.2\.10/],
     ['vip: * unquoted', { 15: 'vip: *' }, '', 15,
@@ -327,7 +329,7 @@ describe('bad YAML input: one problem, right path, right line, names the value a
     ['backend address *', { 12: "{ address: '*', port: 53, weight: 1 }" }, `${S0}.backends[0].address`, 12,
       /only allowed as a service vip; use/],
     ['backend address 0.0.0.0', { 12: '{ address: 0.0.0.0, port: 53 }' }, `${S0}.backends[0].address`, 12,
-      /not a usable address; use/],
+      /not a usable address: it means "no address" and is never a destination; use/],
     ['backend address multicast', { 12: '{ address: 224.0.0.251, port: 53 }' }, `${S0}.backends[0].address`, 12,
       /"224\.0\.0\.251" is a multicast address .*; use an IPv4 unicast address/],
     ['backend without port', { 12: '{ address: 198.51.100.1 }' }, `${S0}.backends[0].port`, 12,
@@ -450,6 +452,7 @@ describe('validateConfig on objects', () => {
       xdpMode: 'auto',
       flowTableSize: 65536,
       hashSeed: 0,
+      memoryLimit: DEFAULTS.memoryLimit,
       services: [
         {
           name: 'dns',
@@ -640,6 +643,7 @@ describe('forwarding modes, IPv6 and full-NAT: valid configurations', () => {
       xdpMode: 'auto',
       flowTableSize: 65536,
       hashSeed: 0,
+      memoryLimit: DEFAULTS.memoryLimit,
       services: [
         {
           name: 'dns',
@@ -852,9 +856,9 @@ describe('forwarding modes, IPv6 and full-NAT: one problem, right path and line,
     fix: RegExp][] = [
     // vip and addresses
     ["vip '::'", { 6: "vip: '::'" }, `${S0}.vip`, 6,
-      /^vip "::" is not a usable address; to accept packets to any IPv6 address write vip: '\*' \(quoted\)$/],
+      /^vip "::" is not a usable address \(it means "no address"\); to accept packets to any IPv6 address write vip: '\*' \(quoted\)$/],
     ['vip IPv6 multicast', { 6: 'vip: ff02::fb' }, `${S0}.vip`, 6,
-      /"ff02::fb" is a multicast address \(ff00::\/8\); use an IPv6 unicast address such as 2001:db8::10/],
+      /"ff02::fb" is a multicast address \(ff00::\/8\): it names a group .*; use an IPv6 unicast address such as 2001:db8::10/],
     ['vip IPv4-mapped', { 6: "vip: '::ffff:192.0.2.1'" }, `${S0}.vip`, 6,
       /"::ffff:192\.0\.2\.1" is an IPv4-mapped IPv6 address .*write the plain IPv4 form: 192\.0\.2\.1$/],
     ['vip IPv4-mapped in hex', { 6: 'vip: ::FFFF:c000:0201' }, `${S0}.vip`, 6,
@@ -867,7 +871,7 @@ describe('forwarding modes, IPv6 and full-NAT: one problem, right path and line,
     ['backend IPv4-mapped', { 12: "{ address: '::ffff:198.51.100.1', port: 53, weight: 1 }" }, `${S0}.backends[0].address`,
       12, /backend address "::ffff:198\.51\.100\.1" is an IPv4-mapped .*plain IPv4 form: 198\.51\.100\.1$/],
     ["backend '::'", { ...V6, 12: "{ address: '::', port: 53, weight: 1 }" }, `${S0}.backends[0].address`, 12,
-      /"::" is not a usable address; use an IPv6 unicast address such as 2001:db8::10$/],
+      /"::" is not a usable address: it means "no address" and is never a destination; use an IPv6 unicast address such as 2001:db8::10$/],
     ['backend IPv6 multicast', { ...V6, 13: '{ address: ff05::1:3, port: 53 }' }, `${S0}.backends[1].address`,
       13, /"ff05::1:3" is a multicast address \(ff00::\/8\)/],
     ['backend as an [IPv6]:port string', { 12: "'[fd00::1]:53'" }, `${S0}.backends[0]`, 12,

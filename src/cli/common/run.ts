@@ -1,10 +1,18 @@
 // What `xlb run` and `xlb demo` share: the options, loading the config, starting an
 // instance from them, and serving it (live counters, SIGHUP reload) until a signal.
-import { readFileSync } from 'node:fs';
 import { RunningInstance } from '../../control/runner.js';
 import type { StatsSnapshot } from '../../control/stats.js';
 import type { XdpMode } from '../../abi/abi.js';
-import { defaultConfig, parseConfig, type Config } from '../../model/config.js';
+import {
+  ConfigError,
+  LIMITS,
+  defaultConfig,
+  parseConfig,
+  tooLargeProblem,
+  type Config,
+} from '../../model/config.js';
+import { FileTooLargeError, readTextFile } from '../../util/read-file.js';
+import { interfaceNameProblem } from '../../util/ifname.js';
 import { UsageError, intOption, type OptionSpec } from './args.js';
 import { renderFeatures, renderHooks, renderStats } from './render.js';
 
@@ -42,13 +50,25 @@ export function loadConfig(file: string | undefined): Config {
   if (file === undefined) return defaultConfig();
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readTextFile(file, LIMITS.maxFileBytes);
   } catch (e) {
+    if (e instanceof FileTooLargeError) throw new ConfigError(file, [tooLargeProblem(e.size)]);
     throw new UsageError(
       `cannot read config ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
   }
   return parseConfig(text, file);
+}
+
+/** --iface: every name one Linux could have (checked before anything is loaded or attached). */
+export function ifaceOption(value: string[] | undefined): string[] | undefined {
+  for (const name of value ?? []) {
+    const problem = interfaceNameProblem(name);
+    if (problem !== undefined) {
+      throw new UsageError(`--iface ${JSON.stringify(name)}: ${problem}; use a name shown by 'ip link'`);
+    }
+  }
+  return value;
 }
 
 export function xdpModeOption(value: string | undefined): XdpMode | undefined {
@@ -66,11 +86,12 @@ export function startFromOptions(values: RunValues): {
   reload: () => Config;
 } {
   const intervalSec = intOption('run', 'interval', String(values.interval ?? '2'), 0, 3600);
+  const interfaces = ifaceOption(values.iface as string[] | undefined);
   const reload = () => loadConfig(values.config as string | undefined);
   const config = reload();
   const inst = RunningInstance.start({
     config,
-    interfaces: values.iface as string[] | undefined,
+    interfaces,
     mode: xdpModeOption(values.mode as string | undefined),
     force: values.force === true,
     instance: values.instance as string | undefined,

@@ -1,0 +1,159 @@
+// The kernel memory a configuration's tables take, estimated from how Linux allocates them,
+// and the budget it must fit (`memory_limit`). Only what the configuration sizes counts: the
+// two flow tables (flow_table_size) and the scheduling tables (per service); the fixed maps
+// (backends, counters, caches) are the same for every configuration. Pure.
+//
+// Flow tables (rev_nat, fwd_flows): BPF_MAP_TYPE_LRU_HASH, preallocated. Each element is a
+// struct htab_elem (48 bytes on 64-bit: its hash-list node, the LRU node, the hash) followed
+// by the key and the value, each rounded up to 8 bytes; the bucket array holds
+// roundup_pow_of_two(max_entries) buckets of 16 bytes (kernel/bpf/hashtab.c).
+//
+// Scheduling tables: one BPF_F_MMAPABLE array per table, of u32 backend ids. An array's
+// elements are rounded up to 8 bytes, and an mmapable one is a page for its header plus its
+// elements rounded up to pages (kernel/bpf/arraymap.c). A service holds two while a change
+// switches it (the new one is built beside the live one), so each counts twice. An empty
+// table (no live backend) is one array shared by all services: nothing per service.
+import { flowKey, fwdFlow, revNat } from '../abi/abi.js';
+import { wrrSequenceLength } from './wrr.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+export const MEMORY = {
+  /**
+   * The default budget: the largest configuration the README documents (1,000 services of 64
+   * backends at table_size 16,381: 270 MB of tables) with flow tables up to 4,194,304 entries
+   * (1.2 GB). The largest flow_table_size, 16,777,216, alone takes 4.6 GiB: a host that can
+   * give that much says so with memory_limit.
+   */
+  defaultLimit: 2 * GiB,
+  minLimit: 1 * MiB,
+  maxLimit: 1024 * GiB,
+} as const;
+
+const HTAB_ELEM = 48;
+const HTAB_BUCKET = 16;
+const PAGE = 4096;
+/** Bytes of one entry of a scheduling table (a u32, at the array's stride of 8). */
+const TABLE_ENTRY = 8;
+
+const round = (n: number, to: number): number => Math.ceil(n / to) * to;
+const pow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+/** One LRU hash of `entries` with the given key and value sizes. */
+function lruHashBytes(entries: number, key: number, value: number): number {
+  return entries * (HTAB_ELEM + round(key, 8) + round(value, 8)) + pow2(entries) * HTAB_BUCKET;
+}
+
+/** rev_nat and fwd_flows, `entries` each. */
+export function flowTablesBytes(entries: number): number {
+  return lruHashBytes(entries, flowKey.size, revNat.size) + lruHashBytes(entries, flowKey.size, fwdFlow.size);
+}
+
+/** What the estimate needs of a service; a backend's weight 0 (drain) keeps it out of the table. */
+export interface TableInputs {
+  scheduler: 'maglev' | 'round-robin' | 'weighted-round-robin';
+  /** maglev's table_size. */
+  tableSize: number;
+  backends: readonly { weight: number }[];
+}
+
+/** Entries of the service's scheduling table (at most: health checks only take backends out). */
+export function tableEntries(s: TableInputs): number {
+  switch (s.scheduler) {
+    case 'maglev':
+      return s.tableSize;
+    case 'round-robin':
+      return s.backends.filter((b) => b.weight > 0).length;
+    case 'weighted-round-robin':
+      return wrrSequenceLength(s.backends.map((b) => b.weight));
+  }
+}
+
+/** The service's two scheduling tables (the live one and the one a switch builds). */
+export function serviceTableBytes(s: TableInputs): number {
+  const entries = tableEntries(s);
+  return entries === 0 ? 0 : 2 * (PAGE + round(entries * TABLE_ENTRY, PAGE));
+}
+
+/** 1536 -> '1.5 KiB', 2147483648 -> '2.0 GiB'. */
+export function formatBytes(n: number): string {
+  if (n >= GiB) return `${(n / GiB).toFixed(1)} GiB`;
+  if (n >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
+  if (n >= KiB) return `${(n / KiB).toFixed(1)} KiB`;
+  return `${n} bytes`;
+}
+
+/** A budget as the config writes it: the largest unit that divides it ('2GiB'), else bytes. */
+export function budgetInput(n: number): number | string {
+  for (const [unit, size] of [
+    ['GiB', GiB],
+    ['MiB', MiB],
+    ['KiB', KiB],
+  ] as const) {
+    if (n % size === 0) return `${n / size}${unit}`;
+  }
+  return n;
+}
+
+/**
+ * '2GiB', '512 MiB', '65536KiB', 1073741824: bytes (perhaps out of range: the caller checks);
+ * undefined for anything else (fractions, other units, other types).
+ */
+export function parseBudget(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const m = /^\s*(\d{1,20})\s*(KiB|MiB|GiB)?\s*$/.exec(value);
+  if (m === null) return undefined;
+  const unit = m[2] === 'GiB' ? GiB : m[2] === 'MiB' ? MiB : m[2] === 'KiB' ? KiB : 1;
+  return Number(m[1]) * unit;
+}
+
+/** One part of an estimate: the flow tables, or a service's tables. */
+export interface Part {
+  what: string;
+  bytes: number;
+}
+
+/**
+ * The refusal of `parts` (flow tables first, then services) over `limit`: the estimate, the
+ * budget, the biggest parts and what to do.
+ */
+export function overBudgetProblem(parts: readonly Part[], limit: number): string | undefined {
+  const total = parts.reduce((a, p) => a + p.bytes, 0);
+  if (total <= limit) return undefined;
+  const biggest = [...parts].sort((a, b) => b.bytes - a.bytes);
+  const named = biggest.slice(0, 4).filter((p) => p.bytes > 0);
+  const rest = biggest.slice(named.length).filter((p) => p.bytes > 0);
+  const restBytes = rest.reduce((a, p) => a + p.bytes, 0);
+  const list =
+    named.map((p) => `${p.what} ${formatBytes(p.bytes)}`).join(', ') +
+    (rest.length > 0
+      ? ` and ${rest.length} more service${rest.length === 1 ? '' : 's'} ${formatBytes(restBytes)}`
+      : '');
+  const raise = budgetInput(round(total, total > GiB ? GiB : MiB));
+  const exact = (n: number): string => `${formatBytes(n)} (${n.toLocaleString('en-US')} bytes)`;
+  return (
+    `the flow and scheduling tables would take an estimated ${exact(total)} of kernel memory, ` +
+    `more than memory_limit ${exact(limit)}: ${list} (each scheduling table counted twice, as while ` +
+    'a change builds its successor); lower flow_table_size or table_size, remove services, or raise ' +
+    `the budget if this host can give it (memory_limit: ${String(raise)})`
+  );
+}
+
+/** How the estimate names a service's tables. */
+export function servicePart(s: TableInputs & { name: string }): Part {
+  const entries = tableEntries(s);
+  const kind =
+    s.scheduler === 'maglev' ? `maglev table_size ${s.tableSize}` : `${s.scheduler}, ${entries} entries`;
+  return { what: `'${s.name}' (${kind})`, bytes: serviceTableBytes(s) };
+}
+
+/** How the estimate names the flow tables. */
+export function flowPart(entries: number): Part {
+  return {
+    what: `the flow tables (rev_nat and fwd_flows, ${entries.toLocaleString('en-US')} entries each)`,
+    bytes: flowTablesBytes(entries),
+  };
+}
