@@ -1,22 +1,32 @@
-// `npm run fuzz`: the long runs of the fuzzers, against the loaded program (packets) and a
-// real daemon (API). Defaults: 1,000,000 frames and 4,000 API calls; each can be sized (0 skips
-// it) and the seed fixed. Prints a summary per fuzzer and, last, one JSON line with every
+// `npm run fuzz`: the long runs of the fuzzers, against the loaded program (packets), the
+// validator and `xlb validate` (configs) and a real daemon (API). Defaults: 1,000,000 frames,
+// 2,000 config files and 4,000 API calls; each can be sized (0 skips it) and the seed fixed. Prints a summary per fuzzer and, last, one JSON line with every
 // figure; exits 1 on any finding (each printed with the seed that replays it), 2 on bad flags.
 //
 //   npm run fuzz
-//   npm run fuzz -- --packets 5000000 --api 0 --seed 42
+//   npm run fuzz -- --packets 5000000 --configs 0 --api 0 --seed 42
 import { parseArgs } from 'node:util';
 import { runApiFuzz, withFuzzDaemon } from './api-daemon.js';
+import { fuzzConfigs } from './configs.js';
 import { fuzzPackets } from './packets.js';
 
-const USAGE = `usage: npm run fuzz -- [--packets N] [--api N] [--seed N]
+const USAGE = `usage: npm run fuzz -- [--packets N] [--configs N] [--api N] [--seed N]
   --packets N   frames through xlb_xdp (default 1000000; 0 skips)
+  --configs N   config files through the validator, 1 in 100 through xlb validate (default 2000; 0 skips)
   --api N       requests to a real daemon (default 4000; 0 skips)
   --seed N      the seed of every fuzzer (default: random, printed)`;
 
 interface Figures {
   seed: number;
   packets?: { frames: number; seconds: number; findings: number; byCheck: Record<string, number> };
+  configs?: {
+    files: number;
+    accepted: number;
+    refused: number;
+    seconds: number;
+    findings: number;
+    slowestMs: number;
+  };
   api?: { calls: number; seconds: number; findings: number; byStatus: Record<string, number> };
 }
 
@@ -36,6 +46,7 @@ async function main(): Promise<number> {
     ({ values } = parseArgs({
       options: {
         packets: { type: 'string' },
+        configs: { type: 'string' },
         api: { type: 'string' },
         seed: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -51,6 +62,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const frames = count('--packets', values.packets, 1_000_000);
+  const files = count('--configs', values.configs, 2000);
   const calls = count('--api', values.api, 4000);
   const seed = count('--seed', values.seed, Math.floor(Math.random() * 2 ** 31));
   if ((frames > 0 || calls > 0) && process.getuid?.() !== 0) {
@@ -77,6 +89,25 @@ async function main(): Promise<number> {
     console.log(
       `packets: ${r.frames.toLocaleString('en')} frames in ${r.seconds.toFixed(1)} s, ${n} findings; ` +
         `by generator ${JSON.stringify(r.byKind)}; verdicts ${JSON.stringify(r.byVerdict)}`,
+    );
+  }
+
+  if (files > 0) {
+    const r = await fuzzConfigs({ files, seed });
+    for (const f of r.findings) console.log(`configs: finding ${JSON.stringify(f)}`);
+    findings += r.findings.length;
+    figures.configs = {
+      files: r.files,
+      accepted: r.accepted,
+      refused: r.refused,
+      seconds: r.seconds,
+      findings: r.findings.length,
+      slowestMs: r.slowestMs,
+    };
+    console.log(
+      `configs: ${r.files.toLocaleString('en')} files in ${r.seconds.toFixed(1)} s (${r.accepted} accepted, ` +
+        `${r.refused} refused; ${r.cli.files} through xlb validate), ${r.findings.length} findings; ` +
+        `slowest ${r.slowestMs.toFixed(0)} ms of CPU (case ${r.slowestCase})`,
     );
   }
 
