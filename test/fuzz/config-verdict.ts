@@ -78,8 +78,8 @@ function problemContract(
       return `a problem without a message at ${p.path}`;
     if (p.message.length > MAX_MESSAGE)
       return `a message of ${p.message.length} characters at ${p.path}: ${short(p.message, 200)}`;
-    // (A value written .nan is 'the number NaN'; a NaN anywhere else was computed from nothing.)
-    if (/\[object Object\]|(?<!the number )\bNaN\b/.test(p.message))
+    // (A value written .nan is 'the number NaN' or "NaN"; a NaN anywhere else was computed.)
+    if (/\[object Object\]|(?<!the number |")\bNaN\b/.test(p.message))
       return `a message with [object Object] or NaN: ${short(p.message)}`;
     if (typeof p.code !== 'string' || !/^[a-z_]+$/.test(p.code))
       return `a problem without a code at ${p.path}`;
