@@ -75,9 +75,21 @@ export function asNobody(
  * `writable`: ReadWritePaths= and RuntimeDirectory=, translated to the test's paths; they must
  * lie outside /tmp, /var/tmp and the home directories, which the sandbox hides.
  */
-export function sandboxScript(writable: readonly string[], umask: string): string {
+export function sandboxScript(
+  writable: readonly string[],
+  umask: string,
+  keep: readonly string[] = [],
+): string {
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const hidden = (p: string) =>
+    ['/tmp', '/var/tmp', '/home', '/root', '/run/user'].some((h) => p === h || p.startsWith(`${h}/`));
+  // What the test runs from (its checkout: an installed xlb lives in /usr/lib) stays visible,
+  // read-only, where the sandbox hides its parent (a checkout in /tmp, say): bound aside first,
+  // then back in place over the empty tmpfs, with the directories above it traversable.
+  const kept = keep.filter(hidden);
   return [
+    ...(kept.length > 0 ? ['stash=$(mktemp -d /dev/shm/xlb-sandbox.XXXXXX)'] : []),
+    ...kept.map((p, i) => `mkdir "$stash/${i}" && mount --bind ${quote(p)} "$stash/${i}"`),
     // ProtectSystem=strict (all but /dev, /proc, /sys) + ProtectKernelTunables (/sys, /proc/sys).
     `for m in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do`,
     '  case "$m" in /proc|/proc/*|/dev|/dev/*) continue;; esac',
@@ -86,7 +98,13 @@ export function sandboxScript(writable: readonly string[], umask: string): strin
     'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys',
     // PrivateTmp, ProtectHome.
     'for t in /tmp /var/tmp; do mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$t"; done',
-    'for h in /home /root /run/user; do [ -d "$h" ] && mount -t tmpfs -o ro,mode=000 tmpfs "$h"; done',
+    `for h in /home /root /run/user; do [ -d "$h" ] && mount -t tmpfs -o mode=${kept.length > 0 ? '711' : '000'} tmpfs "$h"; done`,
+    ...kept.map(
+      (p, i) =>
+        `mkdir -p ${quote(p)} && mount --bind "$stash/${i}" ${quote(p)} && mount -o remount,bind,ro ${quote(p)}` +
+        ` && d=${quote(p)} && while [ "$d" != / ]; do d=$(dirname "$d"); chmod a+x "$d" 2>/dev/null || true; done`,
+    ),
+    'for h in /home /root /run/user; do [ -d "$h" ] && mount -o remount,ro "$h"; done',
     // ReadWritePaths, RuntimeDirectory.
     ...writable.map((p) => `mount --bind ${quote(p)} ${quote(p)} && mount -o remount,bind,rw ${quote(p)}`),
     `umask ${umask}`,

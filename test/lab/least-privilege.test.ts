@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nsArgv, nsSh, nsSpawn } from '../../src/lab/exec.js';
 import { createLab, type Lab } from '../../src/lab/lab.js';
@@ -24,6 +24,9 @@ import { rootSkip, toolSkip } from '../helpers/privileged.js';
 import { CLI, Proc, helperScript, startListener } from '../helpers/proc.js';
 import { Unit, allowedSyscalls, asNobody, sandboxScript, tracedUse } from '../helpers/unit-sandbox.js';
 import { tcPathLabel } from '../helpers/tc-path.js';
+
+/** The checkout the test runs xlb from (dist/src/cli/main.js lies three levels down). */
+const INSTALL = resolve(dirname(CLI), '../../..');
 
 const PREFIX = 'xlbp-';
 const PORT = 5300;
@@ -121,7 +124,7 @@ describe(
      */
     const startSandboxed = (cmd: string[]): Proc => {
       const writable = [...unit.directive('ReadWritePaths').map(local), run, trace];
-      const script = sandboxScript(writable, unit.directive('UMask')[0] ?? '0022');
+      const script = sandboxScript(writable, unit.directive('UMask')[0] ?? '0022', [INSTALL]);
       const argv = ['--mount', '--propagation', 'private', '--', 'sh', '-ec', script, 'sandbox', ...cmd];
       const p = new Proc(nsSpawn(lab.lb.ns, 'unshare', argv, { env }));
       procs.push(p);
