@@ -102,6 +102,17 @@ export class BpfObject {
     return m;
   }
 
+  /** The programs of the object, in its ELF order (open or loaded). */
+  programNames(): string[] {
+    const b = libbpf();
+    const names: string[] = [];
+    for (let p = b.bpf_object__next_program(this.obj, null); p !== null;) {
+      names.push(b.bpf_program__name(p));
+      p = b.bpf_object__next_program(this.obj, p);
+    }
+    return names;
+  }
+
   mapNames(): string[] {
     const b = libbpf();
     const names: string[] = [];

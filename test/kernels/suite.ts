@@ -1,0 +1,126 @@
+// What the kernel guests run, and how their results come back: groups of test files (each
+// run by scripts/run-tests.js inside the guest, with a TAP copy of its results in the job
+// directory), the job script that runs them, and the TAP summary the host reads.
+
+/** A group of test files run in one `node --test` inside the guest. */
+export interface TestGroup {
+  /** scripts/run-tests.js filters (path substrings of test/…/*.test.ts). */
+  filters: string[];
+  /** The group attaches TC programs (every interface but lo gets tcx links): Linux 6.6+. */
+  needsTcx: boolean;
+  /** What it proves, for the report. */
+  what: string;
+}
+
+/**
+ * Run on every kernel by default: every BPF object loads and every fixture gives its exact
+ * bytes; each forwarding mode (local, nat one and two arms, fullnat, dsr) in IPv4 and IPv6
+ * across namespaces; local mode on lo (XDP only, no TC).
+ */
+export const DEFAULT_GROUPS: readonly TestGroup[] = [
+  {
+    filters: ['test/bpf/'],
+    needsTcx: false,
+    what: 'every BPF object loads, every fixture gives its exact bytes',
+  },
+  {
+    filters: ['test/integration/local-lo'],
+    needsTcx: false,
+    what: 'local mode on lo (XDP in generic mode, no TC)',
+  },
+  {
+    filters: ['test/lab/modes'],
+    needsTcx: true,
+    what: 'each forwarding mode, IPv4 and IPv6, across namespaces',
+  },
+];
+
+/**
+ * The groups to run: DEFAULT_GROUPS, or the space-separated filters of XLB_KERNEL_TESTS
+ * (e.g. "test/bpf/ test/lab/"), one group per filter. A filter group needs tcx unless it
+ * names only test/bpf/ (test runs, no attachment) or lo.
+ */
+export function selectGroups(env: string | undefined): readonly TestGroup[] {
+  const filters = (env ?? '').split(/\s+/).filter(Boolean);
+  if (filters.length === 0) return DEFAULT_GROUPS;
+  return filters.map((f) => ({
+    filters: [f],
+    needsTcx: !/^(test\/)?bpf\/?|local-lo/.test(f),
+    what: `tests matching '${f}'`,
+  }));
+}
+
+/** The group's name in reports and file names: its filters, joined. */
+export const groupName = (g: TestGroup): string => g.filters.join(' ');
+
+/** TAP file of group `i` in the job directory. */
+export const tapFile = (i: number): string => `group-${i}.tap`;
+
+/**
+ * The guest's job: for each group, scripts/run-tests.js in `repo` with CI=true (inside the
+ * guest a skip would hide a regression: it is a failure there), its TAP copy and its exit
+ * status in the job directory. Groups run one after another whatever the previous gave.
+ */
+export function jobScript(repo: string, groups: readonly TestGroup[], path: string): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const lines = [
+    'export CI=true XLB_GUEST=1 HOME=/root',
+    `export PATH=${q(path)}`,
+    `cd ${q(repo)} || exit 111`,
+    'rc=0',
+  ];
+  groups.forEach((g, i) => {
+    lines.push(
+      `echo ${q(`xlb-guest: group ${i} (${groupName(g)})`)}`,
+      `XLB_TEST_TAP=/run/xlb-guest/${tapFile(i)} node scripts/run-tests.js ${g.filters.map(q).join(' ')}`,
+      `s=$?; echo $s >/run/xlb-guest/group-${i}.status; [ $s = 0 ] || rc=1`,
+    );
+  });
+  lines.push('exit $rc');
+  return lines.join('\n') + '\n';
+}
+
+export interface TapSummary {
+  tests: number;
+  pass: number;
+  fail: number;
+  skipped: number;
+  todo: number;
+  cancelled: number;
+  /** The failed tests with no failed subtest, as "suite › test" paths. */
+  failures: string[];
+}
+
+/** The counts of a node:test TAP report (its `# tests N` trailer) and the failing leaves. */
+export function tapSummary(text: string): TapSummary | undefined {
+  const count = (key: string) => {
+    const m = new RegExp(`^# ${key} (\\d+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const tests = count('tests');
+  if (tests === undefined) return undefined;
+  const stack: string[] = [];
+  const failed: string[] = [];
+  for (const line of text.split('\n')) {
+    const sub = /^( *)# Subtest: (.*)$/.exec(line);
+    if (sub) {
+      stack.length = sub[1]!.length / 4;
+      stack.push(sub[2]!);
+      continue;
+    }
+    const res = /^( *)not ok \d+ - (.*?)(?: # .*)?$/.exec(line);
+    if (res) {
+      const depth = res[1]!.length / 4;
+      failed.push([...stack.slice(0, depth), res[2]!].join(' › '));
+    }
+  }
+  return {
+    tests,
+    pass: count('pass') ?? 0,
+    fail: count('fail') ?? 0,
+    skipped: count('skipped') ?? 0,
+    todo: count('todo') ?? 0,
+    cancelled: count('cancelled') ?? 0,
+    failures: failed.filter((f) => !failed.some((g) => g !== f && g.startsWith(f + ' › '))),
+  };
+}
