@@ -18,6 +18,7 @@
 #include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
 #include "xlb_shared.h"
 
 #define XLB_PARSE_OK (-1)
@@ -28,6 +29,22 @@
 #ifndef IP_OFFSET
 #define IP_OFFSET 0x1fff /* fragment offset, in 8-byte units */
 #endif
+
+/*
+ * A big-endian 16-bit header field in host order, in [0, 65535] as every verifier sees it.
+ * Verifiers up to at least Linux 6.12 forget a register's bounds at a byte swap (BPF_END:
+ * the result may be any 64-bit value), so a length read with bpf_ntohs() and added to a
+ * packet pointer is refused ("math between pkt pointer and register with unbounded min
+ * value"). The mask gives the bounds back; barrier_var() keeps clang from dropping a mask it
+ * knows to be redundant. One AND more per field.
+ */
+static __always_inline __u32 xlb_ntohs(__be16 field)
+{
+	__u32 v = bpf_ntohs(field);
+
+	barrier_var(v);
+	return v & 0xffff;
+}
 
 struct xlb_vlan_hdr {
 	__be16 tci;
@@ -89,7 +106,7 @@ static __always_inline int parse_ipv4(struct xlb_pkt *pkt, void *l3, void *data_
 	if (ip->version != 4 || ip->ihl < 5)
 		return XLB_R_PASS_MALFORMED;
 	hlen = ip->ihl * 4;
-	tot_len = bpf_ntohs(ip->tot_len);
+	tot_len = xlb_ntohs(ip->tot_len);
 	if (tot_len < hlen)
 		return XLB_R_PASS_MALFORMED;
 	if ((void *)ip + tot_len > data_end)
@@ -114,7 +131,7 @@ static __always_inline int parse_ipv6(struct xlb_pkt *pkt, void *l3, void *data_
 		return XLB_R_PASS_TRUNCATED;
 	if (ip6->version != 6)
 		return XLB_R_PASS_MALFORMED;
-	plen = bpf_ntohs(ip6->payload_len);
+	plen = xlb_ntohs(ip6->payload_len);
 	if ((void *)(ip6 + 1) + plen > data_end)
 		return XLB_R_PASS_TRUNCATED;
 	if (ip6->nexthdr != IPPROTO_UDP)

@@ -17,10 +17,11 @@ die() { say "error: $*"; exit 1; }
 # stream module, nftables), check the metrics (promtool, in Debian's prometheus package; its
 # service is not started) and the unit (systemd-analyze; strace: what the daemon uses against its
 # system call filter), test the Debian package on a fresh Debian root (debootstrap;
-# scripts/debian-root.sh).
+# scripts/debian-root.sh), and boot Debian's kernels in guests for test/kernels (QEMU, a static
+# busybox for the initramfs, kmod's depmod, xz).
 APT_PKGS=(clang-14 clang-format-14 clang-tidy-14 llvm-14 libbpf-dev libbpf1 bpftool iproute2 ethtool make
   util-linux netcat-openbsd iputils-ping dnsmasq-base knot-dnsutils nginx libnginx-mod-stream nftables
-  prometheus systemd strace debootstrap
+  prometheus systemd strace debootstrap qemu-system-x86 busybox-static kmod xz-utils
   ${XLB_APT_EXTRA:-})
 
 missing=()

@@ -4,7 +4,7 @@
 # Stage 1 (in the initramfs): load the modules listed in /modules.order (virtio, 9p,
 # overlay), mount the host's root read-only over 9p (tag "root") under a tmpfs overlay,
 # mount the job directory (tag "job", writable, the host's per-run directory) at
-# /run/xlb-guest, mount /proc, /sys, /dev, bpffs, /tmp, bind the guest kernel's modules
+# /run/xlb-guest, mount /proc, /sys, /dev, bpffs, a fresh /run, bind the guest kernel's modules
 # (the host's cache, path in /modules.dir) at /lib/modules/$(uname -r), then switch_root
 # into the overlay with this script as stage 2.
 #
@@ -49,7 +49,6 @@ if [ "$1" != stage2 ]; then
 	mount -t tmpfs shm /newroot/dev/shm
 	mount -t bpf bpf /newroot/sys/fs/bpf
 	mount -t tmpfs -o mode=0755 run /newroot/run
-	mount -t tmpfs -o mode=1777 tmp /newroot/tmp
 	mkdir -p /newroot/run/xlb-guest
 	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 job /newroot/run/xlb-guest ||
 		fail 'mounting the job directory over 9p failed'

@@ -1,6 +1,7 @@
 // Running commands, in this network namespace or another one, with errors that say
 // which command failed and what it printed.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { scaledMs } from '../util/time.js';
 
 export class CommandError extends Error {
   override readonly name = 'CommandError';
@@ -15,7 +16,7 @@ export class CommandError extends Error {
 
 /** Runs a command to completion; throws CommandError unless it exits 0. Returns stdout. */
 export function sh(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input, timeout: 60_000 });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input, timeout: scaledMs(60_000) });
   if (r.error) throw new CommandError([cmd, ...args], null, r.error.message);
   if (r.status !== 0 && !opts.allowFail) throw new CommandError([cmd, ...args], r.status, r.stderr);
   return r.stdout;

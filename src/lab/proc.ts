@@ -1,6 +1,7 @@
 // Child processes of tests and benchmarks: started inside a namespace, their output
 // collected line by line, awaited with timeouts, and always stopped at the end.
 import { cliMainPath } from '../util/paths.js';
+import { scaledMs } from '../util/time.js';
 import type { ChildProcess } from 'node:child_process';
 import { nsSpawn } from './exec.js';
 import type { LabListener } from './lab.js';
@@ -45,8 +46,9 @@ export class Proc {
     await this.waitUntil(() => n() >= count, `${count} lines matching ${re} (have ${n()})`, timeoutMs);
   }
 
+  /** Waits (timeoutMs times XLB_TIME_SCALE) until `done()`. */
   private async waitUntil(done: () => boolean, what: string, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + scaledMs(timeoutMs);
     for (;;) {
       if (done()) return;
       if (this.child.exitCode !== null || Date.now() > deadline) {
@@ -68,7 +70,7 @@ export class Proc {
   /** Sends a signal and waits for the exit code (SIGKILL after the timeout). */
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), scaledMs(timeoutMs));
     const code = await this.exited;
     clearTimeout(timer);
     return code;

@@ -2,6 +2,7 @@
 // at a time and waiting for its echo, so nothing is lost to socket buffers and
 // every reply is matched to its request. Bounded in count and in time.
 import { hostPort } from '../util/endpoint.js';
+import { scaledMs } from '../util/time.js';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 
@@ -44,8 +45,8 @@ function bindSocket(s: Socket, port: number | undefined, address: string | undef
 
 export async function udpRoundTrips(o: RoundTripOptions): Promise<RoundTripResult> {
   const started = Date.now();
-  const deadline = started + (o.deadlineMs ?? 60_000);
-  const timeoutMs = o.timeoutMs ?? 1000;
+  const deadline = started + scaledMs(o.deadlineMs ?? 60_000);
+  const timeoutMs = scaledMs(o.timeoutMs ?? 1000);
   const res: RoundTripResult = {
     sent: 0,
     received: 0,

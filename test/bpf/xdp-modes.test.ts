@@ -136,23 +136,29 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
     const spec = fromClient(4, vip(2, 4), 53, 47100); // dsr to backend 2
     const macOf = (out: Buffer) =>
       [...out.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
-    assert.equal(macOf(run(buildPacket(spec), fx.cl0).out), FX.backendMac(2));
-    fx.ip(
-      'neigh',
-      'replace',
-      FX.backend(2, 4),
-      'lladdr',
-      '02:00:00:00:09:09',
-      'dev',
-      'be0',
-      'nud',
-      'permanent',
-    );
+    const setMac = (mac: string) =>
+      fx.ip('neigh', 'replace', FX.backend(2, 4), 'lladdr', mac, 'dev', 'be0', 'nud', 'permanent');
+    // The cached MAC must be seen again while its second lasts: on a slow machine (a kernel
+    // guest under emulation) running `ip` may take longer, so the sequence is tried again
+    // until it fits in 800 ms, at most 5 times.
+    const tries: number[] = [];
     try {
-      assert.equal(
-        macOf(run(buildPacket(spec), fx.cl0).out),
-        FX.backendMac(2),
-        'the cached MAC, within the second',
+      while (tries.length < 5) {
+        dp.flushCaches();
+        const t0 = Date.now();
+        assert.equal(macOf(run(buildPacket(spec), fx.cl0).out), FX.backendMac(2));
+        setMac('02:00:00:00:09:09');
+        const cached = macOf(run(buildPacket(spec), fx.cl0).out);
+        tries.push(Date.now() - t0);
+        if (tries.at(-1)! < 800) {
+          assert.equal(cached, FX.backendMac(2), 'the cached MAC, within the second');
+          break;
+        }
+        setMac(FX.backendMac(2));
+      }
+      assert.ok(
+        tries.at(-1)! < 800,
+        `a neighbour change never fitted in the cache's second: ${tries.join(', ')} ms`,
       );
       dp.flushCaches();
       assert.equal(
@@ -161,17 +167,7 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
         'the new MAC after a flush',
       );
     } finally {
-      fx.ip(
-        'neigh',
-        'replace',
-        FX.backend(2, 4),
-        'lladdr',
-        FX.backendMac(2),
-        'dev',
-        'be0',
-        'nud',
-        'permanent',
-      );
+      setMac(FX.backendMac(2));
       dp.flushCaches();
     }
   });

@@ -18,3 +18,17 @@ export function testSeed(): number {
 
 export const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
 export const int = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
+
+/**
+ * `n` times XLB_TEST_SCALE (0 < scale ≤ 1, default 1), at least 1: how many random cases a
+ * randomized comparison runs. The kernel guests, 10–40× slower under emulation, run a tenth.
+ */
+export function scaledCount(n: number): number {
+  const raw = process.env.XLB_TEST_SCALE;
+  const scale = raw === undefined || raw === '' ? 1 : Number(raw);
+  if (!(scale > 0 && scale <= 1))
+    throw new Error(
+      `XLB_TEST_SCALE='${raw}': expected a share of the cases to run, 0 < scale ≤ 1 (e.g. 0.1)`,
+    );
+  return Math.max(1, Math.round(n * scale));
+}

@@ -22,6 +22,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -290,26 +291,32 @@ export function bootGuest(kernel: GuestKernel, opts: BootOptions): Promise<Guest
   const start = Date.now();
   const log = createWriteStream(join(dir, 'console.log'));
   return new Promise((resolve, reject) => {
-    const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // setpriv --pdeathsig: QEMU dies with this process, even when the test runner kills it.
+    const qemu = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     let bootMs: number | null = null;
     let timedOut = false;
-    const onData = (b: Buffer) => {
-      const text = b.toString('utf8');
-      output += text;
-      log.write(b);
-      if (bootMs === null && output.includes(JOB_MARKER)) bootMs = Date.now() - start;
-      opts.onConsole?.(text);
+    const reader = () => {
+      const utf8 = new StringDecoder('utf8'); // a character may span two chunks
+      return (b: Buffer) => {
+        const text = utf8.write(b);
+        output += text;
+        log.write(b);
+        if (bootMs === null && output.includes(JOB_MARKER)) bootMs = Date.now() - start;
+        opts.onConsole?.(text);
+      };
     };
-    qemu.stdout.on('data', onData);
-    qemu.stderr.on('data', onData);
+    qemu.stdout.on('data', reader());
+    qemu.stderr.on('data', reader());
     const timer = setTimeout(() => {
       timedOut = true;
       qemu.kill('SIGKILL');
     }, opts.timeoutMs);
     qemu.on('error', (e) => {
       clearTimeout(timer);
-      reject(new Error(`qemu-system-x86_64 could not start: ${e.message} (Debian package qemu-system-x86)`));
+      reject(new Error(`setpriv (util-linux) could not start QEMU: ${e.message}`));
     });
     qemu.on('close', () => {
       clearTimeout(timer);

@@ -1,10 +1,5 @@
 // xlb stats: counters of a running instance, read from its pinned maps.
-import { join } from 'node:path';
-import { BpfMap } from '../../kernel/map.js';
-import { ownedByOther, readState, stateToPlan } from '../../control/instance.js';
-import { instancePaths } from '../../util/host.js';
-import { openMaps, type MapName } from '../../control/maps.js';
-import { readStats } from '../../control/stats.js';
+import { openInstanceStats } from '../../control/instance-stats.js';
 import { intOption, type CommandSpec, type OptionSpec, defineCommand } from '../common/args.js';
 import { renderStats } from '../common/render.js';
 
@@ -20,34 +15,20 @@ const spec = {
 } satisfies CommandSpec<Record<string, OptionSpec>>;
 
 export const command = defineCommand(spec, 'counters of a running instance', async ({ values }) => {
-  const name = values.instance ?? 'default';
-  const state = readState(name);
-  if (!state || !ownedByOther(state)) {
-    throw new Error(
-      `no running xlb instance '${name}': start one with \`xlb run\` (or pass --instance NAME)`,
-    );
-  }
-  const { pinDir } = instancePaths(name);
-  const opened: BpfMap[] = [];
-  const maps = openMaps((m: MapName) => {
-    const map = BpfMap.fromPin(join(pinDir, m));
-    opened.push(map);
-    return map;
-  });
-  const plan = stateToPlan(state.services);
+  const stats = openInstanceStats(values.instance ?? 'default');
   try {
-    let previous = readStats(maps, plan);
+    let previous = stats.read();
     console.log(values.json ? JSON.stringify(previous) : renderStats(previous));
     if (values.watch === undefined) return 0;
     const every = intOption('stats', 'watch', values.watch, 1, 3600);
     for (;;) {
       await new Promise((r) => setTimeout(r, every * 1000));
-      if (!ownedByOther(state)) return 0;
-      const now = readStats(maps, plan);
+      if (!stats.running()) return 0;
+      const now = stats.read();
       console.log(values.json ? JSON.stringify(now) : `\n${renderStats(now, previous)}`);
       previous = now;
     }
   } finally {
-    for (const m of opened) m.close();
+    stats.close();
   }
 });
