@@ -34,8 +34,8 @@ export interface KernelSeries {
   role: string;
   /** The package name; the first group is the number that orders releases. */
   pattern: RegExp;
-  /** tcx (TC attach through bpf_link) arrived in Linux 6.6. */
-  tcx: boolean;
+  /** The TC attach method xlb's probe picks there: tcx arrived in Linux 6.6. */
+  tc: 'tcx' | 'classic';
 }
 
 export const SERIES: readonly KernelSeries[] = [
@@ -43,13 +43,13 @@ export const SERIES: readonly KernelSeries[] = [
     name: '6.1',
     role: 'Debian 12 stock kernel',
     pattern: /^linux-image-6\.1\.0-(\d+)-amd64-unsigned$/,
-    tcx: false,
+    tc: 'classic',
   },
   {
     name: '6.12',
     role: 'Debian 12 optional kernel (+deb12)',
     pattern: /^linux-image-6\.12\.(\d+)\+deb12-amd64-unsigned$/,
-    tcx: true,
+    tc: 'tcx',
   },
 ];
 

@@ -60,7 +60,6 @@ interface GroupResult {
 }
 
 for (const series of selectedSeries()) {
-  const runnable = groups.filter((g) => series.tcx || !g.needsTcx);
   describe(`Linux ${series.name} (${series.role}) in a QEMU guest`, { skip: skipReason() }, () => {
     let guest: GuestRun | undefined;
     const results: GroupResult[] = [];
@@ -70,12 +69,12 @@ for (const series of selectedSeries()) {
       async () => {
         const kernel = prepareKernel(series, resolvePackage(series));
         guest = await bootGuest(kernel, {
-          job: jobScript(repo, runnable, guestPath, guestScale(process.env)),
+          job: jobScript(repo, groups, guestPath, guestScale(process.env)),
           timeoutMs: minutes * 60_000,
           onConsole: process.env.XLB_KERNEL_CONSOLE ? (t) => process.stderr.write(t) : undefined,
         });
         const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : undefined);
-        runnable.forEach((_, i) => {
+        groups.forEach((_, i) => {
           const tap = read(join(guest!.dir, tapFile(i)));
           results.push({
             summary: tap === undefined ? undefined : tapSummary(tap),
@@ -114,26 +113,23 @@ for (const series of selectedSeries()) {
       assert.ok(guest.bootMs !== null, 'the job never started');
     });
 
-    groups.forEach((g) => {
-      const name = `${groupName(g)}: ${g.what}`;
-      if (!runnable.includes(g)) {
-        it(name, { todo: 'needs tcx (Linux 6.6+): runs here once the classic TC (clsact) fallback is in' });
-        return;
-      }
-      const i = runnable.indexOf(g);
-      it(name, (t) => {
+    groups.forEach((g, i) => {
+      it(`${groupName(g)}: ${g.what}`, (t) => {
         assert.ok(guest, 'the guest never started');
         const r = results[i];
         const s = r?.summary;
         assert.ok(s, `no TAP report from group ${i} in ${guest.dir}; console:\n${tail(guest)}`);
         t.diagnostic(
-          `${s.tests} tests: ${s.pass} passed, ${s.fail} failed, ${s.cancelled} cancelled, ${s.skipped} skipped, ${s.todo} todo`,
+          `${s.tests} tests: ${s.pass} passed, ${s.fail} failed, ${s.cancelled} cancelled, ${s.skipped} skipped, ${s.todo} todo` +
+            (s.tcPaths.length ? `; TC: ${s.tcPaths.join(', ')}` : ''),
         );
         const where = `on ${guest.kernel.release} (console and reports in ${guest.dir})`;
         assert.deepEqual(s.failures, [], `failed ${where}:\n  ${s.failures.join('\n  ')}`);
         assert.equal(s.cancelled, 0, `cancelled tests ${where}`);
         assert.equal(r.status, '0', `the test runner exited with ${r.status ?? 'nothing'} ${where}`);
         assert.ok(s.tests > 0, 'the group ran no test');
+        // The attach path is the one the probe picks on this kernel, never forced.
+        if (g.tcLabelled || s.tcPaths.length) assert.deepEqual(s.tcPaths, [series.tc], `TC paths ${where}`);
       });
     });
   });

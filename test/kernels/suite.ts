@@ -6,8 +6,8 @@
 export interface TestGroup {
   /** scripts/run-tests.js filters (path substrings of test/…/*.test.ts). */
   filters: string[];
-  /** The group attaches TC programs (every interface but lo gets tcx links): Linux 6.6+. */
-  needsTcx: boolean;
+  /** Its suites name the TC path they ran on (test/helpers/tc-path.ts): there must be some. */
+  tcLabelled: boolean;
   /** What it proves, for the report. */
   what: string;
 }
@@ -21,26 +21,25 @@ export interface TestGroup {
 export const DEFAULT_GROUPS: readonly TestGroup[] = [
   {
     filters: ['test/bpf/', '!test/bpf/fuzz'],
-    needsTcx: false,
+    tcLabelled: false,
     what: 'every BPF object loads, every fixture gives its exact bytes',
   },
   {
     filters: ['test/integration/local-lo'],
-    needsTcx: false,
+    tcLabelled: false,
     what: 'local mode on lo (XDP in generic mode, no TC)',
   },
   {
     filters: ['test/lab/modes'],
-    needsTcx: true,
-    what: 'each forwarding mode, IPv4 and IPv6, across namespaces',
+    tcLabelled: true,
+    what: "each forwarding mode, IPv4 and IPv6, across namespaces, on the kernel's TC path",
   },
 ];
 
 /**
  * The groups to run: DEFAULT_GROUPS, or one group per filter of XLB_KERNEL_TESTS (space
  * separated, e.g. "test/bpf/ test/lab/"; filters starting with '!' leave files out of every
- * group: "test/lab/ !test/lab/api-fuzz"). A group needs tcx unless it is in test/bpf/ (test
- * runs, no attachment) or local mode on lo.
+ * group: "test/lab/ !test/lab/api-fuzz").
  */
 export function selectGroups(env: string | undefined): readonly TestGroup[] {
   const words = (env ?? '').split(/\s+/).filter(Boolean);
@@ -49,7 +48,7 @@ export function selectGroups(env: string | undefined): readonly TestGroup[] {
   if (filters.length === 0) return DEFAULT_GROUPS;
   return filters.map((f) => ({
     filters: [f, ...excluded],
-    needsTcx: !/^(test\/)?bpf\/|local-lo/.test(f),
+    tcLabelled: false,
     what: `tests matching '${f}'`,
   }));
 }
@@ -80,7 +79,9 @@ export function guestScale(env: NodeJS.ProcessEnv): GuestScale {
 /**
  * The guest's job: for each group, scripts/run-tests.js in `repo` with CI=true (inside the
  * guest a skip would hide a regression: it is a failure there), its TAP copy and its exit
- * status in the job directory. Groups run one after another whatever the previous gave.
+ * status in the job directory. TC tests run once, on the path the kernel's probe picks
+ * (XLB_TEST_TC_PATHS=default): the host runs both. Groups run one after another whatever the
+ * previous gave.
  */
 export function jobScript(
   repo: string,
@@ -90,7 +91,7 @@ export function jobScript(
 ): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const lines = [
-    'export CI=true XLB_GUEST=1 HOME=/root',
+    'export CI=true XLB_GUEST=1 XLB_TEST_TC_PATHS=default HOME=/root',
     `export XLB_TIME_SCALE=${scale.time} XLB_TEST_SCALE=${scale.cases}`,
     `export PATH=${q(path)}`,
     `cd ${q(repo)} || exit 111`,
@@ -116,6 +117,8 @@ export interface TapSummary {
   cancelled: number;
   /** The failed tests with no failed subtest, as "suite › test" paths. */
   failures: string[];
+  /** The TC paths suites named (`[tc: classic]` → 'classic'), each once. */
+  tcPaths: string[];
 }
 
 /** The counts of a node:test TAP report (its `# tests N` trailer) and the failing leaves. */
@@ -149,5 +152,6 @@ export function tapSummary(text: string): TapSummary | undefined {
     todo: count('todo') ?? 0,
     cancelled: count('cancelled') ?? 0,
     failures: failed.filter((f) => !failed.some((g) => g !== f && g.startsWith(f + ' › '))),
+    tcPaths: [...new Set([...text.matchAll(/^ *# Subtest: .*\[tc: (\w+)\]/gm)].map((m) => m[1]!))],
   };
 }

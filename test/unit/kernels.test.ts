@@ -33,16 +33,16 @@ describe('kernel guests: packages', () => {
     assert.equal(newestPackage(series('6.12'), names.slice(0, 5)), undefined);
   });
 
-  it('6.1 has no tcx (6.6+), 6.12 has', () => {
-    assert.equal(series('6.1').tcx, false);
-    assert.equal(series('6.12').tcx, true);
+  it('6.1 gets classic TC (tcx is 6.6+), 6.12 tcx', () => {
+    assert.equal(series('6.1').tc, 'classic');
+    assert.equal(series('6.12').tc, 'tcx');
   });
 });
 
 describe('kernel guests: groups and job', () => {
-  it('by default: the BPF tests but the fuzzer, local mode on lo, and the mode labs (which need tcx)', () => {
+  it('by default: the BPF tests but the fuzzer, local mode on lo, and the mode labs (TC path named)', () => {
     assert.deepEqual(
-      DEFAULT_GROUPS.map((g) => [g.filters, g.needsTcx]),
+      DEFAULT_GROUPS.map((g) => [g.filters, g.tcLabelled]),
       [
         [['test/bpf/', '!test/bpf/fuzz'], false],
         [['test/integration/local-lo'], false],
@@ -53,16 +53,13 @@ describe('kernel guests: groups and job', () => {
     assert.equal(selectGroups('  '), DEFAULT_GROUPS);
   });
 
-  it('XLB_KERNEL_TESTS: one group per filter, exclusions in each, tcx unless BPF test runs or lo', () => {
+  it('XLB_KERNEL_TESTS: one group per filter, the exclusions in each', () => {
     assert.deepEqual(
-      selectGroups('test/bpf/ test/lab/ !api-fuzz test/integration/local-lo').map((g) => [
-        g.filters,
-        g.needsTcx,
-      ]),
+      selectGroups('test/bpf/ test/lab/ !api-fuzz test/integration/local-lo').map((g) => g.filters),
       [
-        [['test/bpf/', '!api-fuzz'], false],
-        [['test/lab/', '!api-fuzz'], true],
-        [['test/integration/local-lo', '!api-fuzz'], false],
+        ['test/bpf/', '!api-fuzz'],
+        ['test/lab/', '!api-fuzz'],
+        ['test/integration/local-lo', '!api-fuzz'],
       ],
     );
   });
@@ -72,7 +69,7 @@ describe('kernel guests: groups and job', () => {
       time: 10,
       cases: 0.1,
     });
-    assert.match(job, /^export CI=true XLB_GUEST=1 /m);
+    assert.match(job, /^export CI=true XLB_GUEST=1 XLB_TEST_TC_PATHS=default /m);
     assert.match(job, /^export XLB_TIME_SCALE=10 XLB_TEST_SCALE=0.1$/m);
     assert.match(job, /^cd '\/src\/x y' \|\| exit 111$/m);
     assert.match(
@@ -99,7 +96,7 @@ describe('kernel guests: groups and job', () => {
 describe('kernel guests: TAP reports', () => {
   const tap = [
     'TAP version 13',
-    '# Subtest: suite a',
+    '# Subtest: suite a [tc: classic]',
     '    # Subtest: inner',
     '        # Subtest: leaf 1',
     '        ok 1 - leaf 1',
@@ -112,7 +109,7 @@ describe('kernel guests: TAP reports', () => {
     '    # Subtest: skipped one',
     '    ok 2 - skipped one # SKIP needs root',
     '    1..2',
-    'not ok 1 - suite a',
+    'not ok 1 - suite a [tc: classic]',
     '# Subtest: /x/dist/test/b.test.js',
     'not ok 2 - /x/dist/test/b.test.js',
     '1..2',
@@ -127,7 +124,7 @@ describe('kernel guests: TAP reports', () => {
     '',
   ].join('\n');
 
-  it('counts from the trailer; failures are the failed leaves with their suites', () => {
+  it('counts from the trailer; failures are the failed leaves with their suites; the TC paths named', () => {
     assert.deepEqual(tapSummary(tap), {
       tests: 4,
       pass: 1,
@@ -135,7 +132,8 @@ describe('kernel guests: TAP reports', () => {
       skipped: 1,
       todo: 0,
       cancelled: 0,
-      failures: ['suite a › inner › leaf 2', '/x/dist/test/b.test.js'],
+      failures: ['suite a [tc: classic] › inner › leaf 2', '/x/dist/test/b.test.js'],
+      tcPaths: ['classic'],
     });
   });
 
