@@ -10,7 +10,15 @@ import { addrTo16 } from '../../src/model/addr.js';
 import { parseConfig } from '../../src/model/config.js';
 import { hostPort } from '../../src/util/endpoint.js';
 import { buildPacket, type PacketSpec } from '../../src/testing/packet.js';
-import { assertSame, ipSpec, loadDataplane, reasonDeltas, runXdp, type Fam } from '../helpers/bpf.js';
+import {
+  EXPIRED_NS,
+  assertSame,
+  ipSpec,
+  loadDataplane,
+  reasonDeltas,
+  runXdp,
+  type Fam,
+} from '../helpers/bpf.js';
 import { rootSkip } from '../helpers/privileged.js';
 import { int, rng, testSeed } from '../helpers/random.js';
 
@@ -113,7 +121,7 @@ describe('xlb_xdp: ICMP port unreachable (passive health)', { skip: rootSkip() }
         };
         const entry = dp.maps.revNat.get(key);
         assert.ok(entry, 'the flow was recorded');
-        dp.maps.revNat.set(key, { ...entry, last_seen_ns: 1n, flags: 0 });
+        dp.maps.revNat.set(key, { ...entry, last_seen_ns: EXPIRED_NS(), flags: 0 });
         const before = count(BACKEND[fam], 5301, fam);
         const deltas = reasonDeltas(dp, () => runXdp(dp, error(fam, BACKEND[fam], l3(sent))));
         assert.deepEqual(deltas, { pass_not_udp: 1 });

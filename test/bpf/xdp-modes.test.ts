@@ -11,6 +11,7 @@ import { META_MAGIC, xdpMeta } from '../../src/abi/abi.js';
 import { addrFrom16, addrTo16 } from '../../src/model/addr.js';
 import { buildPacket, describePacket, parsePacket, type PacketSpec } from '../../src/testing/packet.js';
 import {
+  EXPIRED_NS,
   assertSame,
   fixtureLb,
   ipSpec,
@@ -348,10 +349,11 @@ describe('routed modes: nat, fullnat, dsr (and local over IPv6)', { skip: rootSk
         // Age every fullnat reply entry of this family beyond the 5 s unreplied timeout.
         // (Collect first: updating a hash map while walking its keys may revisit them forever.)
         for (const [k, v] of [...dp.maps.revNat.entries()]) {
-          if (k.family === fam && v.mode === 2) dp.maps.revNat.set(k, { ...v, last_seen_ns: 1n, flags: 0 });
+          if (k.family === fam && v.mode === 2)
+            dp.maps.revNat.set(k, { ...v, last_seen_ns: EXPIRED_NS(), flags: 0 });
         }
         for (const [k, v] of [...dp.maps.fwdFlows.entries()]) {
-          if (k.family === fam) dp.maps.fwdFlows.set(k, { ...v, last_seen_ns: 1n, flags: 0 });
+          if (k.family === fam) dp.maps.fwdFlows.set(k, { ...v, last_seen_ns: EXPIRED_NS(), flags: 0 });
         }
         const r = run(buildPacket(fromClient(fam, vip(1, fam), 53, 46000)), fx.cl0);
         assert.deepEqual(r.reasons, { fullnat: 1 }, 'a port was free again');

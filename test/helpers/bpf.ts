@@ -139,3 +139,15 @@ export function ipSpec(
 
 /** A TTL (IPv4) or hop limit (IPv6) for ipSpec's `extra`. */
 export const ttlSpec = (fam: Fam, n: number) => (fam === 4 ? { ttl: n } : { hopLimit: n });
+
+/**
+ * A `last_seen_ns` that is `seconds` old by the data plane's clock (bpf_ktime_get_coarse_ns:
+ * CLOCK_MONOTONIC, which process.hrtime reads too), modulo 2^64 like the C's `now - last`:
+ * so a flow ages past its timeout even on a machine up for less than that (a fresh kernel
+ * guest), where a plain small value would still be "recent".
+ */
+export const secondsAgoNs = (seconds: number): bigint =>
+  BigInt.asUintN(64, process.hrtime.bigint() - BigInt(seconds) * 1_000_000_000n);
+
+/** Older than any flow timeout a config can set (65,535 s). */
+export const EXPIRED_NS = (): bigint => secondsAgoNs(65_536);
