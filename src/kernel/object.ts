@@ -105,21 +105,24 @@ export class BpfObject {
   /** The programs of the object, in its ELF order (open or loaded). */
   programNames(): string[] {
     const b = libbpf();
-    const names: string[] = [];
-    for (let p = b.bpf_object__next_program(this.obj, null); p !== null;) {
-      names.push(b.bpf_program__name(p));
-      p = b.bpf_object__next_program(this.obj, p);
-    }
-    return names;
+    return this.walk(
+      (prev) => b.bpf_object__next_program(this.obj, prev),
+      (p) => b.bpf_program__name(p),
+    );
   }
 
   mapNames(): string[] {
     const b = libbpf();
+    return this.walk(
+      (prev) => b.bpf_object__next_map(this.obj, prev),
+      (m) => b.bpf_map__name(m),
+    );
+  }
+
+  /** The names along one of libbpf's `bpf_object__next_*` iterations. */
+  private walk(next: (prev: Ptr | null) => Ptr | null, name: (item: Ptr) => string): string[] {
     const names: string[] = [];
-    for (let m = b.bpf_object__next_map(this.obj, null); m !== null;) {
-      names.push(b.bpf_map__name(m));
-      m = b.bpf_object__next_map(this.obj, m);
-    }
+    for (let item = next(null); item !== null; item = next(item)) names.push(name(item));
     return names;
   }
 
