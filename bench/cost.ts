@@ -297,7 +297,292 @@ export function costTable(rows: CostRow[]): string {
   return `${lines.join('\n')}\n\nBPF_PROG_TEST_RUN, ${RUNS_PER_CALL} runs per call (TTL 255 → every run a fresh matching packet), ${rows[0]?.rounds.length ?? 0} interleaved rounds.`;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.url === `file://${process.argv[1]}` && !process.env.XLB_FLOW_COST) {
   const packets = Number(process.env.XLB_BENCH_PACKETS ?? 1_000_000);
   console.log(costTable(measureCosts({ packets })));
+}
+
+// ---- the repeat=1 method: one packet of the next flow per call ---------------------------------
+//
+// The chained method above measures one flow (or one new flow after another). This one
+// measures a path across many flows: every BPF_PROG_TEST_RUN call (repeat=1, no chaining)
+// carries a packet of the next flow, flows cycling through `flows` distinct source
+// addresses and ports, after a warm-up call per flow so that the flow tables hold them
+// all. The figure is the duration the kernel measured for each call (JS's own microseconds
+// per call through koffi are not in it), minus the XDP_PASS-only program measured the
+// same way in the same rounds. The subjects of a family share one data plane, with tables sized
+// for the flows all its subjects hold (flowTableSizeFor), so no flow is evicted.
+
+/** Source ports vary over this many values (from 1024) before the source address does. */
+const FLOW_PORTS = 50_000;
+/** Backends per service: fullnat's source ports are claimed per backend (32 × 64,512 for 1e6 flows). */
+const FLOW_BACKENDS = 32;
+
+/** The flow tables (fwd_flows, rev_nat) for a flow count: a power of two ≥ 1.5 × flows, within xlb's limits. */
+export function flowTableSizeFor(flows: number): number {
+  let size = 1024;
+  while (size < flows * 1.5 && size < 16_777_216) size *= 2;
+  return size;
+}
+
+const flowBackend = (f: 4 | 6, n: number) => (f === 4 ? `198.51.100.${100 + n}` : `fd00:198::${100 + n}`);
+
+function flowConfig(f: 4 | 6, tableSize: number): string {
+  const backends = (port?: number) =>
+    `[${Array.from({ length: FLOW_BACKENDS }, (_, n) =>
+      port === undefined
+        ? `{ address: "${flowBackend(f, n)}" }`
+        : `{ address: "${flowBackend(f, n)}", port: ${port} }`,
+    ).join(', ')}]`;
+  const svc = (name: string, port: number, rest: string) =>
+    `  - { name: ${name}, vip: "${p1(f)}", port: ${port}, ${rest} }`;
+  return [
+    `interface: lo`,
+    `flow_table_size: ${tableSize}`,
+    `services:`,
+    ...(f === 4
+      ? [
+          `  - { name: local-rr, vip: 192.0.2.10, port: 53, scheduler: round-robin, backends: [{ address: 198.51.100.10, port: 5353 }] }`,
+        ]
+      : []),
+    svc('nat-rr', 53, `mode: nat, scheduler: round-robin, backends: ${backends(54)}`),
+    svc('nat-maglev', 60, `mode: nat, scheduler: maglev, backends: ${backends(61)}`),
+    svc('dsr-rr', 55, `mode: dsr, scheduler: round-robin, backends: ${backends()}`),
+    svc('dsr-maglev', 58, `mode: dsr, scheduler: maglev, backends: ${backends()}`),
+    svc(
+      'fullnat-maglev',
+      56,
+      `mode: fullnat, scheduler: maglev, snat: { address: "${FX.be0[f]}", ports: 1024-65535 }, ` +
+        `flow_timeouts: { unreplied: 60000, assured: 60000 }, backends: ${backends(57)}`,
+    ),
+    '',
+  ].join('\n');
+}
+
+/** RFC 1624: a 16-bit one's-complement checksum after one 16-bit word changed from `old` to `now`. */
+function csumReplace(check: number, old: number, now: number): number {
+  let sum = (~check & 0xffff) + (~old & 0xffff) + now;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/**
+ * A frame rewritten in place per flow: flow i sends from port 1024 + i mod 50,000 and from
+ * the template's source address plus ⌊i / 50,000⌋ (last 16 bits); checksums kept valid.
+ */
+export function flowFrames(template: Buffer, f: 4 | 6): { frame: Buffer; set(flow: number): void } {
+  const frame = Buffer.from(template);
+  const addrWord = f === 4 ? 14 + 14 : 14 + 22;
+  const sportAt = f === 4 ? 34 : 54;
+  const udpCheckAt = sportAt + 6;
+  const baseAddr = template.readUInt16BE(addrWord);
+  const baseSport = template.readUInt16BE(sportAt);
+  const ipCheck = template.readUInt16BE(24);
+  const udpCheck = template.readUInt16BE(udpCheckAt);
+  return {
+    frame,
+    set(flow: number) {
+      const sport = 1024 + (flow % FLOW_PORTS);
+      const addr = baseAddr + Math.floor(flow / FLOW_PORTS);
+      if (addr > 0xffff || (addr & 0xff) < (baseAddr & 0xff)) throw new Error(`flow ${flow}: too many flows`);
+      frame.writeUInt16BE(sport, sportAt);
+      frame.writeUInt16BE(addr, addrWord);
+      if (f === 4) frame.writeUInt16BE(csumReplace(ipCheck, baseAddr, addr), 24);
+      if (udpCheck !== 0) {
+        const c = csumReplace(csumReplace(udpCheck, baseSport, sport), baseAddr, addr);
+        frame.writeUInt16BE(c === 0 ? 0xffff : c, udpCheckAt);
+      }
+    },
+  };
+}
+
+export interface FlowCostRow {
+  subject: string;
+  family: 4 | 6;
+  /** Distinct flows the calls cycle through. */
+  flows: number;
+  /** fwd_flows / rev_nat entries of the subject's data plane. */
+  flowTableSize: number;
+  /** Median over the rounds of the mean kernel-reported ns per call. */
+  ns: number;
+  /** ns above the XDP_PASS-only program measured the same way in the same rounds. */
+  overPass: number;
+  callsPerRound: number;
+  rounds: number[];
+  /** Share of the measured calls that returned the path's verdict (0..1). */
+  expected: number;
+}
+
+interface FlowSubject {
+  name: string;
+  family: 4 | 6;
+  port: number;
+  dst: string;
+  /** Records every flow (rev_nat, fwd_flows): warmed up with one call per flow. */
+  stateful: boolean;
+  action: number;
+}
+
+function flowSubjects(): FlowSubject[] {
+  const out: FlowSubject[] = [
+    {
+      name: 'local round-robin',
+      family: 4,
+      port: 53,
+      dst: '192.0.2.10',
+      stateful: true,
+      action: XdpAction.PASS,
+    },
+  ];
+  for (const f of [4, 6] as const) {
+    const tx = { family: f, dst: p1(f), action: XdpAction.TX };
+    out.push(
+      { ...tx, name: 'nat round-robin', port: 53, stateful: true },
+      { ...tx, name: 'nat maglev', port: 60, stateful: true },
+      { ...tx, name: 'fullnat maglev', port: 56, stateful: true },
+      { ...tx, name: 'dsr round-robin', port: 55, stateful: false },
+      { ...tx, name: 'dsr maglev', port: 58, stateful: true },
+    );
+  }
+  return out;
+}
+
+/** The subjects' names as the rows show them, e.g. 'xlb nat maglev' (family in its own column). */
+export const flowSubjectNames = (): string[] => flowSubjects().map((s) => `xlb ${s.name}`);
+
+export interface FlowCostOptions {
+  /** Flow counts, e.g. [1, 100_000, 1_000_000]. */
+  flows: number[];
+  callsPerRound: number;
+  rounds: number;
+  /** Stop warming up and measuring after this long per flow count and family (then fewer calls count). */
+  maxSeconds?: number;
+  progress?: (line: string) => void;
+}
+
+export function measureFlowCosts(o: FlowCostOptions): FlowCostRow[] {
+  const rows: FlowCostRow[] = [];
+  const all = flowSubjects();
+  for (const flows of o.flows) {
+    for (const f of [4, 6] as const) {
+      const subjects = all.filter((s) => s.family === f);
+      rows.push(...measureFlowGroup(flows, f, subjects, o));
+      o.progress?.(`repeat=1 cost: ${flows} flows, IPv${f} done`);
+    }
+  }
+  return rows;
+}
+
+function measureFlowGroup(
+  flows: number,
+  f: 4 | 6,
+  subjects: FlowSubject[],
+  o: FlowCostOptions,
+): FlowCostRow[] {
+  // Every subject's flows in one data plane, as a host's services share its tables: rev_nat
+  // holds a flow of each subject that records replies, so the tables are sized for that.
+  const tableSize = flowTableSizeFor(flows * Math.max(1, subjects.filter((s) => s.stateful).length));
+  const deadline = Date.now() + (o.maxSeconds ?? 600) * 1000;
+  let dp: Dataplane | undefined;
+  const pass = loadConstantXdp(XdpAction.PASS, 'xdp_pass_only');
+  try {
+    const t0 = Date.now();
+    o.progress?.(`repeat=1 cost: ${flows} flows, IPv${f}`);
+    const d = Dataplane.load({ flowTableSize: tableSize });
+    dp = d;
+    o.progress?.(
+      `repeat=1 cost: IPv${f} data plane with ${tableSize}-entry flow tables loaded in ${Date.now() - t0} ms`,
+    );
+    d.apply(parseConfig(flowConfig(f, tableSize), 'bench'));
+    net.run(() => d.maps.txPorts.set(net.be0, net.be0));
+    const runs = [
+      {
+        name: 'XDP_PASS-only program',
+        fd: pass.fd,
+        port: 9,
+        dst: p1(f),
+        action: XdpAction.PASS,
+        stateful: false,
+      },
+      ...subjects.map((s) => ({ ...s, name: `xlb ${s.name}`, fd: d.xdpProgram.fd })),
+    ].map((s) => {
+      const gen = flowFrames(buildPacket(udp(f, FX.client[f], s.dst, 1024, s.port)), f);
+      return {
+        ...s,
+        gen,
+        ctx: xdpContext(gen.frame.length, net.be0),
+        next: 0,
+        ok: 0,
+        calls: 0,
+        samples: [] as number[],
+      };
+    });
+    const call = (s: (typeof runs)[number]) => {
+      s.gen.set(s.next++ % flows);
+      return testRun(s.fd, { data: s.gen.frame, ctx: s.ctx });
+    };
+    net.run(() => {
+      // The frames are well formed for the first and last flow, and the path gives its verdict.
+      for (const s of runs) {
+        for (const flow of [flows - 1, 0]) {
+          s.gen.set(flow);
+          const p = parsePacket(s.gen.frame);
+          if (p.udp?.checksumValid !== true || (f === 4 && p.ipv4?.checksumValid !== true))
+            throw new Error(`flow cost: flow ${flow}'s frame has a bad checksum`);
+        }
+        const r = testRun(s.fd, { data: s.gen.frame, ctx: s.ctx });
+        if (r.retval !== s.action)
+          throw new Error(`flow cost setup: '${s.name}' IPv${f} returned ${r.retval}`);
+      }
+      // Warm-up: one call per flow, so the tables hold every flow before anything is timed.
+      for (const s of runs.filter((x) => x.stateful)) {
+        for (let i = 0; i < flows && Date.now() < deadline; i++) call(s);
+      }
+      for (let round = 0; round < o.rounds; round++) {
+        for (const s of runs) {
+          let total = 0;
+          let n = 0;
+          for (; n < o.callsPerRound && (n === 0 || Date.now() < deadline); n++) {
+            const r = call(s);
+            total += r.durationNs;
+            s.calls++;
+            if (r.retval === s.action) s.ok++;
+          }
+          s.samples.push(Math.round((total / n) * 10) / 10);
+        }
+      }
+    });
+    const base = median(runs[0]!.samples);
+    return runs.map((s) => {
+      const ns = median(s.samples);
+      return {
+        subject: s.name,
+        family: f,
+        flows,
+        flowTableSize: tableSize,
+        ns,
+        overPass: Math.round((ns - base) * 10) / 10,
+        callsPerRound: o.callsPerRound,
+        rounds: s.samples,
+        expected: s.calls ? s.ok / s.calls : NaN,
+      };
+    });
+  } finally {
+    dp?.close();
+    pass.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` && process.env.XLB_FLOW_COST) {
+  const flows = process.env.XLB_FLOW_COST.split(',').map(Number);
+  const t = Date.now();
+  console.log(
+    JSON.stringify(
+      measureFlowCosts({ flows, callsPerRound: 2000, rounds: 3, progress: (l) => console.error(l) }),
+      null,
+      1,
+    ),
+  );
+  console.error(`${(Date.now() - t) / 1000} s`);
 }

@@ -16,6 +16,11 @@ export interface ProgInfo {
   id: number;
   tag: string;
   name: string;
+  /** Bytes of the program as the kernel rewrote it (8 per instruction), and as JIT-compiled (0 without JIT). */
+  xlatedBytes: number;
+  jitedBytes: number;
+  /** Instructions the verifier processed ("processed N insns"; 0 before Linux 5.16). */
+  verifiedInsns: number;
 }
 
 export function progInfoByFd(fd: number): ProgInfo {
@@ -27,6 +32,9 @@ export function progInfoByFd(fd: number): ProgInfo {
     id: buf.readUInt32LE(4),
     tag: buf.subarray(8, 16).toString('hex'),
     name: buf.toString('latin1', 64, nameEnd < 0 || nameEnd > 80 ? 80 : nameEnd),
+    jitedBytes: buf.readUInt32LE(16),
+    xlatedBytes: buf.readUInt32LE(20),
+    verifiedInsns: buf.readUInt32LE(216),
   };
 }
 
