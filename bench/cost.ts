@@ -20,6 +20,7 @@
 // already there: so each measured program is attached in native mode to an idle
 // veth of the fixture namespace while the runs are made.
 import { Dataplane } from '../src/control/dataplane.js';
+import { sh } from '../src/lab/exec.js';
 import { FX, createFixtureNet, type FixtureNet } from '../src/lab/fixture-net.js';
 import type { BpfLink } from '../src/kernel/link.js';
 import { loadConstantXdp, testRun, xdpContext, XdpAction } from '../src/kernel/program.js';
@@ -464,17 +465,30 @@ export interface FlowCostOptions {
 export function measureFlowCosts(o: FlowCostOptions): FlowCostRow[] {
   const rows: FlowCostRow[] = [];
   const all = flowSubjects();
-  for (const flows of o.flows) {
-    for (const f of [4, 6] as const) {
-      const subjects = all.filter((s) => s.family === f);
-      rows.push(...measureFlowGroup(flows, f, subjects, o));
-      o.progress?.(`repeat=1 cost: ${flows} flows, IPv${f} done`);
+  const net = createFixtureNet('flowcost', 'xlbb-');
+  try {
+    const neighbours = ([4, 6] as const).flatMap((f) =>
+      Array.from(
+        { length: FLOW_BACKENDS },
+        (_, n) =>
+          `neigh replace ${flowBackend(f, n)} lladdr 02:00:00:00:03:${n.toString(16).padStart(2, '0')} dev be0 nud permanent`,
+      ),
+    );
+    sh('ip', ['-n', net.ns, '-batch', '-'], { input: `${neighbours.join('\n')}\n` });
+    for (const flows of o.flows) {
+      for (const f of [4, 6] as const) {
+        const subjects = all.filter((s) => s.family === f);
+        rows.push(...measureFlowGroup(net, flows, f, subjects, o));
+      }
     }
+    return rows;
+  } finally {
+    net.destroy();
   }
-  return rows;
 }
 
 function measureFlowGroup(
+  net: FixtureNet,
   flows: number,
   f: 4 | 6,
   subjects: FlowSubject[],
@@ -491,9 +505,6 @@ function measureFlowGroup(
     o.progress?.(`repeat=1 cost: ${flows} flows, IPv${f}`);
     const d = Dataplane.load({ flowTableSize: tableSize });
     dp = d;
-    o.progress?.(
-      `repeat=1 cost: IPv${f} data plane with ${tableSize}-entry flow tables loaded in ${Date.now() - t0} ms`,
-    );
     d.apply(parseConfig(flowConfig(f, tableSize), 'bench'));
     net.run(() => d.maps.txPorts.set(net.be0, net.be0));
     const runs = [
