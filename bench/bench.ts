@@ -1,6 +1,7 @@
-// npm run bench [-- --quick] [--packets N] [--runs N] [--only TEXT] [--out DIR]
+// npm run bench [-- --quick] [--packets N] [--runs N] [--flows N,N,…] [--only TEXT] [--out DIR]
 //
-// xlb beside the ceiling of the topology and beside its peers, in one run:
+// xlb beside the ceiling of the topology and beside its peers, in one run, once per flow
+// count (1,000, 100,000 and 1,000,000 distinct source address/port pairs; quick: 1,000):
 //   limit       a trivial XDP forwarder (MACs + redirect): the most this topology passes;
 //   xlb         each remote mode (dsr, nat, fullnat), IPv4 and IPv6, each scheduler;
 //   nftables    DNAT with numgen inc mod N, kernel forwarding;
@@ -8,11 +9,12 @@
 //   node-proxy  a minimal Node.js dgram round-robin proxy.
 // The generator (live-frame BPF_PROG_TEST_RUN) and the load balancer's softirq work run
 // on one CPU; forwarded packets are what the sink (XDP, counts and drops) saw. Then the
-// per-packet cost of xlb's paths (bench/cost.ts) and the control plane's figures
-// (bench/control.ts). Results: bench/results/<date>-<commit>.{json,md,svg} and latest.*.
+// per-packet cost of xlb's paths (bench/cost.ts: one flow chained, and the repeat=1
+// method across 1 / 100,000 / 1,000,000 flows), what the programs and flow tables cost the
+// kernel (bench/footprint.ts) and the control plane's figures (bench/control.ts). Results: bench/results/<date>-<commit>.{json,md,svg} and latest.*.
 import { hostPort } from '../src/util/endpoint.js';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +25,8 @@ import { Instruments } from '../src/lab/instruments.js';
 import { removeStaleNetns } from '../src/lab/netns.js';
 import { XDP_PASS_OBJECT } from '../src/lab/topology.js';
 import { CLI, startXlbRun, type Proc } from '../src/lab/proc.js';
-import { measureCosts } from './cost.js';
+import { flowTableSizeFor, measureCosts, measureFlowCosts } from './cost.js';
+import { measureFootprint } from './footprint.js';
 import { measureControlPlane } from './control.js';
 import { measureDaemon } from './daemon.js';
 import { measureMaglev } from './maglev.js';
@@ -33,12 +36,19 @@ import { BENCH, benchFrame, buildBenchNet, type BenchNet } from './topology.js';
 import type { BenchResults, ThroughputResult } from './types.js';
 
 const PREFIX = 'xlbb-';
-const FLOWS = 1000;
+/** Peers that hold a socket per flow (nginx, node-proxy) run at the first flow count only. */
+const USERSPACE_PEERS = ['nginx', 'node-proxy'];
 
 interface Options {
   quick: boolean;
   packets: number;
   runs: number;
+  /** Throughput flow counts. */
+  flows: number[];
+  /** repeat=1 cost: flow counts, calls per round, rounds. */
+  costFlows: number[];
+  costCalls: number;
+  costRounds: number;
   only?: string;
   out: string;
 }
@@ -59,7 +69,7 @@ const median = (xs: number[]) => {
 
 type Scheduler = 'round-robin' | 'maglev';
 
-function xlbConfig(mode: 'dsr' | 'nat' | 'fullnat', scheduler: Scheduler): string {
+function xlbConfig(mode: 'dsr' | 'nat' | 'fullnat', scheduler: Scheduler, flowTableSize: number): string {
   const svc = (fam: 4 | 6) =>
     [
       `  - name: bench-v${fam}`,
@@ -75,7 +85,7 @@ function xlbConfig(mode: 'dsr' | 'nat' | 'fullnat', scheduler: Scheduler): strin
           : `      - { address: "${a}", port: ${BENCH.backendPort} }`,
       ),
     ].join('\n');
-  return `interfaces: [eth0, eth1]\nxdp_mode: native\nflow_table_size: 262144\nservices:\n${svc(4)}\n${svc(6)}\n`;
+  return `interfaces: [eth0, eth1]\nxdp_mode: native\nflow_table_size: ${flowTableSize}\nservices:\n${svc(4)}\n${svc(6)}\n`;
 }
 
 function xdpPass(net: BenchNet, on: boolean): void {
@@ -83,7 +93,7 @@ function xdpPass(net: BenchNet, on: boolean): void {
   nsSh(net.lb, 'ip', ['link', 'set', 'dev', 'eth0', ...args]);
 }
 
-function subjects(net: BenchNet, inst: Instruments, tmp: string): Subject[] {
+function subjects(net: BenchNet, inst: Instruments, tmp: string, flows: number): Subject[] {
   const out: Subject[] = [];
   for (const family of [4, 6] as const) {
     out.push({
@@ -115,7 +125,8 @@ function subjects(net: BenchNet, inst: Instruments, tmp: string): Subject[] {
         family,
         setup: async () => {
           const config = join(tmp, `xlb-${mode}-${scheduler}.yaml`);
-          writeFileSync(config, xlbConfig(mode, scheduler));
+          // One instance serves both families, one after the other: room for both's flows.
+          writeFileSync(config, xlbConfig(mode, scheduler, flowTableSizeFor(2 * flows)));
           xlb = await startXlbRun(net.lb, config, instance);
         },
         teardown: async () => {
@@ -179,6 +190,7 @@ async function measure(
   inst: Instruments,
   s: Subject,
   o: Options,
+  flows: number,
 ): Promise<Omit<ThroughputResult, 'ratioToLimit'>> {
   const frame = benchFrame(net, s.family);
   const gen = (count: number) =>
@@ -188,11 +200,12 @@ async function measure(
       template: frame,
       family: s.family,
       count,
-      flows: FLOWS,
+      flows,
       maxSeconds: 30,
     });
-  // Warm-up: neighbours resolved, flows created, proxies' sockets hot.
-  gen(Math.min(20_000, o.packets));
+  // Warm-up: neighbours resolved, every flow created once (the generator starts each call at
+  // flow 0), proxies' sockets hot.
+  gen(Math.max(Math.min(20_000, o.packets), flows));
   await settle(inst, 0);
   s.spread?.();
   const runs: {
@@ -222,6 +235,7 @@ async function measure(
   return {
     subject: s.subject,
     family: s.family,
+    flows,
     pps: median(runs.map((r) => r.pps)),
     offeredPps: median(runs.map((r) => r.offered)),
     loss: median(runs.map((r) => r.loss)),
@@ -230,6 +244,14 @@ async function measure(
     sent: runs.map((r) => r.sent),
     received: runs.map((r) => r.received),
   };
+}
+
+function conntrackMax(): string {
+  try {
+    return readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
 }
 
 function commit(): string {
@@ -246,6 +268,7 @@ function options(): Options {
       quick: { type: 'boolean' },
       packets: { type: 'string' },
       runs: { type: 'string' },
+      flows: { type: 'string' },
       only: { type: 'string' },
       out: { type: 'string' },
     },
@@ -255,6 +278,10 @@ function options(): Options {
     quick,
     packets: Number(values.packets ?? (quick ? 50_000 : 3_000_000)),
     runs: Number(values.runs ?? 3),
+    flows: values.flows ? values.flows.split(',').map(Number) : quick ? [1000] : [1000, 100_000, 1_000_000],
+    costFlows: quick ? [1, 10_000] : [1, 100_000, 1_000_000],
+    costCalls: quick ? 1000 : 10_000,
+    costRounds: quick ? 3 : 5,
     only: values.only,
     out: values.out ?? fileURLToPath(new URL('../../bench/results', import.meta.url)),
   };
@@ -277,6 +304,7 @@ export async function runBench(o: Options): Promise<BenchResults> {
     commit: commit(),
     quick: o.quick,
     packetsPerRun: o.packets,
+    flowCounts: o.flows,
     throughput: [],
     cost: [],
     notes: [],
@@ -284,19 +312,32 @@ export async function runBench(o: Options): Promise<BenchResults> {
   try {
     inst.attachSink(net.sink, 's0');
     const measured: Omit<ThroughputResult, 'ratioToLimit'>[] = [];
-    for (const s of subjects(net, inst, tmp)) {
-      if (o.only && !`${s.subject} IPv${s.family}`.includes(o.only) && s.subject !== 'limit') continue;
-      await s.setup();
-      try {
-        measured.push(await measure(net, inst, s, o));
-      } finally {
-        await s.teardown();
+    for (const flows of o.flows) {
+      for (const s of subjects(net, inst, tmp, flows)) {
+        if (o.only && !`${s.subject} IPv${s.family}`.includes(o.only) && s.subject !== 'limit') continue;
+        if (flows !== o.flows[0] && USERSPACE_PEERS.includes(s.subject)) continue;
+        await s.setup();
+        try {
+          measured.push(await measure(net, inst, s, o, flows));
+        } finally {
+          await s.teardown();
+        }
+        const m = measured.at(-1)!;
+        process.stderr.write(
+          `bench: ${m.subject} IPv${m.family}, ${m.flows} flows: ${(m.pps / 1e6).toFixed(3)} Mpps\n`,
+        );
       }
-      const m = measured.at(-1)!;
-      process.stderr.write(`bench: ${m.subject} IPv${m.family}: ${(m.pps / 1e6).toFixed(3)} Mpps\n`);
     }
-    const limit = (f: 4 | 6) => measured.find((m) => m.subject === 'limit' && m.family === f)?.pps ?? NaN;
-    results.throughput = measured.map((m) => ({ ...m, ratioToLimit: m.pps / limit(m.family) }));
+    const pps = (subject: string, f: 4 | 6, flows: number) =>
+      measured.find((m) => m.subject === subject && m.family === f && m.flows === flows)?.pps;
+    results.throughput = measured.map((m) => {
+      const nft = pps('nftables', m.family, m.flows);
+      return {
+        ...m,
+        ratioToLimit: m.pps / (pps('limit', m.family, m.flows) ?? NaN),
+        ...(nft === undefined ? {} : { ratioToNftables: m.pps / nft }),
+      };
+    });
     results.cost = measureCosts({ packets: o.quick ? 100_000 : 1_000_000, rounds: o.quick ? 3 : 5 }).map(
       (c) => ({
         subject: c.subject,
@@ -306,6 +347,23 @@ export async function runBench(o: Options): Promise<BenchResults> {
         rounds: c.rounds,
       }),
     );
+    results.flowCost = measureFlowCosts({
+      flows: o.costFlows,
+      callsPerRound: o.costCalls,
+      rounds: o.costRounds,
+      progress: (line) => process.stderr.write(`bench: ${line}\n`),
+    }).map((c) => ({
+      subject: c.subject,
+      family: c.family,
+      flows: c.flows,
+      flowTableSize: c.flowTableSize,
+      nsPerPacket: c.ns,
+      overPassNs: c.overPass,
+      callsPerRound: c.callsPerRound,
+      rounds: c.rounds,
+      expectedVerdictShare: c.expected,
+    }));
+    results.footprint = measureFootprint([...new Set(o.flows.map((f) => flowTableSizeFor(f)))]);
     results.control = await measureControlPlane({
       services: o.quick ? 100 : 1000,
       backendsPerService: 64,
@@ -319,7 +377,10 @@ export async function runBench(o: Options): Promise<BenchResults> {
     results.daemon = await measureDaemon({ net, inst, tmpDir: tmp, quick: o.quick });
     results.notes.push(
       `one CPU (taskset 0) runs the generator, the load balancer's XDP/softirq work and the sink; userspace proxies run where the scheduler puts them`,
-      `${FLOWS} flows (source ports); ${o.packets} packets per run, ${o.runs} runs per subject, median shown`,
+      `flows: ${o.flows.join(', ')} (source ports 10000-59999, then the source address's last byte); one run of every subject per flow count, each after a warm-up that sends every flow once; ${o.packets} packets per run, ${o.runs} runs per subject, median shown`,
+      `xlb's flow tables sized per flow count (flow_table_size a power of two ≥ 1.5 × the flows of both families); nginx and node-proxy hold a socket per flow and run at ${o.flows[0]} flows only; nftables uses the kernel's conntrack (nf_conntrack_max ${conntrackMax()})`,
+      `fullnat: one snat address, ports 20000-60000, 3 backends: 120,003 source ports, so at more flows than that new flows find no port and are dropped (loss)`,
+      `repeat=1 cost: ${o.costRounds} interleaved rounds × ${o.costCalls} calls per subject, each call one packet of the next flow, after one call per flow; kernel-reported ns per call minus XDP_PASS-only measured the same way (cold caches: JS runs between calls, so these are far above the chained figures)`,
       "dsr keeps the service address: its spread comes from xlb's per-backend counters, the others' from the sink",
     );
     return results;

@@ -4,7 +4,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DaemonBenchResult } from './types.js';
 import { maglevTable } from './maglev.js';
-import type { BenchResults, ControlPlaneResult, CostResult, ThroughputResult } from './types.js';
+import type { Footprint } from './footprint.js';
+import type {
+  BenchResults,
+  ControlPlaneResult,
+  CostResult,
+  FlowCostResult,
+  ThroughputResult,
+} from './types.js';
 
 // ---- numbers -----------------------------------------------------------------------------------
 
@@ -39,12 +46,23 @@ function table(head: string[], rows: string[][]): string[] {
   return [line(head), line(head.map(() => '---')), ...rows.map(line)];
 }
 
+/** "1,000 flows", "1 flow". */
+const flowsText = (n: number) => `${count(n)} flow${n === 1 ? '' : 's'}`;
+/** "1k", "100k", "1M": flow counts in chart labels. */
+export function shortCount(n: number): string {
+  if (n >= 1e6 && n % 1e5 === 0) return `${n / 1e6}M`;
+  if (n >= 1e3 && n % 100 === 0) return `${n / 1e3}k`;
+  return String(n);
+}
+
 function throughputRow(t: ThroughputResult): string[] {
   return [
     cell(t.subject),
     family(t.family),
+    count(t.flows),
     mpps(t.pps),
     `**${ratio(t.ratioToLimit)}**`,
+    t.ratioToNftables === undefined ? '—' : ratio(t.ratioToNftables),
     mpps(t.offeredPps),
     percent(t.loss, 2),
     spreadText(t.spread),
@@ -59,6 +77,103 @@ function costRow(c: CostResult): string[] {
     signedNs(c.overPassNs),
     count(c.packets),
     c.rounds.map(ns).join(', '),
+  ];
+}
+
+/** Rows of one subject and family, columns of the flow counts: the headline of the run. */
+function flowSummary(r: BenchResults): string[] {
+  const counts = r.flowCounts;
+  const keys: { subject: string; family: 4 | 6 }[] = [];
+  for (const t of r.throughput) {
+    if (t.subject === 'limit' || keys.some((k) => k.subject === t.subject && k.family === t.family)) continue;
+    keys.push({ subject: t.subject, family: t.family });
+  }
+  return table(
+    ['subject', 'family', ...counts.map(flowsText)],
+    keys.map((k) => [
+      cell(k.subject),
+      family(k.family),
+      ...counts.map((n) => {
+        const t = r.throughput.find((x) => x.subject === k.subject && x.family === k.family && x.flows === n);
+        if (!t) return '—';
+        const nft =
+          t.ratioToNftables === undefined || t.subject === 'nftables'
+            ? ''
+            : `, ${ratio(t.ratioToNftables)} nftables`;
+        return `**${ratio(t.ratioToLimit)}** (${mpps(t.pps)} Mpps${nft})`;
+      }),
+    ]),
+  );
+}
+
+/** The repeat=1 cost: one row per path and family, the flow counts as columns. */
+function flowCostSummary(rows: FlowCostResult[]): string[] {
+  const counts = [...new Set(rows.map((c) => c.flows))];
+  const keys: { subject: string; family: 4 | 6 }[] = [];
+  for (const c of rows) {
+    if (!keys.some((k) => k.subject === c.subject && k.family === c.family))
+      keys.push({ subject: c.subject, family: c.family });
+  }
+  return table(
+    ['path', 'family', ...counts.map((n) => `${flowsText(n)}: ns over XDP_PASS-only (ns)`)],
+    keys.map((k) => [
+      cell(k.subject),
+      family(k.family),
+      ...counts.map((n) => {
+        const c = rows.find((x) => x.subject === k.subject && x.family === k.family && x.flows === n);
+        if (!c) return '—';
+        const off = c.expectedVerdictShare < 1 ? `, ${percent(c.expectedVerdictShare, 1)} % as expected` : '';
+        return `${signedNs(c.overPassNs)} (${ns(c.nsPerPacket)}${off})`;
+      }),
+    ]),
+  );
+}
+
+function flowCostRow(c: FlowCostResult): string[] {
+  return [
+    cell(c.subject),
+    family(c.family),
+    count(c.flows),
+    count(c.flowTableSize),
+    ns(c.nsPerPacket),
+    signedNs(c.overPassNs),
+    percent(c.expectedVerdictShare, 1),
+    `${count(c.callsPerRound)} × ${c.rounds.length}`,
+    c.rounds.map(ns).join(', '),
+  ];
+}
+
+function footprintTables(f: Footprint): string[] {
+  return [
+    ...table(
+      ['program', 'xlated bytes', 'xlated insns', 'JITed bytes', 'verifier: processed insns'],
+      f.programs.map((p) => [
+        cell(p.program),
+        count(p.xlatedBytes),
+        count(p.xlatedInsns),
+        count(p.jitedBytes),
+        count(p.verifiedInsns),
+      ]),
+    ),
+    '',
+    ...table(
+      [
+        'flow_table_size',
+        'load (ms)',
+        'fwd_flows bytes',
+        'rev_nat bytes',
+        'bytes per flow (one entry of each)',
+      ],
+      f.flowTables.map((t) => [
+        count(t.entries),
+        count(t.loadMs),
+        count(t.fwdFlowsBytes),
+        count(t.revNatBytes),
+        finite(t.bytesPerFlow, (v) => v.toFixed(1)),
+      ]),
+    ),
+    '',
+    `Memory: ${f.memoryMethod}. Load: \`Dataplane.load()\` (open the object, verify every program, create every map).`,
   ];
 }
 
@@ -116,7 +231,11 @@ export function markdownReport(r: BenchResults): string {
     `- kernel: ${r.kernel}`,
     `- CPU: ${r.cpu} (${r.cpus} CPUs)`,
     `- commit: ${r.commit}`,
-    `- run: ${r.quick ? 'quick' : 'full'}, ${count(r.packetsPerRun)} packets per run per subject`,
+    `- run: ${r.quick ? 'quick' : 'full'}, ${count(r.packetsPerRun)} packets per run per subject, flows: ${r.flowCounts.map(count).join(', ')}`,
+    '',
+    '## Ratio to limit per flow count',
+    '',
+    ...flowSummary(r),
     '',
     '## Throughput',
     '',
@@ -124,8 +243,10 @@ export function markdownReport(r: BenchResults): string {
       [
         'subject',
         'family',
+        'flows',
         'Mpps (median)',
         '**ratio to limit**',
+        'ratio to nftables',
         'offered Mpps',
         'loss %',
         'spread across backends',
@@ -138,6 +259,30 @@ export function markdownReport(r: BenchResults): string {
     '',
     ...table(['subject', 'ns/packet', 'over XDP_PASS-only', 'packets', 'rounds'], r.cost.map(costRow)),
   ];
+  if (r.flowCost?.length)
+    out.push(
+      '',
+      '## Per-packet cost across flows (BPF_PROG_TEST_RUN, repeat=1)',
+      '',
+      ...flowCostSummary(r.flowCost),
+      '',
+      ...table(
+        [
+          'path',
+          'family',
+          'flows',
+          'flow_table_size',
+          'ns/packet',
+          'over XDP_PASS-only',
+          'verdict as expected %',
+          'calls × rounds',
+          'rounds (ns)',
+        ],
+        r.flowCost.map(flowCostRow),
+      ),
+    );
+  if (r.footprint)
+    out.push('', '## Programs and flow tables in the kernel', '', ...footprintTables(r.footprint));
   if (r.control) out.push('', '## Control plane', '', ...table(['figure', 'value'], controlRows(r.control)));
   if (r.maglev?.length) out.push('', '## Maglev table build (TypeScript)', '', maglevTable(r.maglev));
   if (r.daemon) out.push('', '## Daemon', '', ...daemonTables(r.daemon));
@@ -196,14 +341,19 @@ function text(x: number, y: number, content: string, attrs = ''): string {
 const clip = (label: string, max: number) =>
   [...label].length > max ? `${[...label].slice(0, max - 1).join('')}…` : label;
 
-function barRow(t: ThroughputResult, i: number, scale: number): string[] {
+function barRow(t: ThroughputResult, i: number, scale: number, withFlows: boolean): string[] {
   const { labelWidth, margin, top, bar, gap } = CHART;
   const y = top + i * (bar + gap);
   const x = margin + labelWidth;
   const length = Math.max(1, Number.isFinite(t.pps) ? t.pps * scale : 0);
   const mid = y + bar / 2 + 5;
   return [
-    text(x - 8, mid, clip(`${t.subject} ${family(t.family)}`, 36), 'font-size="13" text-anchor="end"'),
+    text(
+      x - 8,
+      mid,
+      clip(`${t.subject} ${family(t.family)}${withFlows ? ` · ${shortCount(t.flows)}` : ''}`, 36),
+      'font-size="13" text-anchor="end"',
+    ),
     `<rect class="bar" x="${x}" y="${y}" width="${length.toFixed(1)}" height="${bar}" fill="${colour(t.subject)}"/>`,
     text(x + length + 6, mid, `${mpps(t.pps)} Mpps (${ratio(t.ratioToLimit)} limit)`, 'font-size="12"'),
   ];
@@ -243,7 +393,7 @@ export function svgChart(r: BenchResults): string {
     ),
     ...(rows.length === 0
       ? [text(margin, top + bar, 'no throughput results', 'font-size="13"')]
-      : rows.flatMap((t, i) => barRow(t, i, scale))),
+      : rows.flatMap((t, i) => barRow(t, i, scale, new Set(rows.map((x) => x.flows)).size > 1))),
     ...legend(bottom + 14),
   ];
   return [

@@ -1,11 +1,14 @@
 // The shape of a benchmark run's results (bench/results/*.json), shared by the harness,
 // the report writers and the tests.
+import type { Footprint } from './footprint.js';
 
 /** One forwarding subject, measured `runs` times. */
 export interface ThroughputResult {
   /** e.g. 'limit', 'xlb nat IPv4 round-robin', 'nftables', 'nginx', 'node-proxy'. */
   subject: string;
   family: 4 | 6;
+  /** Distinct flows the generator cycled through (source ports, then addresses). */
+  flows: number;
   /** Forwarded packets per second (what the sink counted / generation time), median of the runs. */
   pps: number;
   /** Offered load: packets per second the generator sent, median of the runs. */
@@ -16,8 +19,10 @@ export interface ThroughputResult {
   spread: Record<string, number>;
   /** pps of every run. */
   runs: number[];
-  /** pps / the same family's `limit` pps. */
+  /** pps / the same family's `limit` pps at the same flow count. */
   ratioToLimit: number;
+  /** pps / nftables' pps at the same flow count (IPv4, where nftables was measured). */
+  ratioToNftables?: number;
   /** Packets sent and counted by the sink in each run (they must reconcile). */
   sent: number[];
   received: number[];
@@ -30,6 +35,26 @@ export interface CostResult {
   overPassNs: number;
   packets: number;
   rounds: number[];
+}
+
+/**
+ * Per-packet cost across many flows (bench/cost.ts, the repeat=1 method): every test run one
+ * packet of the next flow, the kernel-reported duration per call.
+ */
+export interface FlowCostResult {
+  subject: string;
+  family: 4 | 6;
+  flows: number;
+  /** Entries of the data plane's fwd_flows and rev_nat. */
+  flowTableSize: number;
+  /** Median over the rounds of the mean ns per call. */
+  nsPerPacket: number;
+  /** Above the XDP_PASS-only program in the same rounds. */
+  overPassNs: number;
+  callsPerRound: number;
+  rounds: number[];
+  /** Share of the measured calls that gave the path's verdict (0..1). */
+  expectedVerdictShare: number;
 }
 
 export interface ControlPlaneResult {
@@ -57,8 +82,14 @@ export interface BenchResults {
   quick: boolean;
   /** Packets per run per subject. */
   packetsPerRun: number;
+  /** The flow counts of the throughput runs, e.g. [1000, 100000, 1000000]. */
+  flowCounts: number[];
   throughput: ThroughputResult[];
   cost: CostResult[];
+  /** The repeat=1 method across flow counts. */
+  flowCost?: FlowCostResult[];
+  /** Program sizes, verifier work, load time and flow-table memory. */
+  footprint?: Footprint;
   control?: ControlPlaneResult;
   /** Maglev table build times, beside the paper's straightforward algorithm. */
   maglev?: MaglevBenchRow[];

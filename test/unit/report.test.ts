@@ -8,10 +8,19 @@ import { after, describe, it } from 'node:test';
 import { markdownReport, reportStamp, svgChart, writeReport } from '../../bench/report.js';
 import type { BenchResults, ThroughputResult } from '../../bench/types.js';
 
-function row(subject: string, pps: number, ratioToLimit: number, spread: Record<string, number> = {}) {
+function row(
+  subject: string,
+  pps: number,
+  ratioToLimit: number,
+  spread: Record<string, number> = {},
+  flows = 1000,
+  ratioToNftables?: number,
+) {
   return {
     subject,
     family: 4,
+    flows,
+    ...(ratioToNftables === undefined ? {} : { ratioToNftables }),
     pps,
     offeredPps: 2_500_000,
     loss: 0.01234,
@@ -31,14 +40,22 @@ const fixture: BenchResults = {
   commit: '0123456789abcdef0123456789abcdef01234567',
   quick: true,
   packetsPerRun: 1_000_000,
+  flowCounts: [1000],
   throughput: [
-    row('limit', 2_468_000, 1),
-    row('xlb nat IPv4 round-robin', 1_234_567, 0.50023, {
-      '198.51.100.11:5301': 334,
-      '198.51.100.12:5301': 333,
-      '198.51.100.13:5301': 333,
-    }),
-    row('nftables', 987_654.4, 0.4001849),
+    row('limit', 2_468_000, 1, {}, 1000, 2.4989),
+    row(
+      'xlb nat IPv4 round-robin',
+      1_234_567,
+      0.50023,
+      {
+        '198.51.100.11:5301': 334,
+        '198.51.100.12:5301': 333,
+        '198.51.100.13:5301': 333,
+      },
+      1000,
+      1.25,
+    ),
+    row('nftables', 987_654.4, 0.4001849, {}, 1000, 1),
     row('nginx', 45_678, 0.01851, { a: 1, b: 3 }),
     row('weird <&> "subject"', 1000, 0.000405),
   ],
@@ -78,15 +95,21 @@ describe('markdownReport', () => {
   it('lists every subject with rounded numbers and the bold ratio column', () => {
     assert.ok(
       md.includes(
-        '| subject | family | Mpps (median) | **ratio to limit** | offered Mpps | loss % | spread across backends | runs (Mpps) |',
+        '| subject | family | flows | Mpps (median) | **ratio to limit** | ratio to nftables | offered Mpps | loss % | spread across backends | runs (Mpps) |',
       ),
     );
     for (const t of fixture.throughput) assert.ok(md.includes(`| ${t.subject} | IPv4 |`), t.subject);
-    assert.ok(md.includes('| limit | IPv4 | 2.468 | **1.000×** | 2.500 | 1.23 | — | 2.467, 2.468, 2.469 |'));
-    assert.ok(md.includes('| xlb nat IPv4 round-robin | IPv4 | 1.235 | **0.500×** |'));
+    assert.ok(
+      md.includes(
+        '| limit | IPv4 | 1,000 | 2.468 | **1.000×** | 2.499× | 2.500 | 1.23 | — | 2.467, 2.468, 2.469 |',
+      ),
+    );
+    assert.ok(md.includes('| xlb nat IPv4 round-robin | IPv4 | 1,000 | 1.235 | **0.500×** | 1.250× |'));
     assert.ok(md.includes('| 33.4 / 33.3 / 33.3 % |'));
-    assert.ok(md.includes('| nftables | IPv4 | 0.988 | **0.400×** |'));
-    assert.ok(md.includes('| nginx | IPv4 | 0.046 | **0.019×** | 2.500 | 1.23 | 25.0 / 75.0 % |'));
+    assert.ok(md.includes('| nftables | IPv4 | 1,000 | 0.988 | **0.400×** | 1.000× |'));
+    assert.ok(
+      md.includes('| nginx | IPv4 | 1,000 | 0.046 | **0.019×** | — | 2.500 | 1.23 | 25.0 / 75.0 % |'),
+    );
   });
 
   it('has the cost table, the control-plane figures and the notes', () => {
@@ -98,6 +121,104 @@ describe('markdownReport', () => {
     assert.ok(md.includes('- the generator ran on one core\n- nginx ran with one worker\n'));
     const bare = markdownReport({ ...fixture, control: undefined, notes: [] });
     assert.ok(!bare.includes('## Control plane') && !bare.includes('## Notes'));
+  });
+
+  it("heads the run with each subject's ratio to limit per flow count, and nftables beside it", () => {
+    const many: BenchResults = {
+      ...fixture,
+      flowCounts: [1000, 1_000_000],
+      throughput: [
+        row('limit', 2_000_000, 1, {}, 1000),
+        row('limit', 1_900_000, 1, {}, 1_000_000),
+        row('xlb nat maglev', 1_500_000, 0.75, {}, 1000, 3),
+        row('xlb nat maglev', 950_000, 0.5, {}, 1_000_000, 4.75),
+        row('nftables', 500_000, 0.25, {}, 1000, 1),
+        row('nginx', 20_000, 0.01, {}, 1000),
+      ],
+    };
+    const md2 = markdownReport(many);
+    assert.ok(md2.includes('## Ratio to limit per flow count'));
+    assert.ok(md2.includes('| subject | family | 1,000 flows | 1,000,000 flows |'));
+    assert.ok(
+      md2.includes(
+        '| xlb nat maglev | IPv4 | **0.750×** (1.500 Mpps, 3.000× nftables) | **0.500×** (0.950 Mpps, 4.750× nftables) |',
+      ),
+    );
+    assert.ok(md2.includes('| nftables | IPv4 | **0.250×** (0.500 Mpps) | — |'));
+    assert.ok(md2.includes('| nginx | IPv4 | **0.010×** (0.020 Mpps) | — |'));
+    assert.ok(!/\| limit \| IPv4 \| \*\*/.test(md2), 'limit is the unit, not a row of the summary');
+    // The chart tells the flow counts apart.
+    const svg2 = svgChart(many);
+    assert.ok(
+      svg2.includes('>xlb nat maglev IPv4 · 1k</text>') && svg2.includes('>xlb nat maglev IPv4 · 1M</text>'),
+    );
+  });
+
+  it("has the repeat=1 cost per flow count, flagging calls that did not give the path's verdict", () => {
+    const flowCost = [1, 100_000].flatMap((flows) => [
+      {
+        subject: 'XDP_PASS-only program',
+        family: 4 as const,
+        flows,
+        flowTableSize: 1024,
+        nsPerPacket: 60,
+        overPassNs: 0,
+        callsPerRound: 1000,
+        rounds: [60, 61, 59],
+        expectedVerdictShare: 1,
+      },
+      {
+        subject: 'xlb fullnat maglev',
+        family: 4 as const,
+        flows,
+        flowTableSize: flows === 1 ? 1024 : 1_048_576,
+        nsPerPacket: flows === 1 ? 500 : 1500.04,
+        overPassNs: flows === 1 ? 440 : 1440.04,
+        callsPerRound: 1000,
+        rounds: [1500, 1500.04, 1600],
+        expectedVerdictShare: flows === 1 ? 1 : 0.9876,
+      },
+    ]);
+    const md2 = markdownReport({ ...fixture, flowCost });
+    assert.ok(md2.includes('## Per-packet cost across flows (BPF_PROG_TEST_RUN, repeat=1)'));
+    assert.ok(
+      md2.includes(
+        '| path | family | 1 flow: ns over XDP_PASS-only (ns) | 100,000 flows: ns over XDP_PASS-only (ns) |',
+      ),
+    );
+    assert.ok(
+      md2.includes('| xlb fullnat maglev | IPv4 | +440.0 (500.0) | +1440.0 (1500.0, 98.8 % as expected) |'),
+    );
+    assert.ok(
+      md2.includes(
+        '| xlb fullnat maglev | IPv4 | 100,000 | 1,048,576 | 1500.0 | +1440.0 | 98.8 | 1,000 × 3 |',
+      ),
+    );
+    assert.ok(!markdownReport(fixture).includes('repeat=1'), 'no section without figures');
+  });
+
+  it("has the programs' sizes, the verifier's work, load times and memory per flow", () => {
+    const md2 = markdownReport({
+      ...fixture,
+      footprint: {
+        programs: [
+          {
+            program: 'xlb_xdp',
+            xlatedBytes: 139776,
+            xlatedInsns: 17472,
+            jitedBytes: 78747,
+            verifiedInsns: 65143,
+          },
+        ],
+        flowTables: [
+          { entries: 1024, loadMs: 738, fwdFlowsBytes: 131968, revNatBytes: 172928, bytesPerFlow: 297.75 },
+        ],
+        memoryMethod: 'memlock / max_entries',
+      },
+    });
+    assert.ok(md2.includes('| xlb_xdp | 139,776 | 17,472 | 78,747 | 65,143 |'));
+    assert.ok(md2.includes('| 1,024 | 738 | 131,968 | 172,928 | 297.8 |'));
+    assert.ok(md2.includes('Memory: memlock / max_entries.'));
   });
 
   it('escapes pipes in cells', () => {
