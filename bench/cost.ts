@@ -501,7 +501,6 @@ function measureFlowGroup(
   let dp: Dataplane | undefined;
   const pass = loadConstantXdp(XdpAction.PASS, 'xdp_pass_only');
   try {
-    const t0 = Date.now();
     o.progress?.(`repeat=1 cost: ${flows} flows, IPv${f}`);
     const d = Dataplane.load({ flowTableSize: tableSize });
     dp = d;
