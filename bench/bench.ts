@@ -338,43 +338,65 @@ export async function runBench(o: Options): Promise<BenchResults> {
         ...(nft === undefined ? {} : { ratioToNftables: m.pps / nft }),
       };
     });
-    results.cost = measureCosts({ packets: o.quick ? 100_000 : 1_000_000, rounds: o.quick ? 3 : 5 }).map(
-      (c) => ({
+    // Each later stage on its own: one that fails is named in failures, the others still report.
+    const stage = async (name: string, body: () => unknown) => {
+      try {
+        await body();
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        results.failures = [...(results.failures ?? []), `${name}: ${why}`];
+        process.stderr.write(`bench: ${name} failed: ${why}\n`);
+      }
+    };
+    await stage('chained cost', () => {
+      results.cost = measureCosts({ packets: o.quick ? 100_000 : 1_000_000, rounds: o.quick ? 3 : 5 }).map(
+        (c) => ({
+          subject: c.subject,
+          nsPerPacket: c.ns,
+          overPassNs: c.overPass,
+          packets: c.packets,
+          rounds: c.rounds,
+        }),
+      );
+    });
+    await stage('repeat=1 cost', () => {
+      results.flowCost = measureFlowCosts({
+        flows: o.costFlows,
+        callsPerRound: o.costCalls,
+        rounds: o.costRounds,
+        progress: (line) => process.stderr.write(`bench: ${line}\n`),
+      }).map((c) => ({
         subject: c.subject,
+        family: c.family,
+        flows: c.flows,
+        flowTableSize: c.flowTableSize,
         nsPerPacket: c.ns,
         overPassNs: c.overPass,
-        packets: c.packets,
+        callsPerRound: c.callsPerRound,
         rounds: c.rounds,
-      }),
-    );
-    results.flowCost = measureFlowCosts({
-      flows: o.costFlows,
-      callsPerRound: o.costCalls,
-      rounds: o.costRounds,
-      progress: (line) => process.stderr.write(`bench: ${line}\n`),
-    }).map((c) => ({
-      subject: c.subject,
-      family: c.family,
-      flows: c.flows,
-      flowTableSize: c.flowTableSize,
-      nsPerPacket: c.ns,
-      overPassNs: c.overPass,
-      callsPerRound: c.callsPerRound,
-      rounds: c.rounds,
-      expectedVerdictShare: c.expected,
-    }));
-    results.footprint = measureFootprint([...new Set(o.flows.map((f) => flowTableSizeFor(f)))]);
-    results.control = await measureControlPlane({
-      services: o.quick ? 100 : 1000,
-      backendsPerService: 64,
-      tmpDir: tmp,
+        expectedVerdictShare: c.expected,
+      }));
     });
-    results.maglev = measureMaglev({
-      sizes: [65537],
-      backendCounts: o.quick ? [10, 100] : [10, 100, 1000],
-      rounds: o.quick ? 1 : 3,
+    await stage('footprint', () => {
+      results.footprint = measureFootprint([...new Set(o.flows.map((f) => flowTableSizeFor(f)))]);
     });
-    results.daemon = await measureDaemon({ net, inst, tmpDir: tmp, quick: o.quick });
+    await stage('control plane', async () => {
+      results.control = await measureControlPlane({
+        services: o.quick ? 100 : 1000,
+        backendsPerService: 64,
+        tmpDir: tmp,
+      });
+    });
+    await stage('maglev', () => {
+      results.maglev = measureMaglev({
+        sizes: [65537],
+        backendCounts: o.quick ? [10, 100] : [10, 100, 1000],
+        rounds: o.quick ? 1 : 3,
+      });
+    });
+    await stage('daemon', async () => {
+      results.daemon = await measureDaemon({ net, inst, tmpDir: tmp, quick: o.quick });
+    });
     results.notes.push(
       `one CPU (taskset 0) runs the generator, the load balancer's XDP/softirq work and the sink; userspace proxies run where the scheduler puts them`,
       `flows: ${o.flows.join(', ')} (source ports 10000-59999, then the source address's last byte); one run of every subject per flow count, each after a warm-up that sends every flow once; ${o.packets} packets per run, ${o.runs} runs per subject, median shown`,
@@ -397,4 +419,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const paths = writeReport(results, o.out);
   console.log(markdownReport(results));
   console.error(`bench: wrote ${paths.markdown}, ${paths.json}, ${paths.svg}`);
+  if (results.failures?.length) {
+    console.error(`bench: ${results.failures.length} stage(s) failed:\n${results.failures.join('\n')}`);
+    process.exitCode = 1;
+  }
 }

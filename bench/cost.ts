@@ -340,6 +340,8 @@ function flowConfig(f: 4 | 6, tableSize: number): string {
   return [
     `interface: lo`,
     `flow_table_size: ${tableSize}`,
+    // 1,000,000 flows of five paths: 8,388,608 entries per table, 2.3 GiB, above the default budget.
+    `memory_limit: 8GiB`,
     `services:`,
     ...(f === 4
       ? [
@@ -589,7 +591,12 @@ if (import.meta.url === `file://${process.argv[1]}` && process.env.XLB_FLOW_COST
   const t = Date.now();
   console.log(
     JSON.stringify(
-      measureFlowCosts({ flows, callsPerRound: 2000, rounds: 3, progress: (l) => console.error(l) }),
+      measureFlowCosts({
+        flows,
+        callsPerRound: Number(process.env.XLB_FLOW_COST_CALLS ?? 2000),
+        rounds: Number(process.env.XLB_FLOW_COST_ROUNDS ?? 3),
+        progress: (l) => console.error(l),
+      }),
       null,
       1,
     ),

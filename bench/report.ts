@@ -286,6 +286,8 @@ export function markdownReport(r: BenchResults): string {
   if (r.control) out.push('', '## Control plane', '', ...table(['figure', 'value'], controlRows(r.control)));
   if (r.maglev?.length) out.push('', '## Maglev table build (TypeScript)', '', maglevTable(r.maglev));
   if (r.daemon) out.push('', '## Daemon', '', ...daemonTables(r.daemon));
+  if (r.failures?.length)
+    out.push('', '## Failed stages', '', ...r.failures.map((f) => `- ${f.replace(/\s*\n\s*/g, ' ')}`));
   if (r.notes.length > 0)
     out.push('', '## Notes', '', ...r.notes.map((n) => `- ${n.replace(/\s*\n\s*/g, ' ')}`));
   return `${out.join('\n')}\n`;

@@ -96,6 +96,8 @@ export interface BenchResults {
   /** The daemon: API change latency, packets lost across restarts and upgrades. */
   daemon?: DaemonBenchResult;
   notes: string[];
+  /** Stages that failed (the others still reported); the run exits non-zero. */
+  failures?: string[];
 }
 
 /** Maglev table build times (bench/maglev.ts). */
