@@ -378,7 +378,7 @@ export async function runBench(o: Options): Promise<BenchResults> {
       }));
     });
     await stage('footprint', () => {
-      results.footprint = measureFootprint([...new Set(o.flows.map((f) => flowTableSizeFor(f)))]);
+      results.footprint = measureFootprint([...new Set(o.flows.map((f) => flowTableSizeFor(2 * f)))]);
     });
     await stage('control plane', async () => {
       results.control = await measureControlPlane({

@@ -86,5 +86,11 @@ export function measureFootprint(tableSizes: number[]): Footprint {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(measureFootprint([1024, 262144]), null, 2));
+  console.log(
+    JSON.stringify(
+      measureFootprint((process.env.XLB_TABLE_SIZES ?? '1024,262144').split(',').map(Number)),
+      null,
+      2,
+    ),
+  );
 }
