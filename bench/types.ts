@@ -89,8 +89,13 @@ export interface ApiChangeFigures {
   /** Round trip of POST backend / DELETE backend, milliseconds: median and 95th percentile. */
   addMs: { median: number; p95: number };
   removeMs: { median: number; p95: number };
+  /** PATCH weight (to 2 and back) and PATCH drain / undrain of an existing backend. */
+  weightMs?: { median: number; p95: number };
+  drainMs?: { median: number; p95: number };
   /** What the daemon logged for the apply (map writes, seconds): median over the adds. */
   applyMs: number;
+  /** The same per kind of change (medians). */
+  applyByChangeMs?: { add: number; remove: number; weight: number; drain: number };
   writes: number;
 }
 
