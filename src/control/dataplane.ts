@@ -16,7 +16,7 @@ import {
 } from '../kernel/tc.js';
 import { ABI_VERSION, abiStructs } from '../abi/abi.js';
 import type { Config } from '../model/config.js';
-import { plan } from '../model/plan.js';
+import { backendChanges, plan } from '../model/plan.js';
 import { MAP_NAMES, openMaps, type DataplaneMaps, type MapName } from './maps.js';
 import { BpfLink } from '../kernel/link.js';
 import type { BpfMap } from '../kernel/map.js';
@@ -263,9 +263,7 @@ export class Dataplane {
     const before = this.reconciler.applied;
     const report = this.reconciler.apply(plan(config, before));
     // Ids handed out anew had their ICMP counters zeroed: what was read of them is gone.
-    for (const id of this.reconciler.applied.backends.keys()) {
-      if (!before.backends.has(id)) this.icmpSeen.delete(id);
-    }
+    for (const b of backendChanges(before, this.reconciler.applied).added) this.icmpSeen.delete(b.id);
     return report;
   }
 
