@@ -6,7 +6,7 @@
 // repeat and large tables overrun memory_limit often enough to be refused every few edits.
 import { ApiError } from '../../src/daemon/contract.js';
 import * as edit from '../../src/daemon/mutations.js';
-import { parseConfig, type Config } from '../../src/model/config.js';
+import { parseConfig, type Config, type ConfigProblem } from '../../src/model/config.js';
 import { configToInput } from '../../src/model/config-io.js';
 
 /** mulberry32: a small seeded PRNG. */
@@ -132,7 +132,7 @@ export function randomEdit(c: Config, r: () => number): Edit {
           ? {
               snat: {
                 address: pick(['192.0.2.1', '192.0.2.3']),
-                ports: pick(['30000-30100', '20000-20010']),
+                ports: pick(['30000-30100', '20000-20020']),
               },
             }
           : {}),
@@ -163,12 +163,16 @@ export function randomEdit(c: Config, r: () => number): Edit {
 }
 
 /** The edit's verdict: the next configuration, or the ApiError's code. */
-export function verdictOf(e: Edit, c: Config): { next: Config } | { refused: string; message: string } {
+export function verdictOf(
+  e: Edit,
+  c: Config,
+): { next: Config } | { refused: string; message: string; problems: ConfigProblem[] } {
   try {
     return { next: e.apply(c) };
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
-    return { refused: err.code, message: err.message };
+    const problems = Array.isArray(err.details) ? (err.details as ConfigProblem[]) : [];
+    return { refused: err.code, message: err.message, problems };
   }
 }
 
