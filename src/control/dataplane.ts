@@ -263,7 +263,9 @@ export class Dataplane {
     const before = this.reconciler.applied;
     const report = this.reconciler.apply(plan(config, before));
     // Ids handed out anew had their ICMP counters zeroed: what was read of them is gone.
-    for (const b of backendChanges(before, this.reconciler.applied).added) this.icmpSeen.delete(b.id);
+    const changes = backendChanges(before, this.reconciler.applied);
+    for (const b of changes.added) this.icmpSeen.delete(b.id);
+    for (const id of changes.removed) this.icmpSeen.delete(id);
     return report;
   }
 
@@ -286,14 +288,20 @@ export class Dataplane {
    * backend id (icmp_unreach, zeroed when an id is handed out); these totals are kept per
    * endpoint and only grow, also when a backend leaves the plan and comes back under a new id.
    */
-  icmpUnreachable(): Map<string, bigint> {
-    const backends = [...this.reconciler.applied.backends.values()];
+  icmpUnreachable(only?: ReadonlySet<string>): Map<string, bigint> {
+    const applied = this.reconciler.applied;
+    // The backends of the services named in `only` (passive health reads those with health
+    // checks: at 64,000 backends, reading every one four times a second would keep the daemon busy).
+    const backends =
+      only === undefined
+        ? [...applied.backends.values()]
+        : applied.services.flatMap((s) => (only.has(s.name) ? s.backends : []));
     const read = perCpuSums(
       this.maps.icmpUnreach.raw,
       backends.map((b) => b.id),
       [0],
     );
-    const seen = new Map<number, { endpoint: string; n: number }>();
+    const seen = only === undefined ? new Map<number, { endpoint: string; n: number }>() : this.icmpSeen;
     for (const b of backends) {
       const endpoint = hostPort(b.address, b.port, b.family);
       const n = read(b.id)[0] ?? 0;

@@ -439,7 +439,7 @@ export class Daemon implements DaemonApi {
     const health = this.health;
     if (!health) return;
     this.passive = new PassiveHealth({
-      read: () => this.dataplane.icmpUnreachable(),
+      read: (services) => this.dataplane.icmpUnreachable(services),
       services: () => this.running.services,
       fail: (service, backend, reason) => health.reportFailure(service, backend, reason),
       log: this.log,
