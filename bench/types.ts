@@ -43,6 +43,9 @@ export interface ControlPlaneResult {
   /** Milliseconds for a one-backend change to be applied (file already loaded). */
   oneBackendChangeMs: number;
   oneBackendChangeWrites: number;
+  /** A one-backend change on the API's path without HTTP: the typed edit checked against the
+   * other services (validateMs), then planned and written (applyMs); medians of add and remove. */
+  apiChange?: { validateMs: number; applyMs: number };
   /** Resident memory, MiB: `xlb run` holding the large config; `xlb stats` while reading it. */
   runRssMiB: number;
   statsRssMiB: number;
