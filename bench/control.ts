@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { Dataplane } from '../src/control/dataplane.js';
 import { createNetns, deleteNetns, netnsName } from '../src/lab/netns.js';
 import { CLI, Proc, startXlbRun } from '../src/lab/proc.js';
-import { parseConfig } from '../src/model/config.js';
+import * as edit from '../src/daemon/mutations.js';
+import { parseConfig, type Config } from '../src/model/config.js';
+import { hostPort } from '../src/util/endpoint.js';
 import type { ControlPlaneResult } from './types.js';
 
 export interface ControlOptions {
@@ -28,6 +30,43 @@ export function largeConfig(services: number, backends: number, extraBackend = f
   return `${lines.join('\n')}\n`;
 }
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)] ?? NaN;
+};
+
+/**
+ * The API's path without HTTP: a backend added to (and removed from) the first service as a typed
+ * edit of the running config (validated against the others: mutations.ts), then applied (plan and
+ * map writes). `rounds` of each; medians.
+ */
+function apiChanges(
+  dp: Dataplane,
+  config: Config,
+  rounds = 10,
+): NonNullable<ControlPlaneResult['apiChange']> {
+  const name = config.services[0]?.name ?? '';
+  const backend = { address: '198.51.100.1', port: 30000 };
+  const validate: number[] = [];
+  const apply: number[] = [];
+  let running = config;
+  dp.apply(running);
+  for (let i = 0; i < 2 * rounds; i++) {
+    let t = performance.now();
+    const next =
+      i % 2 === 0
+        ? edit.addBackend(running, name, backend, 'bench')
+        : edit.removeBackend(running, name, hostPort(backend.address, backend.port));
+    validate.push(performance.now() - t);
+    t = performance.now();
+    dp.apply(next);
+    apply.push(performance.now() - t);
+    running = next;
+  }
+  const r = (x: number) => Math.round(x * 100) / 100;
+  return { validateMs: r(median(validate)), applyMs: r(median(apply)) };
+}
+
 const rssMiB = (pid: number): number => {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : NaN;
@@ -44,6 +83,7 @@ export async function measureControlPlane(o: ControlOptions): Promise<ControlPla
   let applyLargeConfigWrites: number;
   let oneBackendChangeMs: number;
   let oneBackendChangeWrites: number;
+  let apiChange: ControlPlaneResult['apiChange'];
   try {
     let t = process.hrtime.bigint();
     const first = dp.apply(parseConfig(readFileSync(big, 'utf8'), big));
@@ -53,6 +93,7 @@ export async function measureControlPlane(o: ControlOptions): Promise<ControlPla
     const second = dp.apply(parseConfig(readFileSync(changed, 'utf8'), changed));
     oneBackendChangeMs = Number(process.hrtime.bigint() - t) / 1e6;
     oneBackendChangeWrites = second.writes;
+    apiChange = apiChanges(dp, parseConfig(readFileSync(big, 'utf8'), big));
   } finally {
     dp.close();
   }
@@ -84,6 +125,7 @@ export async function measureControlPlane(o: ControlOptions): Promise<ControlPla
       applyLargeConfigWrites,
       oneBackendChangeMs: Math.round(oneBackendChangeMs * 10) / 10,
       oneBackendChangeWrites,
+      ...(apiChange ? { apiChange } : {}),
       runRssMiB,
       statsRssMiB,
     };
@@ -91,5 +133,16 @@ export async function measureControlPlane(o: ControlOptions): Promise<ControlPla
     await stats?.stop();
     await run?.stop();
     deleteNetns(ns);
+  }
+}
+
+/** `node dist/bench/control.js [services] [backends]` (root): the API path's figures alone. */
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [services = 1000, backends = 64] = process.argv.slice(2).map(Number);
+  const dp = Dataplane.load({ flowTableSize: 65536 });
+  try {
+    console.log(JSON.stringify(apiChanges(dp, parseConfig(largeConfig(services, backends)))));
+  } finally {
+    dp.close();
   }
 }

@@ -5,10 +5,13 @@
 //    changed BPF object, under a steady generator load — beside the loss of the same load
 //    without any restart (the load balancer's own loss at that rate), measured in the same run.
 import { bpfObjectPath } from '../src/util/paths.js';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient } from '../src/api/client.js';
+import { hostPort } from '../src/util/endpoint.js';
 import { nsSh, nsSpawn } from '../src/lab/exec.js';
+import { createNetns, deleteNetns, netnsName } from '../src/lab/netns.js';
 import type { Instruments } from '../src/lab/instruments.js';
 import { CLI, Proc } from '../src/lab/proc.js';
 import { largeConfig } from './control.js';
@@ -49,6 +52,93 @@ function benchConfig(extraServices: number, backendsEach: number): string {
   return `${head.join('\n')}\n${body}`;
 }
 
+/** The kinds of one-backend change the API makes, as the daemon's log names them (`why`). */
+const CHANGES = {
+  add: /^api: add backend /,
+  remove: /^api: remove backend /,
+  weight: /^api: weight of /,
+  drain: /^api: (?:un)?drain /,
+} as const;
+
+/** The daemon's 'applied' log lines of API changes to backends, newest last. */
+function appliedLines(p: Proc): { why: string; writes: number; seconds: number }[] {
+  return p.lines.flatMap((l) => {
+    try {
+      const j = JSON.parse(l) as { event?: string; writes?: number; seconds?: number; why?: string };
+      return j.event === 'applied' && typeof j.why === 'string' && j.why.startsWith('api: ')
+        ? [{ why: j.why, writes: j.writes ?? NaN, seconds: j.seconds ?? NaN }]
+        : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+const spread = (xs: number[]) => ({ median: round1(median(xs)), p95: round1(p95(xs)) });
+
+/**
+ * One-backend changes through a running daemon's API, `rounds` times each: add a backend and
+ * remove it again, re-weight an existing one (to 2 and back), drain and undrain it. Round trips
+ * as the client sees them; the apply part (plan and map writes) as the daemon logs it.
+ */
+export async function measureApiChanges(o: {
+  api: ApiClient;
+  daemon: Proc;
+  service: string;
+  /** A backend the service does not have (added and removed). */
+  backend: { address: string; port: number };
+  /** The id ('addr:port') of a backend the service has (re-weighted, drained). */
+  existing: string;
+  rounds: number;
+  /** What the configuration holds, for the report. */
+  services: number;
+  backends: number;
+}): Promise<ApiChangeFigures> {
+  const { api } = o;
+  const times = {
+    add: [] as number[],
+    remove: [] as number[],
+    weight: [] as number[],
+    drain: [] as number[],
+  };
+  const timed = async (into: number[], f: () => Promise<unknown>): Promise<void> => {
+    const t = performance.now();
+    await f();
+    into.push(performance.now() - t);
+  };
+  const before = appliedLines(o.daemon).length;
+  for (let i = 0; i < o.rounds; i++) {
+    await timed(times.add, () => api.addBackend(o.service, o.backend));
+    await timed(times.remove, () =>
+      api.removeBackend(o.service, hostPort(o.backend.address, o.backend.port)),
+    );
+    await timed(times.weight, () => api.setWeight(o.service, o.existing, 2));
+    await timed(times.weight, () => api.setWeight(o.service, o.existing, 1));
+    await timed(times.drain, () => api.drain(o.service, o.existing));
+    await timed(times.drain, () => api.undrain(o.service, o.existing));
+  }
+  await o.daemon.waitForCount(/"why":"api: /, before + 6 * o.rounds);
+  const logs = appliedLines(o.daemon).slice(before);
+  const applyOf = (re: RegExp) =>
+    round1(median(logs.filter((l) => re.test(l.why)).map((l) => l.seconds * 1000)));
+  return {
+    services: o.services,
+    backends: o.backends,
+    addMs: spread(times.add),
+    removeMs: spread(times.remove),
+    weightMs: spread(times.weight),
+    drainMs: spread(times.drain),
+    applyMs: applyOf(CHANGES.add),
+    applyByChangeMs: {
+      add: applyOf(CHANGES.add),
+      remove: applyOf(CHANGES.remove),
+      weight: applyOf(CHANGES.weight),
+      drain: applyOf(CHANGES.drain),
+    },
+    writes: median(logs.filter((l) => CHANGES.add.test(l.why)).map((l) => l.writes)),
+  };
+}
+
 export async function measureDaemon(o: {
   net: BenchNet;
   inst: Instruments;
@@ -74,41 +164,20 @@ export async function measureDaemon(o: {
     await p.waitFor(/"event":"ready"/, 180_000);
     return p;
   };
-  const applied = (p: Proc) =>
-    p.lines.flatMap((l) => {
-      try {
-        const j = JSON.parse(l) as { event?: string; writes?: number; seconds?: number; why?: string };
-        return j.event === 'applied' && j.why?.startsWith('api: add backend') ? [j] : [];
-      } catch {
-        return [];
-      }
-    });
-
   const apiFigures = async (services: number, backends: number): Promise<ApiChangeFigures> => {
     writeFileSync(configPath, benchConfig(services, backends));
     daemon = await start();
-    const adds: number[] = [];
-    const removes: number[] = [];
-    const rounds = o.quick ? 5 : 20;
     try {
-      for (let i = 0; i < rounds; i++) {
-        let t = performance.now();
-        await api.addBackend('bench', { address: '198.51.100.14', port: BENCH.backendPort });
-        adds.push(performance.now() - t);
-        t = performance.now();
-        await api.removeBackend('bench', `198.51.100.14:${BENCH.backendPort}`);
-        removes.push(performance.now() - t);
-      }
-      await daemon.waitForCount(/"why":"api: add backend/, rounds);
-      const logs = applied(daemon);
-      return {
+      return await measureApiChanges({
+        api,
+        daemon,
+        service: 'bench',
+        backend: { address: '198.51.100.14', port: BENCH.backendPort },
+        existing: `${BENCH.backends[4][0]}:${BENCH.backendPort}`,
+        rounds: o.quick ? 5 : 20,
         services: services + 1,
         backends: services * backends + BENCH.backends[4].length,
-        addMs: { median: round1(median(adds)), p95: round1(p95(adds)) },
-        removeMs: { median: round1(median(removes)), p95: round1(p95(removes)) },
-        applyMs: round1(median(logs.map((l) => (l.seconds ?? NaN) * 1000))),
-        writes: median(logs.map((l) => l.writes ?? NaN)),
-      };
+      });
     } finally {
       await daemon.stop();
       nsSh(net.lb, process.execPath, [CLI, 'down', '--instance', instance]);
@@ -197,5 +266,68 @@ export async function measureDaemon(o: {
   } finally {
     await daemon?.stop();
     nsSh(net.lb, process.execPath, [CLI, 'down', '--instance', instance], { allowFail: true });
+  }
+}
+
+/**
+ * The one-backend changes alone, without the bench topology: a daemon on `lo` in a scratch
+ * namespace holding `services` services of `backends` backends (bench/control.ts's large
+ * config, maglev), changes to the first service.
+ *
+ *   node dist/bench/daemon.js [services] [backends] [rounds]     (as root; default 1000 64 10)
+ */
+export async function measureApiChangesAlone(o: {
+  services: number;
+  backends: number;
+  rounds: number;
+  tmpDir: string;
+}): Promise<ApiChangeFigures> {
+  const configPath = join(o.tmpDir, 'api.yaml');
+  const socket = join(o.tmpDir, 'api.sock');
+  const instance = `bench-api-${process.pid}`;
+  writeFileSync(configPath, largeConfig(o.services, o.backends));
+  const ns = netnsName('xlbb-', 'api');
+  createNetns(ns);
+  let daemon: Proc | undefined;
+  try {
+    daemon = new Proc(
+      nsSpawn(ns, process.execPath, [
+        CLI,
+        'daemon',
+        '--config',
+        configPath,
+        '--instance',
+        instance,
+        '--api-socket',
+        socket,
+        '--no-watch',
+      ]),
+    );
+    await daemon.waitFor(/"event":"ready"/, 300_000);
+    return await measureApiChanges({
+      api: new ApiClient({ socket, timeoutMs: 120_000 }),
+      daemon,
+      service: 'svc0',
+      backend: { address: '198.51.100.1', port: 30000 },
+      existing: '198.51.100.1:20000',
+      rounds: o.rounds,
+      services: o.services,
+      backends: o.services * o.backends,
+    });
+  } finally {
+    await daemon?.stop();
+    nsSh(ns, process.execPath, [CLI, 'down', '--instance', instance], { allowFail: true });
+    deleteNetns(ns);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [services = 1000, backends = 64, rounds = 10] = process.argv.slice(2).map(Number);
+  const tmpDir = mkdtempSync(join(tmpdir(), 'xlb-bench-api-'));
+  try {
+    const f = await measureApiChangesAlone({ services, backends, rounds, tmpDir });
+    console.log(JSON.stringify(f, null, 2));
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
   }
 }

@@ -68,6 +68,9 @@ export interface ControlPlaneResult {
   /** Milliseconds for a one-backend change to be applied (file already loaded). */
   oneBackendChangeMs: number;
   oneBackendChangeWrites: number;
+  /** A one-backend change on the API's path without HTTP: the typed edit checked against the
+   * other services (validateMs), then planned and written (applyMs); medians of add and remove. */
+  apiChange?: { validateMs: number; applyMs: number };
   /** Resident memory, MiB: `xlb run` holding the large config; `xlb stats` while reading it. */
   runRssMiB: number;
   statsRssMiB: number;
@@ -122,8 +125,13 @@ export interface ApiChangeFigures {
   /** Round trip of POST backend / DELETE backend, milliseconds: median and 95th percentile. */
   addMs: { median: number; p95: number };
   removeMs: { median: number; p95: number };
+  /** PATCH weight (to 2 and back) and PATCH drain / undrain of an existing backend. */
+  weightMs?: { median: number; p95: number };
+  drainMs?: { median: number; p95: number };
   /** What the daemon logged for the apply (map writes, seconds): median over the adds. */
   applyMs: number;
+  /** The same per kind of change (medians). */
+  applyByChangeMs?: { add: number; remove: number; weight: number; drain: number };
   writes: number;
 }
 

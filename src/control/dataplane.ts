@@ -16,7 +16,7 @@ import {
 } from '../kernel/tc.js';
 import { ABI_VERSION, abiStructs } from '../abi/abi.js';
 import type { Config } from '../model/config.js';
-import { plan } from '../model/plan.js';
+import { backendChanges, plan } from '../model/plan.js';
 import { MAP_NAMES, openMaps, type DataplaneMaps, type MapName } from './maps.js';
 import { BpfLink } from '../kernel/link.js';
 import type { BpfMap } from '../kernel/map.js';
@@ -263,9 +263,9 @@ export class Dataplane {
     const before = this.reconciler.applied;
     const report = this.reconciler.apply(plan(config, before));
     // Ids handed out anew had their ICMP counters zeroed: what was read of them is gone.
-    for (const id of this.reconciler.applied.backends.keys()) {
-      if (!before.backends.has(id)) this.icmpSeen.delete(id);
-    }
+    const changes = backendChanges(before, this.reconciler.applied);
+    for (const b of changes.added) this.icmpSeen.delete(b.id);
+    for (const id of changes.removed) this.icmpSeen.delete(id);
     return report;
   }
 
@@ -288,14 +288,20 @@ export class Dataplane {
    * backend id (icmp_unreach, zeroed when an id is handed out); these totals are kept per
    * endpoint and only grow, also when a backend leaves the plan and comes back under a new id.
    */
-  icmpUnreachable(): Map<string, bigint> {
-    const backends = [...this.reconciler.applied.backends.values()];
+  icmpUnreachable(only?: ReadonlySet<string>): Map<string, bigint> {
+    const applied = this.reconciler.applied;
+    // The backends of the services named in `only` (passive health reads those with health
+    // checks: at 64,000 backends, reading every one four times a second would keep the daemon busy).
+    const backends =
+      only === undefined
+        ? [...applied.backends.values()]
+        : applied.services.flatMap((s) => (only.has(s.name) ? s.backends : []));
     const read = perCpuSums(
       this.maps.icmpUnreach.raw,
       backends.map((b) => b.id),
       [0],
     );
-    const seen = new Map<number, { endpoint: string; n: number }>();
+    const seen = only === undefined ? new Map<number, { endpoint: string; n: number }>() : this.icmpSeen;
     for (const b of backends) {
       const endpoint = hostPort(b.address, b.port, b.family);
       const n = read(b.id)[0] ?? 0;

@@ -151,12 +151,17 @@ export function stateFrom(raw: unknown, name: string): InstanceState | undefined
 }
 
 export function writeState(state: InstanceState): void {
-  const { stateFile } = instancePaths(state.name);
+  writeStateText(state.name, Buffer.from(JSON.stringify(state) + '\n')); // compact: large configs make it megabytes
+}
+
+/** Writes instance `name`'s state file from its JSON text (InstanceState), atomically. */
+export function writeStateText(name: string, text: Buffer): void {
+  const { stateFile } = instancePaths(name);
   withAccess('cannot write the state file', stateFile, runDirFix, () => {
     mkdirSync(runDir(), { recursive: true });
     // Written aside and renamed: a process killed mid-write leaves the old state, not half a file.
     const tmp = `${stateFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(state) + '\n'); // compact: large configs make it megabytes
+    writeFileSync(tmp, text);
     renameSync(tmp, stateFile);
   });
 }

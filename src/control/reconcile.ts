@@ -31,7 +31,15 @@ import {
 } from '../abi/abi.js';
 import { u32, u64 } from '../abi/codec.js';
 import { addrTo16 } from '../model/addr.js';
-import { emptyPlan, serviceKey, serviceKeyId, type Plan, type PlannedService } from '../model/plan.js';
+import {
+  backendChanges,
+  emptyPlan,
+  serviceKey,
+  serviceKeyId,
+  type Plan,
+  type PlannedBackend,
+  type PlannedService,
+} from '../model/plan.js';
 import type { DataplaneMaps } from './maps.js';
 
 export interface ApplyReport {
@@ -73,13 +81,14 @@ export function serviceValue(s: PlannedService, slot: number) {
 }
 
 /** Encodes every value a plan will write, so that encoding errors come before any write. */
-function encodeAll(plan: Plan, prev: Plan): void {
+function encodeAll(plan: Plan, prev: Plan, added: readonly PlannedBackend[]): void {
+  const before = new Set(prev.services);
   for (const s of plan.services) {
+    if (before.has(s)) continue; // the same planned service: encoded when it was written
     svcKey.encode(serviceKey(s));
     svcValue.encode(serviceValue(s, 0));
   }
-  for (const b of plan.backends.values()) {
-    if (prev.backends.has(b.id)) continue; // written before, never again
+  for (const b of added) {
     backendValue.encode({ addr: addrTo16(b.address), port: b.port, family: b.family, flags: 0, svc_id: 0 });
   }
 }
@@ -169,7 +178,9 @@ export class Reconciler {
   }
 
   apply(next: Plan): ApplyReport {
-    encodeAll(next, this.actual); // anything that cannot be encoded fails here, before the first write
+    // The backends to write and to free: O(the change) when `next` was planned from the applied plan.
+    const { added, removed } = backendChanges(this.actual, next);
+    encodeAll(next, this.actual, added); // anything that cannot be encoded fails here, before the first write
     const m = this.maps;
     const batch = new Batch();
     const r: ApplyReport = {
@@ -188,8 +199,7 @@ export class Reconciler {
     let deletes = 0;
 
     // 1. backends never referenced yet, and the counters of new ids
-    for (const b of next.backends.values()) {
-      if (prev.backends.has(b.id)) continue;
+    for (const b of added) {
       const id = u32.encode(b.id);
       batch.put(m.statsBackend.raw, id, counter.encode(zeroCounter));
       batch.put(m.icmpUnreach.raw, id, u64.encode(0n));
@@ -251,7 +261,7 @@ export class Reconciler {
         !old ||
         live === undefined ||
         slot !== this.liveSlot.get(s.id) ||
-        serviceValueId(old) !== serviceValueId(s);
+        (old !== s && serviceValueId(old) !== serviceValueId(s));
       const at = !changed ? live : live === 2 * s.id ? 2 * s.id + 1 : 2 * s.id;
       index.set(s.id, at);
       if (changed) {
@@ -302,8 +312,7 @@ export class Reconciler {
       const empty = this.empty();
       for (const slot of staleSlots) batch.put(m.schedTables.raw, u32.encode(slot), u32.encode(empty.fd));
     }
-    for (const id of prev.backends.keys()) {
-      if (next.backends.has(id)) continue;
+    for (const id of removed) {
       batch.put(
         m.backends.raw,
         u32.encode(id),

@@ -46,11 +46,13 @@ type CounterMap = DataplaneMaps['statsSvc'];
 
 /** Beyond this many ids a counter map is read in batches up to its highest id. */
 export const BATCH_READ_MIN = 64;
+/** ...when the ids are at least 1 in SPARSE of the keys up to the highest. */
+const SPARSE = 8;
 
 /**
  * Sums over CPUs of the u64 fields at byte offsets `fields` of entries `ids` of a per-CPU
- * array: one lookup per id for fewer than `batchFrom` ids; else one batched read of keys
- * 0..max(ids) (ids are handed out low first, so that is about as many). Summed straight from
+ * array: one lookup per id for fewer than `batchFrom` ids, or ids spread over more than
+ * SPARSE times as many keys; else one batched read of keys 0..max(ids). Summed straight from
  * the buffer (no objects, no bigints): exact to 2^53.
  */
 export function perCpuSums(
@@ -69,9 +71,12 @@ export function perCpuSums(
       if (b) for (let c = 0, at = base + f; c < cpus; c++, at += stride) n += u64(b, at);
       return n;
     });
-  if (ids.length < batchFrom) return (id) => sums(map.lookup(u32.encode(id)), 0);
   let max = 0;
   for (const id of ids) if (id > max) max = id;
+  // Sparse ids (one service's backends among 64,000, say: one new backend has a high id) are
+  // looked up one by one: a read up to the highest id would copy megabytes for a few entries.
+  if (ids.length < batchFrom || max + 1 > SPARSE * ids.length)
+    return (id) => sums(map.lookup(u32.encode(id)), 0);
   const raw = map.lookupArrayPrefix(max + 1);
   return (id) => sums(raw, id * size);
 }

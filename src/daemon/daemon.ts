@@ -13,7 +13,7 @@ import { basename, dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { XdpMode } from '../abi/abi.js';
 import type { Dataplane } from '../control/dataplane.js';
-import { ownedByOther, readState, writeState } from '../control/instance.js';
+import { ownedByOther, readState, writeStateText } from '../control/instance.js';
 import type { ApplyReport } from '../control/reconcile.js';
 import { ifindexOf } from '../kernel/netif.js';
 import {
@@ -49,7 +49,7 @@ import { PassiveHealth } from './passive.js';
 import { openDataplane } from './start.js';
 import { requireKernel, type KernelFeatures } from '../control/features.js';
 import { ProbePorts, ProbeRoutes, type ProbeRoute } from '../control/probe-routes.js';
-import { instanceState } from './state.js';
+import { instanceStateText } from './state.js';
 import { Views } from './views.js';
 
 export interface DaemonOptions {
@@ -248,8 +248,9 @@ export class Daemon implements DaemonApi {
   }
 
   private save(): void {
-    writeState(
-      instanceState({
+    writeStateText(
+      this.instance,
+      instanceStateText({
         instance: this.instance,
         startedAt: this.startedAt,
         dataplane: this.dataplane,
@@ -438,7 +439,7 @@ export class Daemon implements DaemonApi {
     const health = this.health;
     if (!health) return;
     this.passive = new PassiveHealth({
-      read: () => this.dataplane.icmpUnreachable(),
+      read: (services) => this.dataplane.icmpUnreachable(services),
       services: () => this.running.services,
       fail: (service, backend, reason) => health.reportFailure(service, backend, reason),
       log: this.log,

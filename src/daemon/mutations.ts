@@ -1,17 +1,18 @@
 // The API's changes to the running configuration, as pure functions over typed values: each
 // builds the one service it changes, checks that service once (validateService: every rule of
-// the service) and against the others (serviceConflicts: names, listeners, totals), and
-// returns the next Config. Nothing here touches a map; a refused change throws ApiError and
+// the service) and against the others (serviceConflicts: names, listeners, snat ranges, totals,
+// memory_limit, through an index of the running configuration: O(the service)), and returns the
+// next Config, which shares every other service with the one it came from. Nothing here touches a map; a refused change throws ApiError and
 // leaves the caller's configuration as it was.
 import {
   ConfigError,
-  serviceConflicts,
   validateService,
   type BackendConfig,
   type Config,
   type ConfigProblem,
   type ServiceConfig,
 } from '../model/config.js';
+import { serviceConflicts, serviceNamed, withService, withoutService } from '../model/config-conflicts.js';
 import { serviceToInput } from '../model/config-io.js';
 import { hostPort } from '../util/endpoint.js';
 import { ApiError, type BackendInput, type ServiceInput } from './contract.js';
@@ -23,7 +24,7 @@ export const backendIdOf = (b: Pick<BackendConfig, 'address' | 'port'>): string 
   hostPort(b.address, b.port);
 
 export function findService(config: Config, name: string): ServiceConfig {
-  const s = config.services.find((x) => x.name === name);
+  const s = serviceNamed(config, name);
   if (!s) throw new ApiError('XLB_NOT_FOUND', `no service '${name}' (xlb service ls lists them)`);
   return s;
 }
@@ -62,11 +63,7 @@ function checkService(candidate: Record<string, unknown>, at: number, why: strin
 function put(config: Config, s: ServiceConfig, why: string, replacing?: string): Config {
   const problems = serviceConflicts(config, s, replacing);
   if (problems.length > 0) throw invalid(why, problems);
-  const services =
-    replacing === undefined
-      ? [...config.services, s]
-      : config.services.map((x) => (x.name === replacing ? s : x));
-  return { ...config, services };
+  return withService(config, s, replacing);
 }
 
 const indexOf = (config: Config, name: string): number => config.services.findIndex((s) => s.name === name);
@@ -83,7 +80,7 @@ export function addService(config: Config, input: ServiceInput, why: string): Co
         'service to the file and reload',
     );
   }
-  if (config.services.some((s) => s.name === input.name)) {
+  if (typeof input.name === 'string' && serviceNamed(config, input.name) !== undefined) {
     throw new ApiError(
       'XLB_CONFLICT',
       `service '${input.name}' exists; remove it first or choose another name`,
@@ -95,7 +92,7 @@ export function addService(config: Config, input: ServiceInput, why: string): Co
 
 export function removeService(config: Config, name: string): Config {
   findService(config, name);
-  return { ...config, services: config.services.filter((s) => s.name !== name) };
+  return withoutService(config, name);
 }
 
 export function addBackend(config: Config, service: string, input: BackendInput, why: string): Config {

@@ -5,8 +5,8 @@ import type { ServiceConfig } from '../model/config.js';
 import { backendIdOf, backendKey } from './mutations.js';
 
 export interface PassiveHealthOptions {
-  /** The data plane's counts: 'addr:port' -> errors so far. */
-  read: () => Map<string, bigint>;
+  /** The data plane's counts: 'addr:port' -> errors so far (of the backends of `services` only, when given). */
+  read: (services?: ReadonlySet<string>) => Map<string, bigint>;
   /** The services whose backends are checked (those with `health`). */
   services: () => readonly ServiceConfig[];
   /** Counts one failed probe of a backend. */
@@ -37,9 +37,12 @@ export class PassiveHealth {
   }
 
   private poll(): void {
+    // Only the backends of services with health checks can fail a probe: only theirs are read.
+    const checked = new Set(this.opts.services().flatMap((s) => (s.health ? [s.name] : [])));
+    if (checked.size === 0) return;
     let now: Map<string, bigint>;
     try {
-      now = this.opts.read();
+      now = this.opts.read(checked);
     } catch (e) {
       this.opts.log.warn({ event: 'icmp_read_failed' }, (e as Error).message);
       return;

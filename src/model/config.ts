@@ -23,19 +23,12 @@ import {
   string,
 } from './config-schema.js';
 import type { Checked, Path, Rule } from './config-schema.js';
-import { ConfigError, type ConfigProblem } from './config-schema.js';
+import { ConfigError } from './config-schema.js';
 
 export { ConfigError, formatProblem, MAX_PROBLEMS, type ConfigProblem } from './config-schema.js';
 import { fastLoad } from './config-fast.js';
 import { YAML_LIMITS, checkSize, exhaustedProblem, mayHaveAnchors, readYaml } from './config-yaml.js';
-import {
-  catchesReplies,
-  inSnatRangeProblem,
-  snatOverlaps,
-  snatRangeProblem,
-  type Listener,
-  type SnatRange,
-} from './config-snat.js';
+import { snatOverlaps, snatRangeProblem, type SnatRange } from './config-snat.js';
 
 export { tooLargeProblem } from './config-yaml.js';
 import { address, routedAddressProblems } from './config-address.js';
@@ -46,12 +39,10 @@ import {
   MEMORY,
   budgetInput,
   flowPart,
-  flowTablesBytes,
   formatBytes,
   overBudgetProblem,
   parseBudget,
   servicePart,
-  serviceTableBytes,
 } from './config-memory.js';
 
 /**
@@ -692,7 +683,7 @@ function checkBackendRepeats(s: ServiceChecked, path: Path, c: Checker): void {
   );
 }
 
-function backendTotalProblem(total: number): string | undefined {
+export function backendTotalProblem(total: number): string | undefined {
   return total > LIMITS.maxBackendsTotal
     ? `${total} backends in total, more than the limit of ${LIMITS.maxBackendsTotal}; ` +
         `remove ${total - LIMITS.maxBackendsTotal} or spread the services over several xlb instances`
@@ -775,86 +766,6 @@ export function validateService(input: unknown, source = '<object>'): ServiceCon
   if (s !== undefined) checkBackendRepeats(s, [], c);
   if (s === undefined || c.count > 0) throw new ConfigError(source, c.problems());
   return deepFreeze(buildService(s));
-}
-
-/**
- * The problems of putting `s` into `config` (as a new service, or in place of the service named
- * `replacing`): a name or a listener (vip, port, protocol, family) another service has, a
- * listener in the snat ports of a fullnat service or the other way round (config-snat.ts), the
- * total of backends. Paths name the service as it would be listed.
- */
-export function serviceConflicts(config: Config, s: ServiceConfig, replacing?: string): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const at =
-    replacing === undefined ? config.services.length : config.services.findIndex((x) => x.name === replacing);
-  const path = `services[${at < 0 ? config.services.length : at}]`;
-  const key = serviceKeyString(s);
-  let total = s.backends.length;
-  /** The services whose listener catches replies to the source ports of `s` (fullnat). */
-  const caught: Listener[] = [];
-  config.services.forEach((o, i) => {
-    if (o.name === replacing) return;
-    total += o.backends.length;
-    if (o.name === s.name) {
-      problems.push({
-        path: `${path}.name`,
-        code: 'duplicate_service',
-        message: `duplicate service name '${s.name}' (services[${i}]); give each service a unique name`,
-      });
-    }
-    if (serviceKeyString(o) === key) {
-      problems.push({
-        path,
-        code: 'duplicate_listener',
-        message:
-          `'${o.name}' (services[${i}]) already listens on ${key}` +
-          `${s.vip === '*' ? ` (any IPv${s.family} address)` : ''}; change the vip or port, or add the backends to '${o.name}'`,
-      });
-    }
-    if (s.snat !== undefined && catchesReplies({ ...s, snat: s.snat }, o)) caught.push(o);
-    if (o.snat !== undefined && catchesReplies({ ...o, snat: o.snat }, s)) {
-      problems.push({
-        path: `${path}.port`,
-        code: 'conflict',
-        message: inSnatRangeProblem(s, { ...o, snat: o.snat }),
-      });
-    }
-  });
-  if (s.snat !== undefined) {
-    const range = { ...s, snat: s.snat };
-    if (catchesReplies(range, s)) caught.unshift({ ...s, self: true });
-    if (caught.length > 0) {
-      problems.push({
-        path: `${path}.snat.ports`,
-        code: 'conflict',
-        message: snatRangeProblem(range, caught),
-      });
-    }
-  }
-  const over = backendTotalProblem(total);
-  if (over !== undefined) problems.push({ path: 'services', code: 'too_many', message: over });
-  const overBudget = budgetConflict(config, s, replacing);
-  if (overBudget !== undefined) problems.push({ path, code: 'too_large', message: overBudget });
-  return problems;
-}
-
-/** The tables' bytes of each service, once: a Config's services are frozen and shared by the
- * configs an API change makes, so each change costs a lookup per service. */
-const tableBytes = new WeakMap<ServiceConfig, number>();
-function tableBytesOf(s: ServiceConfig): number {
-  let bytes = tableBytes.get(s);
-  if (bytes === undefined) tableBytes.set(s, (bytes = serviceTableBytes(s)));
-  return bytes;
-}
-
-/** The refusal of `s` in `config` (in place of `replacing`) over memory_limit, if it is. */
-function budgetConflict(config: Config, s: ServiceConfig, replacing?: string): string | undefined {
-  const others = config.services.filter((o) => o.name !== replacing);
-  const total =
-    flowTablesBytes(config.flowTableSize) + others.reduce((a, o) => a + tableBytesOf(o), tableBytesOf(s));
-  if (total <= config.memoryLimit) return undefined;
-  const parts = [flowPart(config.flowTableSize), ...[s, ...others].map(servicePart)];
-  return overBudgetProblem(parts, config.memoryLimit);
 }
 
 /**

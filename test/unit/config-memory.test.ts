@@ -8,11 +8,11 @@ import {
   ConfigError,
   DEFAULTS,
   parseConfig,
-  serviceConflicts,
   validateConfig,
   validateService,
   type Config,
 } from '../../src/model/config.js';
+import { serviceConflicts } from '../../src/model/config-conflicts.js';
 import { configToInput } from '../../src/model/config-io.js';
 import { ApiError } from '../../src/daemon/contract.js';
 import * as edit from '../../src/daemon/mutations.js';

@@ -5,13 +5,8 @@
 // (with lines) and by serviceConflicts (the API's path), in IPv4 and IPv6.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  ConfigError,
-  parseConfig,
-  serviceConflicts,
-  validateConfig,
-  validateService,
-} from '../../src/model/config.js';
+import { ConfigError, parseConfig, validateConfig, validateService } from '../../src/model/config.js';
+import { serviceConflicts } from '../../src/model/config-conflicts.js';
 import type { ConfigProblem } from '../../src/model/config.js';
 
 const FAMILIES = {
