@@ -8,6 +8,7 @@ import { Dataplane } from '../src/control/dataplane.js';
 import { createNetns, deleteNetns, netnsName } from '../src/lab/netns.js';
 import { CLI, Proc, startXlbRun } from '../src/lab/proc.js';
 import { parseConfig } from '../src/model/config.js';
+import { schedEntriesFor } from '../src/model/config-memory.js';
 import type { ControlPlaneResult } from './types.js';
 
 export interface ControlOptions {
@@ -39,7 +40,10 @@ export async function measureControlPlane(o: ControlOptions): Promise<ControlPla
   writeFileSync(big, largeConfig(o.services, o.backendsPerService));
   writeFileSync(changed, largeConfig(o.services, o.backendsPerService, true));
 
-  const dp = Dataplane.load({ flowTableSize: 65536 });
+  const dp = Dataplane.load({
+    flowTableSize: 65536,
+    schedEntries: schedEntriesFor(parseConfig(readFileSync(changed, 'utf8'), changed).services),
+  });
   let applyLargeConfigMs: number;
   let applyLargeConfigWrites: number;
   let oneBackendChangeMs: number;

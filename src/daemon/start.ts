@@ -12,7 +12,7 @@ import { MAP_NAMES, type MapName } from '../control/maps.js';
 import { forwardingWarnings } from '../control/preflight.js';
 import { BpfMap } from '../kernel/map.js';
 import { validateConfig, type Config } from '../model/config.js';
-import { MEMORY } from '../model/config-memory.js';
+import { MEMORY, schedEntriesFor } from '../model/config-memory.js';
 import { plan, planIdsFrom } from '../model/plan.js';
 import { detachPinned } from './down.js';
 
@@ -120,7 +120,11 @@ function adopt(
 
 function fresh(config: Config, opts: StartOptions): Started {
   // Loaded before the instance is claimed: a refused load (a capability missing) leaves nothing.
-  const dp = Dataplane.load({ objectPath: opts.objectPath, flowTableSize: config.flowTableSize });
+  const dp = Dataplane.load({
+    objectPath: opts.objectPath,
+    flowTableSize: config.flowTableSize,
+    schedEntries: schedEntriesFor(config.services),
+  });
   dp.keepAttached = true;
   let writes: number;
   try {

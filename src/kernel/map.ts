@@ -193,6 +193,37 @@ export class BpfMap {
   }
 
   /**
+   * Overwrites runs of entries of a BPF_F_MMAPABLE array through one shared mapping: each
+   * `values` (entries at a stride of value_size rounded up to 8) from entry `index` on. One
+   * copy per run, whatever its length, and no system call per entry. Readers see each 4-byte
+   * value change atomically, not a run at once: write only entries no program reads.
+   */
+  writeMmapableAt(runs: readonly { index: number; values: Uint8Array }[]): void {
+    const stride = Math.ceil(this.info.valueSize / 8) * 8;
+    const len = this.info.maxEntries * stride;
+    if (this.info.type !== MapType.ARRAY || (this.info.flags & BPF_F_MMAPABLE) === 0) {
+      throw new RangeError(`map '${this.info.name}' is not an array created with BPF_F_MMAPABLE`);
+    }
+    for (const r of runs) {
+      const at = r.index * stride;
+      if (!Number.isInteger(r.index) || r.index < 0 || r.values.length % stride !== 0 || at + r.values.length > len) {
+        throw new RangeError(
+          `map '${this.info.name}': ${r.values.length} bytes at entry ${r.index} do not fit its ${this.info.maxEntries} entries`,
+        );
+      }
+    }
+    if (runs.length === 0) return;
+    const b = libbpf();
+    const addr = b.mmap(null, len, PROT_READ_WRITE, MAP_SHARED, this.fd, 0);
+    if (addr === MAP_FAILED || addr === -1n) throw kernelError(this.op(`mmap ${len} bytes`), -lastErrno());
+    try {
+      for (const r of runs) b.memcpyTo(addr + BigInt(r.index * stride), r.values, r.values.length);
+    } finally {
+      b.munmap(addr, len);
+    }
+  }
+
+  /**
    * The values of keys 0..count-1 of an array or per-CPU array, read with BPF_MAP_LOOKUP_BATCH
    * (a few system calls instead of one per key): key i's value at i × valueBufferSize.
    */
