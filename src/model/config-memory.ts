@@ -147,10 +147,12 @@ export function parseBudget(value: unknown): number | undefined {
   return Number(m[1]) * unit;
 }
 
-/** One part of an estimate: the flow tables, or a service's tables. */
+/** One part of an estimate: the flow tables, the tables' reserve, or a service's tables. */
 export interface Part {
   what: string;
   bytes: number;
+  /** A service's tables (the others are always named). */
+  service?: true;
 }
 
 /**
@@ -160,9 +162,11 @@ export interface Part {
 export function overBudgetProblem(parts: readonly Part[], limit: number): string | undefined {
   const total = parts.reduce((a, p) => a + p.bytes, 0);
   if (total <= limit) return undefined;
-  const biggest = [...parts].sort((a, b) => b.bytes - a.bytes);
-  const named = biggest.slice(0, 4).filter((p) => p.bytes > 0);
-  const rest = biggest.slice(named.length).filter((p) => p.bytes > 0);
+  const fixed = parts.filter((p) => p.service === undefined && p.bytes > 0);
+  const biggest = parts.filter((p) => p.service !== undefined).sort((a, b) => b.bytes - a.bytes);
+  const top = biggest.slice(0, Math.max(0, 4 - fixed.length)).filter((p) => p.bytes > 0);
+  const named = [...fixed, ...top].sort((a, b) => b.bytes - a.bytes);
+  const rest = biggest.slice(top.length).filter((p) => p.bytes > 0);
   const restBytes = rest.reduce((a, p) => a + p.bytes, 0);
   const list =
     named.map((p) => `${p.what} ${formatBytes(p.bytes)}`).join(', ') +
@@ -184,7 +188,7 @@ export function servicePart(s: TableInputs & { name: string }): Part {
   const entries = tableEntries(s);
   const kind =
     s.scheduler === 'maglev' ? `maglev table_size ${s.tableSize}` : `${s.scheduler}, ${entries} entries`;
-  return { what: `'${s.name}' (${kind})`, bytes: serviceTableBytes(s) };
+  return { what: `'${s.name}' (${kind})`, bytes: serviceTableBytes(s), service: true };
 }
 
 /** How the estimate names sched_flat's reserve (its size, not a service's). */
