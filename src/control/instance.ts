@@ -147,7 +147,10 @@ export function stateFrom(raw: unknown, name: string): InstanceState | undefined
   if (raw.format === 1 && isRecord(raw.daemon)) {
     // Format 1: slots of sched_tables (ABI 6 and older), which no table of this ABI has. Its
     // abi number keeps a daemon from adopting those pins; the rest reads as it was.
-    return { ...base, daemon: { ...(raw.daemon as unknown as DaemonState), slots: slotsFrom(raw.daemon.slots) } };
+    return {
+      ...base,
+      daemon: { ...(raw.daemon as unknown as DaemonState), slots: slotsFrom(raw.daemon.slots) },
+    };
   }
   if (raw.format === 1) return base;
   if (raw.format === undefined && isRecord(raw.applied) && isRecord(raw.running)) {

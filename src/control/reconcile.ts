@@ -255,7 +255,8 @@ export class Reconciler {
       const old = prevById.get(s.id);
       const live = this.liveValue.get(s.id);
       const table = tableRefs.get(s.id);
-      const changed = !old || live === undefined || table !== undefined || serviceValueId(old) !== serviceValueId(s);
+      const changed =
+        !old || live === undefined || table !== undefined || serviceValueId(old) !== serviceValueId(s);
       const at = !changed ? live : live === 2 * s.id ? 2 * s.id + 1 : 2 * s.id;
       index.set(s.id, at);
       if (changed) {

@@ -206,7 +206,12 @@ export class BpfMap {
     }
     for (const r of runs) {
       const at = r.index * stride;
-      if (!Number.isInteger(r.index) || r.index < 0 || r.values.length % stride !== 0 || at + r.values.length > len) {
+      if (
+        !Number.isInteger(r.index) ||
+        r.index < 0 ||
+        r.values.length % stride !== 0 ||
+        at + r.values.length > len
+      ) {
         throw new RangeError(
           `map '${this.info.name}': ${r.values.length} bytes at entry ${r.index} do not fit its ${this.info.maxEntries} entries`,
         );

@@ -89,7 +89,8 @@ export class TableRegions {
   private readonly placements = new Map<number, Placement>();
 
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity <= 0) throw new RangeError(`sched_flat of ${capacity} entries`);
+    if (!Number.isInteger(capacity) || capacity <= 0)
+      throw new RangeError(`sched_flat of ${capacity} entries`);
     this.free = [{ base: 0, size: capacity }];
   }
 

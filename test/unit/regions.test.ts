@@ -171,7 +171,10 @@ describe('sched_flat regions', () => {
     p.release(1);
     p.release(3);
     p.settle();
-    assert.throws(() => p.place(4, 'd', 1500), /4,096 of its 6,144 are free but in pieces \(the largest 2,048\)/);
+    assert.throws(
+      () => p.place(4, 'd', 1500),
+      /4,096 of its 6,144 are free but in pieces \(the largest 2,048\)/,
+    );
   });
 
   it('restore after a restart: the saved placements come back, new blocks go around them', () => {
