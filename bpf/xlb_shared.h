@@ -32,7 +32,7 @@
 #ifndef XLB_SCHED_ENTRIES
 #define XLB_SCHED_ENTRIES 1048576 /* sched_flat: backend ids of every table (default; resized before load) */
 #endif
-#define XLB_MAX_SCHED_ENTRIES 268435456 /* sched_flat at most (8 bytes an entry: 2 GiB) */
+#define XLB_MAX_SCHED_ENTRIES 268435456      /* sched_flat at most (8 bytes an entry: 2 GiB) */
 #define XLB_SVC_SLOTS (2 * XLB_MAX_SERVICES) /* service values, two per service: live + next */
 #define XLB_SVC_PORT_KEYS (2 * 65536)        /* svc_ports: port, + 65536 for IPv6 */
 #define XLB_SVC_PORT_MULTI 0xffffffffu       /* svc_ports: several services, look up `services` */

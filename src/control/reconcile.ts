@@ -11,7 +11,7 @@
 // Nothing here waits for running programs (no map-in-map update, no synchronize_rcu). Where
 // every region will go is decided before the first write: a configuration whose tables do not
 // fit sched_flat is refused whole (RegionsFullError) and changes nothing.
-import { BpfMap, numPossibleCpus, perCpuBuffer } from '../kernel/map.js';
+import { numPossibleCpus, perCpuBuffer, type BpfMap } from '../kernel/map.js';
 import {
   BackendFlags,
   Bitmap,
