@@ -34,6 +34,8 @@ export const BPF_F_MMAPABLE = 1 << 10;
 const PROT_READ_WRITE = 0x3;
 const MAP_SHARED = 0x1;
 const MAP_FAILED = 0xffffffffffffffffn;
+/** The mmap offsets of a BPF array are in pages (of 4 KiB on the architectures xlb builds for). */
+const PAGE = 4096;
 
 export interface MapInfo {
   name: string;
@@ -193,7 +195,7 @@ export class BpfMap {
   }
 
   /**
-   * Overwrites runs of entries of a BPF_F_MMAPABLE array through one shared mapping: each
+   * Overwrites runs of entries of a BPF_F_MMAPABLE array through shared mappings: each
    * `values` (entries at a stride of value_size rounded up to 8) from entry `index` on. One
    * copy per run, whatever its length, and no system call per entry. Readers see each 4-byte
    * value change atomically, not a run at once: write only entries no program reads.
@@ -217,14 +219,23 @@ export class BpfMap {
         );
       }
     }
-    if (runs.length === 0) return;
+    // Each run through a mapping of the pages it covers only: the kernel maps every page of a
+    // BPF array's mapping at mmap time, so mapping a large array whole costs its size each time.
     const b = libbpf();
-    const addr = b.mmap(null, len, PROT_READ_WRITE, MAP_SHARED, this.fd, 0);
-    if (addr === MAP_FAILED || addr === -1n) throw kernelError(this.op(`mmap ${len} bytes`), -lastErrno());
-    try {
-      for (const r of runs) b.memcpyTo(addr + BigInt(r.index * stride), r.values, r.values.length);
-    } finally {
-      b.munmap(addr, len);
+    for (const r of runs) {
+      if (r.values.length === 0) continue;
+      const at = r.index * stride;
+      const from = Math.floor(at / PAGE) * PAGE;
+      const to = Math.min(Math.ceil((at + r.values.length) / PAGE) * PAGE, Math.ceil(len / PAGE) * PAGE);
+      const addr = b.mmap(null, to - from, PROT_READ_WRITE, MAP_SHARED, this.fd, from);
+      if (addr === MAP_FAILED || addr === -1n) {
+        throw kernelError(this.op(`mmap ${to - from} bytes at ${from}`), -lastErrno());
+      }
+      try {
+        b.memcpyTo(addr + BigInt(at - from), r.values, r.values.length);
+      } finally {
+        b.munmap(addr, to - from);
+      }
     }
   }
 
