@@ -12,7 +12,7 @@ import { MAP_NAMES, type MapName } from '../control/maps.js';
 import { forwardingWarnings } from '../control/preflight.js';
 import { BpfMap } from '../kernel/map.js';
 import { validateConfig, type Config } from '../model/config.js';
-import { MEMORY, schedEntriesFor } from '../model/config-memory.js';
+import { MEMORY, SCHED_RESERVE, schedEntriesFor } from '../model/config-memory.js';
 import { plan, planIdsFrom } from '../model/plan.js';
 import { detachPinned } from './down.js';
 
@@ -76,6 +76,15 @@ function adopt(
       { event: 'warning', flowTableSize: flowEntries },
       `flow_table_size ${config.flowTableSize} not applied: the adopted flow tables keep ` +
         `${flowEntries} entries (and their flows); xlb down and start again to resize them`,
+    );
+  }
+  const tableEntries = dp.maps.schedFlat.info.maxEntries;
+  const wanted = schedEntriesFor(config.services);
+  if (tableEntries < wanted - SCHED_RESERVE) {
+    log.warn(
+      { event: 'warning', schedEntries: tableEntries },
+      `the adopted scheduling tables keep ${tableEntries} entries, fewer than this configuration's ` +
+        `${wanted - SCHED_RESERVE}: changes that do not fit are refused; xlb down and start again to resize them`,
     );
   }
   // What the maps hold is not measured against a budget (a state saved before memory_limit
