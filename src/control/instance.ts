@@ -15,6 +15,7 @@ import {
 import { join } from 'node:path';
 import type { Plan, PlannedService, planIds } from '../model/plan.js';
 import { removeClassicTc, type InterfaceState } from './attachments.js';
+import type { ReconcilerSlots } from './reconcile.js';
 import {
   bpffsRoot,
   instancePaths,
@@ -67,12 +68,7 @@ export interface InstanceState {
 }
 
 /** Where each service's live table and value are (Reconciler.slots). */
-export interface SavedSlots {
-  /** [service id, svc_values index of its live value]. */
-  value: [number, number][];
-  /** [service id, base, region, live region (-1: none)] in sched_flat (src/model/regions.ts). */
-  regions: [number, number, number, number][];
-}
+export type SavedSlots = ReconcilerSlots;
 
 export interface DaemonState {
   generation: number;
