@@ -155,11 +155,6 @@ export class Reconciler {
     return this.actual;
   }
 
-  /** Entries of sched_flat that no service holds. */
-  get freeTableEntries(): number {
-    return this.regions.freeEntries;
-  }
-
   /** Where each service's live table and value are (saved so that a new daemon can adopt). */
   get slots(): ReconcilerSlots {
     return { value: [...this.liveValue], regions: this.regions.save() };
