@@ -118,9 +118,16 @@ describe('a table switch is never seen half-written', { skip: rootSkip() }, () =
   });
 
   it('under load: 300 switches between two tables while a worker sends packets; each goes by the old table or the new', async () => {
-    const backends = (from: number) =>
-      [0, 1, 2].map((b) => `      - { address: 198.51.100.${from + b}, port: 5000 }`).join('\n');
-    const svc = (size: number, from: number) =>
+    // Both configurations hold all six backends, three of them drained (weight 0: live, out of
+    // the table), so no backend slot is emptied by a switch: what is checked is the tables.
+    const backends = (live: number) =>
+      [1, 2, 3, 11, 12, 13]
+        .map(
+          (n) =>
+            `      - { address: 198.51.100.${n}, port: 5000, weight: ${n >= live && n < live + 3 ? 1 : 0} }`,
+        )
+        .join('\n');
+    const svc = (size: number, live: number) =>
       [
         '  - name: sw',
         '    vip: 192.0.2.10',
@@ -129,10 +136,10 @@ describe('a table switch is never seen half-written', { skip: rootSkip() }, () =
         `    table_size: ${size}`,
         '    flow_affinity: false',
         '    backends:',
-        backends(from),
+        backends(live),
       ].join('\n');
     // Different sizes: a packet that read one value and the other's entries would land on an
-    // index of the wrong table, and (disjoint backends) on a backend neither table gives it.
+    // index of the wrong table, and (disjoint live backends) on a backend neither table gives it.
     const A = parseConfig(yaml([svc(251, 1)]));
     const B = parseConfig(yaml([svc(1021, 11)]));
     const frames = Array.from({ length: 64 }, (_, i) =>
