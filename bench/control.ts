@@ -9,6 +9,7 @@ import { createNetns, deleteNetns, netnsName } from '../src/lab/netns.js';
 import { CLI, Proc, startXlbRun } from '../src/lab/proc.js';
 import * as edit from '../src/daemon/mutations.js';
 import { parseConfig, type Config } from '../src/model/config.js';
+import { schedEntriesFor } from '../src/model/config-memory.js';
 import { hostPort } from '../src/util/endpoint.js';
 import type { ControlPlaneResult } from './types.js';
 
@@ -78,7 +79,10 @@ export async function measureControlPlane(o: ControlOptions): Promise<ControlPla
   writeFileSync(big, largeConfig(o.services, o.backendsPerService));
   writeFileSync(changed, largeConfig(o.services, o.backendsPerService, true));
 
-  const dp = Dataplane.load({ flowTableSize: 65536 });
+  const dp = Dataplane.load({
+    flowTableSize: 65536,
+    schedEntries: schedEntriesFor(parseConfig(readFileSync(changed, 'utf8'), changed).services),
+  });
   let applyLargeConfigMs: number;
   let applyLargeConfigWrites: number;
   let oneBackendChangeMs: number;

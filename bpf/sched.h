@@ -35,12 +35,13 @@ static __always_inline __u32 flow_hash(struct xlb_pkt *p, const struct xlb_svc_k
 	return murmur3_words((const __u32 *)&k, sizeof(k) / 4, svc->hash_seed);
 }
 
-/* Picks the backend of a service for this packet; NULL when it has none. */
+/* Picks the backend of a service for this packet; NULL when it has none. The entry is
+ * sched_flat[table_off + idx] with idx < table_len: one array lookup, whose bounds check
+ * (key < max_entries) is the only one it needs. */
 static __always_inline const struct xlb_backend *pick(struct xlb_pkt *p, const struct xlb_svc_key *vip,
 						      const struct xlb_svc *svc, __u32 *bid_out, const int fam)
 {
 	__u32 n = svc->table_len, idx, *cur, *bid;
-	void *table;
 
 	if (n == 0)
 		return NULL;
@@ -56,10 +57,8 @@ static __always_inline const struct xlb_backend *pick(struct xlb_pkt *p, const s
 		*cur = idx + 1;
 	}
 
-	table = bpf_map_lookup_elem(&sched_tables, &svc->table_slot);
-	if (!table)
-		return NULL;
-	bid = bpf_map_lookup_elem(table, &idx);
+	idx += svc->table_off;
+	bid = bpf_map_lookup_elem(&sched_flat, &idx);
 	if (!bid)
 		return NULL;
 	*bid_out = *bid;

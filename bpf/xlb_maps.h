@@ -38,25 +38,19 @@ struct {
 	__type(value, struct xlb_svc);
 } svc_values SEC(".maps");
 
-/* One inner array per scheduling table (u32 backend ids). Tables of different
- * lengths share the outer map thanks to BPF_F_INNER_MAP. A service is switched
- * to a new table by one update of its services entry (slot + length together).
- * BPF_F_MMAPABLE lets userspace fill a new table with one copy instead of one
- * update per entry (every inner map must carry the template's flags). */
-struct xlb_table {
+/* Every service's scheduling table (u32 backend ids, Maglev or round-robin), in one array.
+ * Each service owns a block of two regions, the live one and the next; struct xlb_svc names
+ * the live one (table_off, table_len), so a packet reads one entry with one array lookup.
+ * A change writes the region no service value points at, then switches the service value:
+ * nothing waits for running programs. BPF_F_MMAPABLE lets userspace write a region with one
+ * copy. Resized before load (from the configuration). */
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, XLB_SCHED_ENTRIES);
 	__type(key, __u32);
 	__type(value, __u32);
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, XLB_TABLE_SLOTS);
-	__type(key, __u32);
-	__array(values, struct xlb_table);
-} sched_tables SEC(".maps");
+} sched_flat SEC(".maps");
 
 /* Backend slots, indexed by backend id. */
 struct {

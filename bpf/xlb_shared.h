@@ -20,7 +20,7 @@
  * types, keys, values). Bump it on any change to them, together with ABI_VERSION in
  * src/abi/abi.ts. The object carries it in its BTF (enum xlb_abi below), where userspace
  * reads it at load and refuses an object whose version differs from its own. */
-#define XLB_ABI_VERSION 6
+#define XLB_ABI_VERSION 7
 
 /* Limits; each can be overridden at build time (-DXLB_MAX_SERVICES=...). */
 #ifndef XLB_MAX_SERVICES
@@ -29,9 +29,10 @@
 #ifndef XLB_MAX_BACKENDS
 #define XLB_MAX_BACKENDS 65536 /* backend slots, shared by all services */
 #endif
-#ifndef XLB_TABLE_SLOTS
-#define XLB_TABLE_SLOTS (2 * XLB_MAX_SERVICES) /* two per service: live + next */
+#ifndef XLB_SCHED_ENTRIES
+#define XLB_SCHED_ENTRIES 1048576 /* sched_flat: backend ids of every table (default; resized before load) */
 #endif
+#define XLB_MAX_SCHED_ENTRIES 268435456      /* sched_flat at most (8 bytes an entry: 2 GiB) */
 #define XLB_SVC_SLOTS (2 * XLB_MAX_SERVICES) /* service values, two per service: live + next */
 #define XLB_SVC_PORT_KEYS (2 * 65536)        /* svc_ports: port, + 65536 for IPv6 */
 #define XLB_SVC_PORT_MULTI 0xffffffffu       /* svc_ports: several services, look up `services` */
@@ -147,7 +148,7 @@ struct xlb_svc_key {
  * it (one 4-byte write each), so a packet sees the old or the new service whole. */
 struct xlb_svc {
 	__u32 id;                  /* service index: stats_svc, rr_cursor */
-	__u32 table_slot;          /* index into sched_tables */
+	__u32 table_off;           /* where its table starts in sched_flat */
 	__u32 table_len;           /* entries in that table; 0 = no backend */
 	__u8 mode;                 /* enum xlb_mode */
 	__u8 sched;                /* enum xlb_sched */
@@ -269,7 +270,8 @@ enum xlb_abi {
 	XLB_ABI_VERSION_ = XLB_ABI_VERSION,
 	XLB_ABI_MAX_SERVICES = XLB_MAX_SERVICES,
 	XLB_ABI_MAX_BACKENDS = XLB_MAX_BACKENDS,
-	XLB_ABI_TABLE_SLOTS = XLB_TABLE_SLOTS,
+	XLB_ABI_SCHED_ENTRIES = XLB_SCHED_ENTRIES,
+	XLB_ABI_MAX_SCHED_ENTRIES = XLB_MAX_SCHED_ENTRIES,
 	XLB_ABI_SVC_SLOTS = XLB_SVC_SLOTS,
 	XLB_ABI_SVC_PORT_KEYS = XLB_SVC_PORT_KEYS,
 	XLB_ABI_NH_CACHE_SIZE = XLB_NH_CACHE_SIZE,

@@ -4,7 +4,7 @@
 // same test. Change both sides in one commit.
 import { struct } from './codec.js';
 
-export const ABI_VERSION = 6;
+export const ABI_VERSION = 7;
 
 /** How an XDP program is attached: the driver's hook, the generic (skb) one, or native
  * with a fallback to generic. Shared by the config (`xdp_mode`) and the kernel layer. */
@@ -13,7 +13,10 @@ export type XdpMode = 'auto' | 'native' | 'generic';
 export const Limits = {
   maxServices: 4096,
   maxBackends: 65536,
-  tableSlots: 2 * 4096,
+  /** sched_flat's entries when it is not resized before load (Dataplane.load's schedEntries). */
+  schedEntries: 1048576,
+  /** sched_flat's entries at most (8 bytes each: 2 GiB). */
+  maxSchedEntries: 268435456,
   portBitmapBytes: 8192,
   maxInterfaces: 64,
   svcSlots: 2 * 4096,
@@ -87,7 +90,7 @@ export type SvcKey = ReturnType<typeof svcKey.decode>;
 
 export const svcValue = struct('xlb_svc', {
   id: 'u32',
-  table_slot: 'u32',
+  table_off: 'u32',
   table_len: 'u32',
   mode: 'u8',
   sched: 'u8',

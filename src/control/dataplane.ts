@@ -33,6 +33,11 @@ export interface DataplaneOptions {
   objectPath?: string;
   /** Entries of the reply-translation table. */
   flowTableSize?: number;
+  /**
+   * Entries of sched_flat, every service's scheduling tables (schedEntriesFor(config.services)
+   * sizes it for a configuration); default Limits.schedEntries.
+   */
+  schedEntries?: number;
   /** Existing maps (pinned by an earlier daemon) the new programs share instead of fresh ones. */
   reuse?: Map<MapName, BpfMap>;
 }
@@ -88,6 +93,7 @@ export class Dataplane {
         obj.setMaxEntries('rev_nat', opts.flowTableSize);
         obj.setMaxEntries('fwd_flows', opts.flowTableSize);
       }
+      if (opts.schedEntries !== undefined) obj.setMaxEntries('sched_flat', opts.schedEntries);
       checkAbiVersion(obj);
       obj.checkCodecs(abiStructs);
       for (const [name, map] of opts.reuse ?? []) obj.reuseMap(name, map.fd);

@@ -7,7 +7,7 @@
 // XLB_FEATURES="-tcx" (names separated by commas or spaces, each after a '-') makes the
 // probe report those features missing on any kernel, so that the fallbacks run, and the
 // refusals can be seen, on a kernel that has everything.
-import { BPF_F_INNER_MAP, BPF_F_MMAPABLE, MapType } from '../kernel/map.js';
+import { BPF_F_MMAPABLE, MapType } from '../kernel/map.js';
 import {
   checkProbePrivilege,
   kernelRelease,
@@ -92,7 +92,6 @@ export const FEATURES: readonly FeatureSpec[] = [
   mapType('array', MapType.ARRAY, 'array maps', '3.19'),
   mapType('percpu_array', MapType.PERCPU_ARRAY, 'per-CPU array maps', '4.6'),
   mapType('lru_hash', MapType.LRU_HASH, 'LRU hash maps (the flow tables)', '4.10'),
-  mapType('array_of_maps', MapType.ARRAY_OF_MAPS, 'arrays of maps (the scheduling tables)', '4.12'),
   mapType('devmap_hash', MapType.DEVMAP_HASH, 'hashed device maps (XDP_REDIRECT targets)', '5.4'),
   {
     name: 'mmapable_array',
@@ -101,14 +100,6 @@ export const FEATURES: readonly FeatureSpec[] = [
     needs: 'map_array',
     uses: { mapFlags: BPF_F_MMAPABLE },
     probe: () => probeMapFlags(MapType.ARRAY, BPF_F_MMAPABLE),
-  },
-  {
-    name: 'inner_map',
-    what: 'BPF_F_INNER_MAP (inner maps of different sizes in one map of maps)',
-    since: '5.10',
-    needs: 'map_array',
-    uses: { mapFlags: BPF_F_INNER_MAP },
-    probe: () => probeMapFlags(MapType.ARRAY, BPF_F_INNER_MAP | BPF_F_MMAPABLE),
   },
   helper('xdp', 'bpf_map_lookup_elem', 1, '4.8'),
   helper('xdp', 'bpf_map_update_elem', 2, '4.8'),

@@ -15,6 +15,7 @@ import {
 import { join } from 'node:path';
 import type { Plan, PlannedService, planIds } from '../model/plan.js';
 import { removeClassicTc, type InterfaceState } from './attachments.js';
+import type { ReconcilerSlots } from './reconcile.js';
 import {
   bpffsRoot,
   instancePaths,
@@ -41,8 +42,12 @@ function withAccess<T>(what: string, path: string, fix: () => string, fn: () => 
   }
 }
 
-/** The state file's format: bumped when its shape changes (readState reads every older one). */
-export const STATE_FORMAT = 1;
+/**
+ * The state file's format: bumped when its shape changes (readState reads every older one).
+ * 2: the daemon's slots name each service's regions of sched_flat (ABI 7) in place of the
+ * sched_tables slots of format 1 (ABI 6 and older).
+ */
+export const STATE_FORMAT = 2;
 
 /** What an instance's owner saves next to its pins: for `xlb stats`, `xlb down`, and the next daemon. */
 export interface InstanceState {
@@ -63,10 +68,7 @@ export interface InstanceState {
 }
 
 /** Where each service's live table and value are (Reconciler.slots). */
-export interface SavedSlots {
-  table: [number, number][];
-  value: [number, number][];
-}
+export type SavedSlots = ReconcilerSlots;
 
 export interface DaemonState {
   generation: number;
@@ -116,6 +118,12 @@ export function readState(name: string): InstanceState | undefined {
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
+/** The slots of a format 0 or 1 state (sched_tables slots): the values' only. */
+function slotsFrom(raw: unknown): SavedSlots {
+  const value = isRecord(raw) && Array.isArray(raw.value) ? (raw.value as [number, number][]) : [];
+  return { value, regions: [] };
+}
+
 /** A parsed state file in the current format (see readState). Exported for tests. */
 export function stateFrom(raw: unknown, name: string): InstanceState | undefined {
   if (!isRecord(raw) || typeof raw.pid !== 'number') return undefined;
@@ -132,6 +140,15 @@ export function stateFrom(raw: unknown, name: string): InstanceState | undefined
   if (raw.format === STATE_FORMAT) {
     return isRecord(raw.daemon) ? { ...base, daemon: raw.daemon as unknown as DaemonState } : base;
   }
+  if (raw.format === 1 && isRecord(raw.daemon)) {
+    // Format 1: slots of sched_tables (ABI 6 and older), which no table of this ABI has. Its
+    // abi number keeps a daemon from adopting those pins; the rest reads as it was.
+    return {
+      ...base,
+      daemon: { ...(raw.daemon as unknown as DaemonState), slots: slotsFrom(raw.daemon.slots) },
+    };
+  }
+  if (raw.format === 1) return base;
   if (raw.format === undefined && isRecord(raw.applied) && isRecord(raw.running)) {
     // Format 0 (xlb 0.1): the daemon's fields at the top level.
     return {
@@ -141,7 +158,7 @@ export function stateFrom(raw: unknown, name: string): InstanceState | undefined
         running: raw.running,
         applied: raw.applied,
         ids: raw.ids as DaemonState['ids'],
-        slots: raw.slots as SavedSlots,
+        slots: slotsFrom(raw.slots),
         drained: Array.isArray(raw.drained) ? (raw.drained as [string, number][]) : [],
         unhealthy: Array.isArray(raw.unhealthy) ? (raw.unhealthy as string[]) : [],
       },

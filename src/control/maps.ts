@@ -9,7 +9,7 @@ export const MAP_NAMES = [
   'svc_ports',
   'services',
   'svc_values',
-  'sched_tables',
+  'sched_flat',
   'backends',
   'rr_cursor',
   'rev_nat',
@@ -30,7 +30,8 @@ export function openMaps(get: (name: MapName) => BpfMap) {
     svcPorts: new TypedMap(get('svc_ports'), u32, u32),
     services: new TypedMap(get('services'), svcKey, u32),
     svcValues: new TypedMap(get('svc_values'), u32, svcValue),
-    schedTables: new TypedMap(get('sched_tables'), u32, u32),
+    /** Every service's scheduling table, in regions (see regions.ts); written through mmap. */
+    schedFlat: get('sched_flat'),
     backends: new TypedMap(get('backends'), u32, backendValue),
     rrCursor: new TypedMap(get('rr_cursor'), u32, u32),
     revNat: new TypedMap(get('rev_nat'), flowKey, revNat),

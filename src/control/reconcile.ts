@@ -1,21 +1,17 @@
 // Desired state -> map writes. Applies a Plan on top of the one applied before with
 // the fewest writes, batched per map, in an order that keeps every packet consistent:
 //   1. new backend slots (never referenced yet), counters of new ids zeroed (traffic, ICMP errors);
-//   2. each changed table built in the service's spare slot (a new inner map);
-//   3. each changed service written whole to its spare value slot, then `services` and
-//      `svc_ports` switched to it (one 4-byte write each: the flip);
+//   2. each changed table written to the service's spare region of sched_flat (regions.ts
+//      says where), through one shared mapping: no program reads that region yet;
+//   3. each changed service written whole to its spare value slot (with its table's offset and
+//      length), then `services` and `svc_ports` switched to it (one 4-byte write each: the flip);
 //   4. the reply-port bitmap (after services exist, before removed ones go);
-//   5. removed services; spare slots pointed at an empty table, freeing the old ones.
-// Map-in-map updates make the kernel wait for running programs (synchronize_rcu, ms):
-// batching them makes that one wait per apply instead of one per table.
-import {
-  BPF_F_INNER_MAP,
-  BPF_F_MMAPABLE,
-  BpfMap,
-  MapType,
-  numPossibleCpus,
-  perCpuBuffer,
-} from '../kernel/map.js';
+//   5. removed services; their regions (and those a grown table left) are reused from the
+//      next apply on.
+// Nothing here waits for running programs (no map-in-map update, no synchronize_rcu). Where
+// every region will go is decided before the first write: a configuration whose tables do not
+// fit sched_flat is refused whole (RegionsFullError) and changes nothing.
+import { numPossibleCpus, perCpuBuffer, type BpfMap } from '../kernel/map.js';
 import {
   BackendFlags,
   Bitmap,
@@ -40,6 +36,7 @@ import {
   type PlannedBackend,
   type PlannedService,
 } from '../model/plan.js';
+import { TableRegions, type RegionWrite, type SavedPlacement, type TableRef } from '../model/regions.js';
 import type { DataplaneMaps } from './maps.js';
 
 export interface ApplyReport {
@@ -59,12 +56,12 @@ export function portBitmap(ports: Iterable<number>): Buffer {
   return b;
 }
 
-/** The services-map value of a planned service whose table lives in `slot`. */
-export function serviceValue(s: PlannedService, slot: number) {
+/** The svc_values value of a planned service whose table is at `table` in sched_flat. */
+export function serviceValue(s: PlannedService, table: TableRef) {
   return {
     id: s.id,
-    table_slot: slot,
-    table_len: s.table.length,
+    table_off: table.offset,
+    table_len: table.length,
     mode: s.mode,
     sched: s.sched,
     flags: (s.vip === '*' ? ServiceFlags.wildcard : 0) | (s.affinity ? ServiceFlags.affinity : 0),
@@ -86,7 +83,7 @@ function encodeAll(plan: Plan, prev: Plan, added: readonly PlannedBackend[]): vo
   for (const s of plan.services) {
     if (before.has(s)) continue; // the same planned service: encoded when it was written
     svcKey.encode(serviceKey(s));
-    svcValue.encode(serviceValue(s, 0));
+    svcValue.encode(serviceValue(s, { offset: 0, length: s.table.length }));
   }
   for (const b of added) {
     backendValue.encode({ addr: addrTo16(b.address), port: b.port, family: b.family, flags: 0, svc_id: 0 });
@@ -142,36 +139,49 @@ class Batch {
   }
 }
 
+/** Where each service's live table and value are (saved so that a new daemon can adopt). */
+export interface ReconcilerSlots {
+  /** [service id, svc_values index of its live value]. */
+  value: [number, number][];
+  /** Each service's block of sched_flat and its live region (regions.ts). */
+  regions: SavedPlacement[];
+}
+
 export class Reconciler {
   private actual: Plan = emptyPlan();
-  /** Service id -> the table slot its live entry points at. */
-  private readonly liveSlot = new Map<number, number>();
   /** Service id -> the svc_values index of its live value. */
   private readonly liveValue = new Map<number, number>();
   /** svc_ports as written: key -> reference. */
   private ports = new Map<number, number>();
-  /** A one-entry table that spare slots point at, so that old tables are freed. */
-  private emptyTable: BpfMap | undefined;
+  /** Where each service's tables are in sched_flat. */
+  private regions: TableRegions;
 
-  constructor(private readonly maps: DataplaneMaps) {}
+  constructor(private readonly maps: DataplaneMaps) {
+    this.regions = new TableRegions(maps.schedFlat.info.maxEntries);
+  }
 
   get applied(): Plan {
     return this.actual;
   }
 
   /** Where each service's live table and value are (saved so that a new daemon can adopt). */
-  get slots(): { table: [number, number][]; value: [number, number][] } {
-    return { table: [...this.liveSlot], value: [...this.liveValue] };
+  get slots(): ReconcilerSlots {
+    return { value: [...this.liveValue], regions: this.regions.save() };
   }
 
   /**
    * Takes over maps an earlier daemon filled: `plan` is what they hold (rebuilt from
    * its saved config and ids), `slots` where its live tables and values are.
    */
-  restore(plan: Plan, slots: { table: [number, number][]; value: [number, number][] }): void {
+  restore(plan: Plan, slots: ReconcilerSlots): void {
+    const regions = TableRegions.restore(this.maps.schedFlat.info.maxEntries, slots.regions);
+    for (const s of plan.services) {
+      if (s.table.length > 0 && regions.placement(s.id)?.live === undefined) {
+        throw new Error(`the saved state places no live table for service '${s.name}' (id ${s.id})`);
+      }
+    }
+    this.regions = regions;
     this.actual = plan;
-    this.liveSlot.clear();
-    for (const [id, slot] of slots.table) this.liveSlot.set(id, slot);
     this.liveValue.clear();
     for (const [id, at] of slots.value) this.liveValue.set(id, at);
     this.ports = portRefs(plan, this.liveValue);
@@ -197,6 +207,21 @@ export class Reconciler {
     const nextKeys = new Set(next.services.map(serviceKeyId));
     const svcIdByName = new Map(next.services.map((s) => [s.name, s.id]));
     let deletes = 0;
+
+    // Where every changed table goes, decided before the first write: a full sched_flat
+    // refuses the whole plan here (RegionsFullError) and nothing is written.
+    const regions = this.regions.clone();
+    regions.settle();
+    for (const old of prev.services) if (!nextIds.has(old.id)) regions.release(old.id);
+    const tableRefs = new Map<number, TableRef>();
+    const writes: RegionWrite[] = [];
+    for (const s of next.services) {
+      const old = prevById.get(s.id);
+      if (old && sameTable(old.table, s.table)) continue;
+      const { ref, write } = regions.place(s.id, s.name, s.table.length);
+      tableRefs.set(s.id, ref);
+      if (write) writes.push({ id: s.id, offset: ref.offset, table: s.table });
+    }
 
     // 1. backends never referenced yet, and the counters of new ids
     for (const b of added) {
@@ -224,48 +249,27 @@ export class Reconciler {
     }
     batch.flush();
 
-    // 2. changed tables, built in each service's spare slot
-    const staleSlots: number[] = [];
-    const slots = new Map<number, number>();
-    const tables: BpfMap[] = [];
-    try {
-      for (const s of next.services) {
-        const old = prevById.get(s.id);
-        const live = this.liveSlot.get(s.id);
-        let slot = live ?? 2 * s.id;
-        if (!old || !sameTable(old.table, s.table)) {
-          slot = live === undefined ? 2 * s.id : live === 2 * s.id ? 2 * s.id + 1 : 2 * s.id;
-          if (s.table.length > 0) {
-            const t = buildTable(s.table, slot);
-            tables.push(t);
-            batch.put(m.schedTables.raw, u32.encode(slot), u32.encode(t.fd));
-            batch.writes += s.table.length;
-          }
-          if (live !== undefined) staleSlots.push(live);
-        }
-        slots.set(s.id, slot);
-      }
-      batch.flush(); // one wait for running programs, however many tables changed
-    } finally {
-      for (const t of tables) t.close(); // the outer map holds them now
-    }
+    // 2. changed tables, each in its service's spare region: one shared mapping for all
+    m.schedFlat.writeMmapableAt(writes.map((w) => ({ index: w.offset, values: strided(w.table) })));
+    batch.writes += writes.reduce((a, w) => a + w.table.length, 0);
 
     // 3. the flip. A changed service is written whole to its spare value slot, then
     //    `services` and `svc_ports` switch to that slot (one 4-byte value each).
     const index = new Map<number, number>();
     for (const s of next.services) {
       const old = prevById.get(s.id);
-      const slot = slots.get(s.id) ?? 2 * s.id;
       const live = this.liveValue.get(s.id);
+      const table = tableRefs.get(s.id);
       const changed =
         !old ||
         live === undefined ||
-        slot !== this.liveSlot.get(s.id) ||
+        table !== undefined ||
         (old !== s && serviceValueId(old) !== serviceValueId(s));
       const at = !changed ? live : live === 2 * s.id ? 2 * s.id + 1 : 2 * s.id;
       index.set(s.id, at);
       if (changed) {
-        batch.put(m.svcValues.raw, u32.encode(at), svcValue.encode(serviceValue(s, slot)));
+        const ref = table ?? liveRef(regions, s);
+        batch.put(m.svcValues.raw, u32.encode(at), svcValue.encode(serviceValue(s, ref)));
         if (old) r.servicesChanged++;
       }
     }
@@ -287,30 +291,24 @@ export class Reconciler {
     }
     batch.flush();
     this.ports = ports;
+    this.regions = regions; // the values point where `regions` says
     for (const s of next.services) {
       const old = prevById.get(s.id);
       if (old && serviceKeyId(old) !== serviceKeyId(s) && !nextKeys.has(serviceKeyId(old))) {
         if (m.services.delete(serviceKey(old))) deletes++;
       }
-      this.liveSlot.set(s.id, slots.get(s.id) ?? 2 * s.id);
       this.liveValue.set(s.id, index.get(s.id) ?? 2 * s.id);
     }
 
     // 4. reply ports: after new services exist, before removed ones go
     deletes += this.writeBitmap(Bitmap.backendPorts, prev.backendPorts, next.backendPorts);
 
-    // 5. removals; spare slots point at the empty table so that old tables are freed
+    // 5. removals (their regions were released above: reused from the next apply on)
     for (const old of prev.services) {
       if (nextIds.has(old.id)) continue;
       if (!nextKeys.has(serviceKeyId(old)) && m.services.delete(serviceKey(old))) deletes++;
-      staleSlots.push(2 * old.id, 2 * old.id + 1);
-      this.liveSlot.delete(old.id);
       this.liveValue.delete(old.id);
       r.servicesRemoved++;
-    }
-    if (staleSlots.length > 0) {
-      const empty = this.empty();
-      for (const slot of staleSlots) batch.put(m.schedTables.raw, u32.encode(slot), u32.encode(empty.fd));
     }
     for (const id of removed) {
       batch.put(
@@ -327,11 +325,6 @@ export class Reconciler {
     return r;
   }
 
-  private empty(): BpfMap {
-    this.emptyTable ??= BpfMap.create(MapType.ARRAY, 'xlb_table_empty', 4, 4, 1, TABLE_FLAGS);
-    return this.emptyTable;
-  }
-
   private writeBitmap(index: number, before: Set<number>, after: Set<number>): number {
     const same = before.size === after.size && [...after].every((p) => before.has(p));
     if (same) return 0;
@@ -340,27 +333,20 @@ export class Reconciler {
   }
 
   close(): void {
-    this.emptyTable?.close();
-    this.emptyTable = undefined;
+    /* nothing of its own: every map belongs to the data plane's object */
   }
 }
 
-/** The inner-map template's flags in bpf/xlb_maps.h: every table must carry them. */
-const TABLE_FLAGS = BPF_F_INNER_MAP | BPF_F_MMAPABLE;
+/** Where a service's unchanged table is: its live region. */
+function liveRef(regions: TableRegions, s: PlannedService): TableRef {
+  const p = regions.placement(s.id);
+  if (s.table.length === 0 || p?.live === undefined) return { offset: 0, length: 0 };
+  return { offset: p.base + p.live * p.region, length: s.table.length };
+}
 
-/**
- * A scheduling table as an inner array map (BPF_F_INNER_MAP: any length), filled through
- * a shared mapping before any program can see it (entries at a stride of 8 bytes).
- */
-function buildTable(table: Uint32Array, slot: number): BpfMap {
-  const inner = BpfMap.create(MapType.ARRAY, `xlb_table_${slot}`, 4, 4, table.length, TABLE_FLAGS);
-  try {
-    const values = new Uint32Array(2 * table.length);
-    for (let i = 0; i < table.length; i++) values[2 * i] = table[i]!;
-    inner.writeMmapable(new Uint8Array(values.buffer));
-    return inner;
-  } catch (e) {
-    inner.close();
-    throw e;
-  }
+/** A table as sched_flat's mapping holds it: one u32 per entry at a stride of 8 bytes. */
+function strided(table: Uint32Array): Uint8Array {
+  const values = new Uint32Array(2 * table.length);
+  for (let i = 0; i < table.length; i++) values[2 * i] = table[i]!;
+  return new Uint8Array(values.buffer);
 }

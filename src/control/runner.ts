@@ -3,6 +3,7 @@
 import { ifindexOf } from '../kernel/netif.js';
 import { ABI_VERSION, type XdpMode } from '../abi/abi.js';
 import type { Config } from '../model/config.js';
+import { schedEntriesFor } from '../model/config-memory.js';
 import { Dataplane } from './dataplane.js';
 import { forwardingWarnings } from './preflight.js';
 import {
@@ -47,7 +48,11 @@ export class RunningInstance {
     const kernel = requireKernel(); // what the kernel lacks stops the start before anything is loaded
     const interfaces = opts.interfaces ?? opts.config.interfaces;
     for (const i of interfaces) ifindexOf(i); // a missing interface fails before anything is loaded
-    const dp = Dataplane.load({ objectPath: opts.objectPath, flowTableSize: opts.config.flowTableSize });
+    const dp = Dataplane.load({
+      objectPath: opts.objectPath,
+      flowTableSize: opts.config.flowTableSize,
+      schedEntries: schedEntriesFor(opts.config.services),
+    });
     let claimed = false;
     try {
       const report = dp.apply(opts.config); // configured before the first packet arrives

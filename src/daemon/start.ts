@@ -12,7 +12,7 @@ import { MAP_NAMES, type MapName } from '../control/maps.js';
 import { forwardingWarnings } from '../control/preflight.js';
 import { BpfMap } from '../kernel/map.js';
 import { validateConfig, type Config } from '../model/config.js';
-import { MEMORY } from '../model/config-memory.js';
+import { MEMORY, SCHED_RESERVE, schedEntriesFor } from '../model/config-memory.js';
 import { plan, planIdsFrom } from '../model/plan.js';
 import { detachPinned } from './down.js';
 
@@ -78,6 +78,15 @@ function adopt(
         `${flowEntries} entries (and their flows); xlb down and start again to resize them`,
     );
   }
+  const tableEntries = dp.maps.schedFlat.info.maxEntries;
+  const wanted = schedEntriesFor(config.services);
+  if (tableEntries < wanted - SCHED_RESERVE) {
+    log.warn(
+      { event: 'warning', schedEntries: tableEntries },
+      `the adopted scheduling tables keep ${tableEntries} entries, fewer than this configuration's ` +
+        `${wanted - SCHED_RESERVE}: changes that do not fit are refused; xlb down and start again to resize them`,
+    );
+  }
   // What the maps hold is not measured against a budget (a state saved before memory_limit
   // existed has none): the configuration applied next is, and that is what matters.
   const applied = validateConfig({ ...prev.daemon.applied, memory_limit: MEMORY.maxLimit }, 'saved state');
@@ -120,7 +129,11 @@ function adopt(
 
 function fresh(config: Config, opts: StartOptions): Started {
   // Loaded before the instance is claimed: a refused load (a capability missing) leaves nothing.
-  const dp = Dataplane.load({ objectPath: opts.objectPath, flowTableSize: config.flowTableSize });
+  const dp = Dataplane.load({
+    objectPath: opts.objectPath,
+    flowTableSize: config.flowTableSize,
+    schedEntries: schedEntriesFor(config.services),
+  });
   dp.keepAttached = true;
   let writes: number;
   try {

@@ -1,5 +1,5 @@
 // What a daemon saves next to its pins (/run/xlb/NAME.json, written atomically after every
-// apply) so that the next daemon can adopt them: the configurations, ids and table slots
+// apply) so that the next daemon can adopt them: the configurations, ids, value slots and table regions
 // behind what the maps hold, drains and unhealthy backends. The type is control's
 // InstanceState, the one state file of an instance; this is the daemon's part of it.
 import { ABI_VERSION } from '../abi/abi.js';

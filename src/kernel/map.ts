@@ -34,6 +34,8 @@ export const BPF_F_MMAPABLE = 1 << 10;
 const PROT_READ_WRITE = 0x3;
 const MAP_SHARED = 0x1;
 const MAP_FAILED = 0xffffffffffffffffn;
+/** The mmap offsets of a BPF array are in pages (of 4 KiB on the architectures xlb builds for). */
+const PAGE = 4096;
 
 export interface MapInfo {
   name: string;
@@ -189,6 +191,51 @@ export class BpfMap {
       b.memcpyTo(addr, values, len);
     } finally {
       b.munmap(addr, len);
+    }
+  }
+
+  /**
+   * Overwrites runs of entries of a BPF_F_MMAPABLE array through shared mappings: each
+   * `values` (entries at a stride of value_size rounded up to 8) from entry `index` on. One
+   * copy per run, whatever its length, and no system call per entry. Readers see each 4-byte
+   * value change atomically, not a run at once: write only entries no program reads.
+   */
+  writeMmapableAt(runs: readonly { index: number; values: Uint8Array }[]): void {
+    const stride = Math.ceil(this.info.valueSize / 8) * 8;
+    const len = this.info.maxEntries * stride;
+    if (this.info.type !== MapType.ARRAY || (this.info.flags & BPF_F_MMAPABLE) === 0) {
+      throw new RangeError(`map '${this.info.name}' is not an array created with BPF_F_MMAPABLE`);
+    }
+    for (const r of runs) {
+      const at = r.index * stride;
+      if (
+        !Number.isInteger(r.index) ||
+        r.index < 0 ||
+        r.values.length % stride !== 0 ||
+        at + r.values.length > len
+      ) {
+        throw new RangeError(
+          `map '${this.info.name}': ${r.values.length} bytes at entry ${r.index} do not fit its ${this.info.maxEntries} entries`,
+        );
+      }
+    }
+    // Each run through a mapping of the pages it covers only: the kernel maps every page of a
+    // BPF array's mapping at mmap time, so mapping a large array whole costs its size each time.
+    const b = libbpf();
+    for (const r of runs) {
+      if (r.values.length === 0) continue;
+      const at = r.index * stride;
+      const from = Math.floor(at / PAGE) * PAGE;
+      const to = Math.min(Math.ceil((at + r.values.length) / PAGE) * PAGE, Math.ceil(len / PAGE) * PAGE);
+      const addr = b.mmap(null, to - from, PROT_READ_WRITE, MAP_SHARED, this.fd, from);
+      if (addr === MAP_FAILED || addr === -1n) {
+        throw kernelError(this.op(`mmap ${to - from} bytes at ${from}`), -lastErrno());
+      }
+      try {
+        b.memcpyTo(addr + BigInt(at - from), r.values, r.values.length);
+      } finally {
+        b.munmap(addr, to - from);
+      }
     }
   }
 

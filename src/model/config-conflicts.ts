@@ -17,6 +17,8 @@ import {
   flowPart,
   flowTablesBytes,
   overBudgetProblem,
+  reservePart,
+  schedEntriesProblem,
   servicePart,
   serviceTableBytes,
 } from './config-memory.js';
@@ -181,14 +183,20 @@ export function serviceConflicts(config: Config, s: ServiceConfig, replacing?: s
   if (over !== undefined) problems.push({ path: 'services', code: 'too_many', message: over });
   const bytes =
     flowTablesBytes(config.flowTableSize) +
+    reservePart().bytes +
     index.tableBytes -
     (replaced === undefined ? 0 : tableBytesOf(replaced)) +
     tableBytesOf(s);
   if (bytes > config.memoryLimit) {
     const rest = config.services.filter((o) => o.name !== replacing);
-    const parts = [flowPart(config.flowTableSize), ...[s, ...rest].map(servicePart)];
+    const parts = [flowPart(config.flowTableSize), reservePart(), ...[s, ...rest].map(servicePart)];
     const overBudget = overBudgetProblem(parts, config.memoryLimit);
     if (overBudget !== undefined) problems.push({ path, code: 'too_large', message: overBudget });
+  } else {
+    // sched_flat's bound (2^28 entries) is far above what memory_limit lets through by
+    // default; the sum over the services is cheap next to the change itself.
+    const flat = schedEntriesProblem([s, ...config.services.filter((o) => o.name !== replacing)]);
+    if (flat !== undefined) problems.push({ path, code: 'too_large', message: flat });
   }
   return problems;
 }

@@ -8,12 +8,13 @@
 // by the key and the value, each rounded up to 8 bytes; the bucket array holds
 // roundup_pow_of_two(max_entries) buckets of 16 bytes (kernel/bpf/hashtab.c).
 //
-// Scheduling tables: one BPF_F_MMAPABLE array per table, of u32 backend ids. An array's
-// elements are rounded up to 8 bytes, and an mmapable one is a page for its header plus its
-// elements rounded up to pages (kernel/bpf/arraymap.c). A service holds two while a change
-// switches it (the new one is built beside the live one), so each counts twice. An empty
-// table (no live backend) is one array shared by all services: nothing per service.
-import { flowKey, fwdFlow, revNat } from '../abi/abi.js';
+// Scheduling tables: one BPF_F_MMAPABLE array of u32 backend ids, sched_flat, sized when the
+// data plane is loaded. An array's elements are rounded up to 8 bytes. Each service owns a
+// block of two regions in it (the live table and the one a change writes), each region the
+// table's entries rounded up to a page of entries (512) plus one page, so that a table may grow
+// a little in place (regionEntries). A service without a live backend needs no region. The
+// array also keeps a reserve (SCHED_RESERVE) for services added and tables grown at run time.
+import { Limits, flowKey, fwdFlow, revNat } from '../abi/abi.js';
 import { wrrSequenceLength } from './wrr.js';
 
 const KiB = 1024;
@@ -71,10 +72,46 @@ export function tableEntries(s: TableInputs): number {
   }
 }
 
-/** The service's two scheduling tables (the live one and the one a switch builds). */
+/** Entries of sched_flat in one page. */
+const PAGE_ENTRIES = PAGE / TABLE_ENTRY;
+
+/**
+ * Entries of one region of sched_flat for a table of `entries`: rounded up to a page of
+ * entries, plus one page (room to grow in place). 0 for an empty table: it needs none.
+ */
+export function regionEntries(entries: number): number {
+  return entries === 0 ? 0 : PAGE_ENTRIES + round(entries, PAGE_ENTRIES);
+}
+
+/**
+ * Entries of sched_flat kept free beyond what a configuration's tables need, for services added
+ * and tables grown at run time (the array's size is fixed at load): 262,144 entries, 2 MiB.
+ */
+export const SCHED_RESERVE = 262_144;
+
+/** The service's two regions of sched_flat (the live table and the one a switch writes). */
 export function serviceTableBytes(s: TableInputs): number {
-  const entries = tableEntries(s);
-  return entries === 0 ? 0 : 2 * (PAGE + round(entries * TABLE_ENTRY, PAGE));
+  return 2 * regionEntries(tableEntries(s)) * TABLE_ENTRY;
+}
+
+/**
+ * Entries of sched_flat for a configuration: both regions of every service, and the reserve;
+ * at most Limits.maxSchedEntries (checkSchedEntries refuses a configuration that needs more).
+ */
+export function schedEntriesFor(services: readonly TableInputs[]): number {
+  const need = services.reduce((a, s) => a + 2 * regionEntries(tableEntries(s)), 0);
+  return Math.min(Limits.maxSchedEntries, need + SCHED_RESERVE);
+}
+
+/** The refusal of tables that need more of sched_flat than it can have (2^28 entries). */
+export function schedEntriesProblem(services: readonly TableInputs[]): string | undefined {
+  const need = services.reduce((a, s) => a + 2 * regionEntries(tableEntries(s)), 0);
+  if (need + SCHED_RESERVE <= Limits.maxSchedEntries) return undefined;
+  return (
+    `the scheduling tables need ${need.toLocaleString('en-US')} entries (two regions a service), more than ` +
+    `the ${(Limits.maxSchedEntries - SCHED_RESERVE).toLocaleString('en-US')} one data plane can hold; ` +
+    'lower table_size, remove services, or spread the services over several xlb instances'
+  );
 }
 
 /** 1536 -> '1.5 KiB', 2147483648 -> '2.0 GiB'. */
@@ -110,10 +147,12 @@ export function parseBudget(value: unknown): number | undefined {
   return Number(m[1]) * unit;
 }
 
-/** One part of an estimate: the flow tables, or a service's tables. */
+/** One part of an estimate: the flow tables, the tables' reserve, or a service's tables. */
 export interface Part {
   what: string;
   bytes: number;
+  /** A service's tables (the others are always named). */
+  service?: true;
 }
 
 /**
@@ -123,9 +162,11 @@ export interface Part {
 export function overBudgetProblem(parts: readonly Part[], limit: number): string | undefined {
   const total = parts.reduce((a, p) => a + p.bytes, 0);
   if (total <= limit) return undefined;
-  const biggest = [...parts].sort((a, b) => b.bytes - a.bytes);
-  const named = biggest.slice(0, 4).filter((p) => p.bytes > 0);
-  const rest = biggest.slice(named.length).filter((p) => p.bytes > 0);
+  const fixed = parts.filter((p) => p.service === undefined && p.bytes > 0);
+  const biggest = parts.filter((p) => p.service !== undefined).sort((a, b) => b.bytes - a.bytes);
+  const top = biggest.slice(0, Math.max(0, 4 - fixed.length)).filter((p) => p.bytes > 0);
+  const named = [...fixed, ...top].sort((a, b) => b.bytes - a.bytes);
+  const rest = biggest.slice(top.length).filter((p) => p.bytes > 0);
   const restBytes = rest.reduce((a, p) => a + p.bytes, 0);
   const list =
     named.map((p) => `${p.what} ${formatBytes(p.bytes)}`).join(', ') +
@@ -147,7 +188,15 @@ export function servicePart(s: TableInputs & { name: string }): Part {
   const entries = tableEntries(s);
   const kind =
     s.scheduler === 'maglev' ? `maglev table_size ${s.tableSize}` : `${s.scheduler}, ${entries} entries`;
-  return { what: `'${s.name}' (${kind})`, bytes: serviceTableBytes(s) };
+  return { what: `'${s.name}' (${kind})`, bytes: serviceTableBytes(s), service: true };
+}
+
+/** How the estimate names sched_flat's reserve (its size, not a service's). */
+export function reservePart(): Part {
+  return {
+    what: `the scheduling tables' reserve (${SCHED_RESERVE.toLocaleString('en-US')} entries)`,
+    bytes: SCHED_RESERVE * TABLE_ENTRY,
+  };
 }
 
 /** How the estimate names the flow tables. */

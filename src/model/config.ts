@@ -39,6 +39,8 @@ import {
   MEMORY,
   budgetInput,
   flowPart,
+  reservePart,
+  schedEntriesProblem,
   formatBytes,
   overBudgetProblem,
   parseBudget,
@@ -652,20 +654,23 @@ function snatRangeOf(s: ServiceChecked): SnatRange | undefined {
 /** The tables' estimated kernel memory within memory_limit (services that failed a check aside). */
 function checkBudget(top: TopChecked, services: (ServiceChecked | undefined)[], c: Checker): void {
   if (top.flow_table_size === undefined || top.memory_limit === undefined) return;
-  const parts = [flowPart(top.flow_table_size)];
+  const parts = [flowPart(top.flow_table_size), reservePart()];
+  const tables = [];
   for (const s of services) {
     if (s?.scheduler === undefined || s.name === undefined) continue;
-    parts.push(
-      servicePart({
-        name: s.name,
-        scheduler: s.scheduler,
-        tableSize: s.table_size ?? DEFAULTS.tableSize,
-        backends: (s.backends ?? []).map((b) => ({ weight: b?.weight ?? 1 })),
-      }),
-    );
+    const t = {
+      name: s.name,
+      scheduler: s.scheduler,
+      tableSize: s.table_size ?? DEFAULTS.tableSize,
+      backends: (s.backends ?? []).map((b) => ({ weight: b?.weight ?? 1 })),
+    };
+    tables.push(t);
+    parts.push(servicePart(t));
   }
   const over = overBudgetProblem(parts, top.memory_limit);
   if (over !== undefined) c.report(['memory_limit'], over, 'too_large');
+  const flat = schedEntriesProblem(tables);
+  if (flat !== undefined) c.report(['services'], flat, 'too_large');
 }
 
 /** Each backend (canonical address, port in effect) once per service. */

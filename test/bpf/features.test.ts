@@ -51,8 +51,8 @@ describe('the probed features are what bpf/xlb.bpf.c uses', () => {
       }
     }
     assert.ok(
-      uses.maps.some((m) => (m.innerFlags ?? 0) & probed),
-      'the scheduling tables use the probed inner-map flags',
+      uses.maps.some((m) => m.name === 'sched_flat' && m.flags & probed),
+      'the scheduling tables use the probed flag (BPF_F_MMAPABLE)',
     );
   });
 });

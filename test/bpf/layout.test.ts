@@ -77,7 +77,7 @@ describe('ABI layout', () => {
     try {
       assert.throws(
         () => checkAbiVersion(foreign),
-        /carries no ABI version .*this xlb needs 6.*rebuild both/,
+        /carries no ABI version .*this xlb needs 7.*rebuild both/,
       );
     } finally {
       foreign.close();
@@ -119,7 +119,7 @@ describe('ABI layout', () => {
   });
 
   it('map names and sizes agree with the TypeScript limits', { skip: rootSkip() }, () => {
-    const dp = Dataplane.load({ flowTableSize: 2048 });
+    const dp = Dataplane.load({ flowTableSize: 2048, schedEntries: 5000 });
     try {
       assert.deepEqual(
         [...dp.object.mapNames()].filter((n) => !n.includes('.')).sort(),
@@ -133,7 +133,8 @@ describe('ABI layout', () => {
       assert.equal(size('stats_backend'), Limits.maxBackends);
       assert.equal(size('icmp_unreach'), Limits.maxBackends, 'ICMP errors per backend id');
       assert.equal(dp.object.map('icmp_unreach').info.type, MapType.PERCPU_ARRAY, 'icmp_unreach cannot fill');
-      assert.equal(size('sched_tables'), Limits.tableSlots);
+      assert.equal(size('sched_flat'), 5000, 'scheduling tables resized before load');
+      assert.equal(dp.object.map('sched_flat').info.type, MapType.ARRAY, 'one flat array, no map of maps');
       assert.equal(size('svc_values'), Limits.svcSlots);
       assert.equal(size('svc_ports'), Limits.svcPortKeys);
       assert.equal(size('nh_cache'), Limits.nhCacheSize);

@@ -1,6 +1,7 @@
 // Maglev in the data plane against the TypeScript reference, and flow affinity:
-//   - differential: 100,000 random packets over 20 random configurations (family,
-//     backends, weights, table size, hash key, seed, affinity): the BPF program and
+//   - differential: 100,000 random packets over 20 random configurations of 1 to 3 services
+//     (family, backends, weights, table size, hash key, seed, affinity), applied in turn to one
+//     data plane so that the tables move about sched_flat: the BPF program and
 //     src/model/reference.ts choose the same backend and produce the same bytes —
 //     which also proves the C flow hash equals src/model/flowhash.ts bit for bit;
 //   - flow affinity: established flows keep their backend through a change of the
@@ -20,7 +21,8 @@ import { int, pick, rng, scaledCount, testSeed } from '../helpers/random.js';
 
 const HASH_KEYS = ['5-tuple', 'src-addr', 'src-addr-port'] as const;
 
-function randomConfig(r: () => number, family: 4 | 6) {
+/** One maglev service of a random configuration: its YAML lines and what the description says. */
+function randomService(r: () => number, family: 4 | 6, index: number) {
   const n = int(r, 1, 40);
   const vip = pick(r, family === 4 ? ['192.0.2.10', '*'] : ['fd00:192::10', '*']);
   const backends = Array.from({ length: n }, (_, i) => {
@@ -31,31 +33,45 @@ function randomConfig(r: () => number, family: 4 | 6) {
     r,
     [251, 1021, 4093, 16381].filter((m) => m >= n),
   );
-  const seed = int(r, 0, 0xffffffff);
   const hashKey = pick(r, HASH_KEYS);
   const affinity = r() < 0.5;
+  return {
+    lines: [
+      `  - name: m${index}`,
+      `    vip: "${vip}"`,
+      `    port: ${53 + index}`,
+      '    scheduler: maglev',
+      `    hash_key: ${hashKey}`,
+      `    table_size: ${tableSize}`,
+      `    flow_affinity: ${affinity}`,
+      '    backends:',
+      ...backends,
+    ],
+    desc: `m${index}: n=${n} M=${tableSize} key=${hashKey} affinity=${affinity} vip=${vip}`,
+  };
+}
+
+/**
+ * A random configuration of 1 to 3 maglev services (ports 53..55). Applied one after the
+ * other to one data plane, services come and go and tables change size, so their regions of
+ * sched_flat move, and the live region alternates.
+ */
+function randomConfig(r: () => number, family: 4 | 6) {
+  const seed = int(r, 0, 0xffffffff);
+  const services = Array.from({ length: int(r, 1, 3) }, (_, i) => randomService(r, family, i)).filter(
+    (_, i) => i === 0 || r() < 0.7,
+  );
   const yaml = [
     'interface: lo',
     `hash_seed: ${seed}`,
     'services:',
-    '  - name: m',
-    `    vip: "${vip}"`,
-    '    port: 53',
-    '    scheduler: maglev',
-    `    hash_key: ${hashKey}`,
-    `    table_size: ${tableSize}`,
-    `    flow_affinity: ${affinity}`,
-    '    backends:',
-    ...backends,
+    ...services.flatMap((s) => s.lines),
     '',
   ].join('\n');
-  return {
-    yaml,
-    desc: `IPv${family} n=${n} M=${tableSize} seed=${seed} key=${hashKey} affinity=${affinity} vip=${vip}`,
-  };
+  return { yaml, desc: `IPv${family} seed=${seed} ${services.map((s) => s.desc).join('; ')}` };
 }
 
-function randomPacket(r: () => number, family: 4 | 6, vip: string): PacketSpec {
+function randomPacket(r: () => number, family: 4 | 6, vip: string, port: number): PacketSpec {
   const dst =
     vip !== '*'
       ? vip
@@ -67,31 +83,36 @@ function randomPacket(r: () => number, family: 4 | 6, vip: string): PacketSpec {
       ? `${int(r, 1, 223)}.${int(r, 0, 255)}.${int(r, 0, 255)}.${int(r, 1, 254)}`
       : `fd00:${int(r, 0, 0xffff).toString(16)}::${int(r, 1, 0xffff).toString(16)}`;
   const ip = family === 4 ? { ipv4: { src, dst } } : { ipv6: { src, dst } };
-  return { ...ip, udp: { sport: int(r, 1, 65535), dport: 53 }, payload: Buffer.alloc(int(r, 0, 32), 7) };
+  return { ...ip, udp: { sport: int(r, 1, 65535), dport: port }, payload: Buffer.alloc(int(r, 0, 32), 7) };
 }
 
 describe('maglev in the data plane', { skip: rootSkip() }, () => {
   const PER_CONFIG = scaledCount(5000);
-  it(`chooses what the TypeScript reference chooses: ${(20 * PER_CONFIG).toLocaleString('en')} packets, 20 random configurations`, () => {
+  it(`chooses what the TypeScript reference chooses: ${(20 * PER_CONFIG).toLocaleString('en')} packets, 20 random configurations applied in turn`, () => {
     const seed = testSeed();
     const r = rng(seed);
     let packets = 0;
-    for (let c = 0; c < 20; c++) {
-      const family = c % 2 === 0 ? 4 : 6;
-      const { yaml, desc } = randomConfig(r, family);
-      const dp = loadDataplane(yaml);
-      try {
+    // One data plane for all: each configuration is a change of the one before (services added
+    // and removed, tables rebuilt and resized), so tables sit at many offsets of sched_flat.
+    const dp = Dataplane.load({ flowTableSize: 4096 });
+    const offsets = new Set<number>();
+    try {
+      for (let c = 0; c < 20; c++) {
+        const family = c % 2 === 0 ? 4 : 6;
+        const { yaml, desc } = randomConfig(r, family);
+        dp.apply(parseConfig(yaml, 'test-config'));
         const plan = dp.reconciler.applied;
-        const svc = plan.services[0]!;
+        for (const [, at] of dp.reconciler.slots.value) offsets.add(dp.maps.svcValues.get(at)!.table_off);
         for (let i = 0; i < PER_CONFIG; i++, packets++) {
-          const spec = randomPacket(r, family, svc.vip);
+          const svc = plan.services[int(r, 0, plan.services.length - 1)]!;
+          const spec = randomPacket(r, family, svc.vip, svc.port);
           const frame = buildPacket(spec);
           const parsed = parseUdp4or6(frame);
           assert.ok(typeof parsed !== 'string');
           const want = maglevPick(svc, plan, parsed);
           assert.ok(want, desc);
           const res = runXdp(dp, frame);
-          const where = `seed ${seed}, ${desc}, packet ${i}`;
+          const where = `seed ${seed}, config ${c}: ${desc}, packet ${i} to ${svc.name}`;
           assert.equal(res.retval, XdpAction.PASS, where);
           const expected = buildPacket({
             ...spec,
@@ -102,11 +123,12 @@ describe('maglev in the data plane', { skip: rootSkip() }, () => {
           });
           assertSame(res.data, expected, where);
         }
-      } finally {
-        dp.close();
       }
+    } finally {
+      dp.close();
     }
     assert.equal(packets, 20 * PER_CONFIG);
+    assert.ok(offsets.size >= 6, `tables were read at ${offsets.size} offsets of sched_flat`);
   });
 
   const BASE = (backends: string[]) =>

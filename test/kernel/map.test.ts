@@ -1,5 +1,5 @@
-// Filling an mmapable array through a shared mapping (how the reconciler writes
-// scheduling tables) and reading an array's first keys in batches (how counters are read
+// Filling an mmapable array through a shared mapping, whole or a run of entries at a time (how
+// the reconciler writes scheduling tables) and reading an array's first keys in batches (how counters are read
 // for large configs): what the kernel then holds, and the refusals.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -44,6 +44,35 @@ describe('BpfMap.writeMmapable', { skip: rootSkip() }, () => {
     } finally {
       plain.close();
       mm.close();
+    }
+  });
+});
+
+describe('BpfMap.writeMmapableAt', { skip: rootSkip() }, () => {
+  it('writes runs at any entry, across page boundaries, and leaves every other entry as it was', () => {
+    const n = 5000; // 40,000 bytes: ten pages, the last one partly
+    const m = BpfMap.create(MapType.ARRAY, 'xlb_t_mmapat', 4, 4, n, BPF_F_MMAPABLE);
+    try {
+      const run = (index: number, count: number, base: number) => {
+        const v = new Uint32Array(2 * count);
+        for (let i = 0; i < count; i++) v[2 * i] = base + i;
+        return { index, values: new Uint8Array(v.buffer) };
+      };
+      // 510..1535 spans pages 0 to 2; 4990..4999 ends at the last entry, inside the last page.
+      m.writeMmapableAt([run(510, 1026, 1_000_000), run(4990, 10, 2_000_000)]);
+      const at = (i: number) => m.lookup(u32(i))?.readUInt32LE();
+      assert.deepEqual(
+        [at(509), at(510), at(511), at(1023), at(1024), at(1535), at(1536)],
+        [0, 1_000_000, 1_000_001, 1_000_513, 1_000_514, 1_001_025, 0],
+      );
+      assert.deepEqual([at(4989), at(4990), at(4999)], [0, 2_000_000, 2_000_009]);
+      assert.throws(
+        () => m.writeMmapableAt([run(4995, 6, 1)]),
+        /48 bytes at entry 4995 do not fit its 5000 entries/,
+      );
+      assert.equal(at(4995), 2_000_005, 'a refused run writes nothing');
+    } finally {
+      m.close();
     }
   });
 });

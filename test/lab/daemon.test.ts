@@ -194,7 +194,7 @@ describe(`xlb daemon in a nat lab ${tcPathLabel()}`, { skip: rootSkip() }, () =>
       'svc_ports',
       'services',
       'svc_values',
-      'sched_tables',
+      'sched_flat',
       'backends',
       'tx_ports',
       'port_bitmaps',

@@ -18,6 +18,7 @@ import { ApiError } from '../../src/daemon/contract.js';
 import * as edit from '../../src/daemon/mutations.js';
 import {
   MEMORY,
+  SCHED_RESERVE,
   budgetInput,
   flowTablesBytes,
   parseBudget,
@@ -134,10 +135,10 @@ describe('kernel memory: the budget of a whole configuration', () => {
     assert.deepEqual([p.path, p.code], ['memory_limit', 'too_large']);
     assert.equal(
       p.message,
-      'the flow and scheduling tables would take an estimated 2.6 GiB (2,753,363,968 bytes) of kernel memory, ' +
+      'the flow and scheduling tables would take an estimated 2.6 GiB (2,755,461,120 bytes) of kernel memory, ' +
         'more than memory_limit 2.0 GiB (2,147,483,648 bytes): the flow tables (rev_nat and fwd_flows, ' +
-        "8,388,608 entries each) 2.3 GiB, 's0' (maglev table_size 16381) 264.0 KiB, 's1' (maglev table_size 16381) " +
-        "264.0 KiB, 's2' (maglev table_size 16381) 264.0 KiB and 997 more services 257.0 MiB (each scheduling " +
+        "8,388,608 entries each) 2.3 GiB, the scheduling tables' reserve (262,144 entries) 2.0 MiB, 's0' (maglev " +
+        "table_size 16381) 264.0 KiB, 's1' (maglev table_size 16381) 264.0 KiB and 998 more services 257.3 MiB (each scheduling " +
         'table counted twice, as while a change builds its successor); lower flow_table_size or table_size, ' +
         'remove services, or raise the budget if this host can give it (memory_limit: 3GiB)',
     );
@@ -171,7 +172,7 @@ describe('kernel memory: the budget of API changes (serviceConflicts)', () => {
 
   test('services of 16 MiB of tables are added until the budget is spent, then refused', () => {
     let config: Config = validateConfig({ interface: 'lo', services: [] });
-    // 2 GiB - 18.5 MiB of default flow tables = 126 services of 16,785,408 bytes.
+    // 2 GiB - 18.5 MiB of default flow tables - 2 MiB of reserve = 126 services of 16,785,408 bytes.
     for (let i = 0; i < 126; i++) {
       assert.deepEqual(serviceConflicts(config, big(i)), [], `service ${i}`);
       config = { ...config, services: [...config.services, big(i)] };
@@ -183,7 +184,7 @@ describe('kernel memory: the budget of API changes (serviceConflicts)', () => {
     );
     assert.match(
       problems[0]!.message,
-      /^the flow and scheduling tables would take an estimated 2\.0 GiB \(2,151,145,472 bytes\) of kernel memory, more than memory_limit 2\.0 GiB .*'big126' \(maglev table_size 1048573\) 16\.0 MiB.* and 124 more services 1\.9 GiB .*\(memory_limit: 3GiB\)$/,
+      /^the flow and scheduling tables would take an estimated 2\.0 GiB \(2,153,242,624 bytes\) of kernel memory, more than memory_limit 2\.0 GiB .*'big126' \(maglev table_size 1048573\) 16\.0 MiB.*the scheduling tables' reserve \(262,144 entries\) 2\.0 MiB and 125 more services 2\.0 GiB .*\(memory_limit: 3GiB\)$/,
     );
     // Replacing a big service by a small one fits; by a big one too (it frees what it takes).
     const small = validateService({ name: 'big0', vip: '192.0.2.1', port: 2000, backends: [] });
@@ -193,8 +194,9 @@ describe('kernel memory: the budget of API changes (serviceConflicts)', () => {
 
   test('a weighted table may grow up to the budget, not past it; shrinking it is never refused', () => {
     const flows = flowTablesBytes(DEFAULTS.flowTableSize);
-    // Room for a sequence of 32,768 entries (2 x (4 KiB + 256 KiB)) and not one page more.
-    const limit = flows + 2 * (4096 + 32768 * 8);
+    // Room for a sequence of 32,768 entries (2 x (4 KiB + 256 KiB)) and not one page more,
+    // beside the reserve of sched_flat (2 MiB).
+    const limit = flows + 2 * 1024 * 1024 + 2 * (4096 + 32768 * 8);
     const weights = (w: number[]) =>
       validateService({
         name: 'w',
@@ -242,10 +244,10 @@ describe('kernel memory: the API refuses a service over the budget and changes n
       details.map((p) => [p.path, p.code]),
       [['services[2]', 'too_large']],
     );
-    // 18.5 MiB of flow tables + 3 x 16 MiB of maglev tables: 69,754,880 bytes.
+    // 18.5 MiB of flow tables + 2 MiB of reserve + 3 x 16 MiB of maglev tables: 71,852,032 bytes.
     assert.match(
       refused.message,
-      /^add service c: services\[2\]: the flow and scheduling tables would take an estimated 66\.5 MiB \(69,754,880 bytes\) of kernel memory, more than memory_limit 64\.0 MiB \(67,108,864 bytes\)/,
+      /^add service c: services\[2\]: the flow and scheduling tables would take an estimated 68\.5 MiB \(71,852,032 bytes\) of kernel memory, more than memory_limit 64\.0 MiB \(67,108,864 bytes\)/,
     );
     assert.deepEqual(config, before, 'the running configuration is untouched');
     // A smaller table fits, and so does the same service once another is gone.
@@ -256,7 +258,7 @@ describe('kernel memory: the API refuses a service over the budget and changes n
 
   test('a backend or weight change that grows a table past the budget is refused too', () => {
     const config = parseConfig(
-      `interface: eth0\nmemory_limit: ${flowTablesBytes(DEFAULTS.flowTableSize) + 1_000_000}\nservices:\n` +
+      `interface: eth0\nmemory_limit: ${flowTablesBytes(DEFAULTS.flowTableSize) + SCHED_RESERVE * 8 + 1_000_000}\nservices:\n` +
         '  - name: w\n    vip: 192.0.2.1\n    port: 53\n    mode: nat\n    scheduler: weighted-round-robin\n' +
         '    backends: [{ address: 198.51.100.1, port: 53, weight: 60000 }, { address: 198.51.100.2, port: 53 }]\n',
     );
@@ -265,7 +267,7 @@ describe('kernel memory: the API refuses a service over the budget and changes n
       assert.throws(fn, (e: unknown) => {
         assert.ok(e instanceof ApiError, String(e));
         assert.equal(e.code, 'XLB_INVALID_CONFIG');
-        assert.match(e.message, /more than memory_limit 19\.5 MiB \(20,398,656 bytes\)/);
+        assert.match(e.message, /more than memory_limit 21\.5 MiB \(22,495,808 bytes\)/);
         return true;
       });
     // 60,000 + 1: a sequence of 60,001 entries (2 x 476 KiB) fits; 60,000 + 5,533 (65,533

@@ -89,13 +89,13 @@ describe('the refusal message', () => {
       missingFeaturesMessage(
         kernel('5.4.0-150-generic', [
           'tcx',
-          'inner_map',
+          'mmapable_array',
           'xdp:bpf_ktime_get_coarse_ns',
           'tc:bpf_redirect_neigh',
         ]),
       ),
-      'this kernel (Linux 5.4.0-150-generic) lacks inner_map: BPF_F_INNER_MAP (inner maps of different sizes ' +
-        'in one map of maps), in Linux since 5.10; and xdp:bpf_ktime_get_coarse_ns: bpf_ktime_get_coarse_ns in ' +
+      'this kernel (Linux 5.4.0-150-generic) lacks mmapable_array: BPF_F_MMAPABLE arrays (scheduling tables ' +
+        'filled through a shared mapping), in Linux since 5.5; and xdp:bpf_ktime_get_coarse_ns: bpf_ktime_get_coarse_ns in ' +
         'XDP programs, in Linux since 5.11; and tc:bpf_redirect_neigh: bpf_redirect_neigh with a next hop in TC ' +
         'programs, in Linux since 5.11; xlb has no fallback for them. Run xlb on Linux 5.15 or later (Debian 12 ' +
         'ships 6.1, Ubuntu 22.04 ships 5.15). Nothing was loaded or attached.',
