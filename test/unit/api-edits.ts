@@ -24,7 +24,7 @@ export function rng(seed: number): () => number {
 export const START = `
 interfaces: [eth0]
 flow_table_size: 1024
-memory_limit: 2MiB
+memory_limit: 4MiB # 2 MiB of it is sched_flat's reserve
 hash_seed: 7
 services:
   - name: s0
