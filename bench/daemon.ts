@@ -31,7 +31,7 @@ const p95 = (xs: number[]) => {
 const round1 = (x: number) => Math.round(x * 10) / 10;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The bench service (nat, round-robin over the sink's three addresses) and `extra` services. */
+/** The bench service (nat, weighted round-robin over the sink's three addresses: equal weights until re-weighted) and `extra` services. */
 function benchConfig(extraServices: number, backendsEach: number): string {
   const head = [
     'interfaces: [eth0, eth1]',
@@ -42,7 +42,7 @@ function benchConfig(extraServices: number, backendsEach: number): string {
     `    vip: ${BENCH.vip[4]}`,
     `    port: ${BENCH.port}`,
     '    mode: nat',
-    '    scheduler: round-robin',
+    '    scheduler: weighted-round-robin',
     '    backends:',
     ...BENCH.backends[4].map((a) => `      - { address: ${a}, port: ${BENCH.backendPort} }`),
   ];
