@@ -9,17 +9,8 @@ import * as edit from '../../src/daemon/mutations.js';
 import { parseConfig, type Config, type ConfigProblem } from '../../src/model/config.js';
 import { configToInput } from '../../src/model/config-io.js';
 
-/** mulberry32: a small seeded PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The suite's seeded PRNG (mulberry32), re-exported for the edit-sequence tests. */
+export { rng } from '../helpers/random.js';
 
 export const START = `
 interfaces: [eth0]
