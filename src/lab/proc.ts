@@ -79,6 +79,11 @@ export class Proc {
   wait(): Promise<number | null> {
     return this.exited;
   }
+
+  /** Whether the process has ended (exit code or signal). */
+  get ended(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
 }
 
 /**

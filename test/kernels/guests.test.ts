@@ -124,7 +124,10 @@ for (const series of selectedSeries()) {
             (s.tcPaths.length ? `; TC: ${s.tcPaths.join(', ')}` : ''),
         );
         const where = `on ${guest.kernel.release} (console and reports in ${guest.dir})`;
-        assert.deepEqual(s.failures, [], `failed ${where}:\n  ${s.failures.join('\n  ')}`);
+        const failed = s.failures.map(
+          (f, k) => `${f}\n    ${(s.errors[k] || '(no error text)').replace(/\n/g, '\n    ')}`,
+        );
+        assert.deepEqual(s.failures, [], `failed ${where}:\n  ${failed.join('\n  ')}`);
         assert.equal(s.cancelled, 0, `cancelled tests ${where}`);
         assert.equal(r.status, '0', `the test runner exited with ${r.status ?? 'nothing'} ${where}`);
         assert.ok(s.tests > 0, 'the group ran no test');

@@ -117,6 +117,8 @@ export interface TapSummary {
   cancelled: number;
   /** The failed tests with no failed subtest, as "suite › test" paths. */
   failures: string[];
+  /** The `error:` text of each failure (same order as `failures`; '' when its report has none). */
+  errors: string[];
   /** The TC paths suites named (`[tc: classic]` → 'classic'), each once. */
   tcPaths: string[];
 }
@@ -131,7 +133,9 @@ export function tapSummary(text: string): TapSummary | undefined {
   if (tests === undefined) return undefined;
   const stack: string[] = [];
   const failed: string[] = [];
-  for (const line of text.split('\n')) {
+  const errorOf = new Map<string, string>();
+  const lines = text.split('\n');
+  for (const [i, line] of lines.entries()) {
     const sub = /^( *)# Subtest: (.*)$/.exec(line);
     if (sub) {
       stack.length = sub[1]!.length / 4;
@@ -141,9 +145,12 @@ export function tapSummary(text: string): TapSummary | undefined {
     const res = /^( *)not ok \d+ - (.*?)(?: # .*)?$/.exec(line);
     if (res) {
       const depth = res[1]!.length / 4;
-      failed.push([...stack.slice(0, depth), res[2]!].join(' › '));
+      const path = [...stack.slice(0, depth), res[2]!].join(' › ');
+      failed.push(path);
+      errorOf.set(path, yamlError(lines, i + 1));
     }
   }
+  const leaves = failed.filter((f) => !failed.some((g) => g !== f && g.startsWith(f + ' › ')));
   return {
     tests,
     pass: count('pass') ?? 0,
@@ -151,7 +158,27 @@ export function tapSummary(text: string): TapSummary | undefined {
     skipped: count('skipped') ?? 0,
     todo: count('todo') ?? 0,
     cancelled: count('cancelled') ?? 0,
-    failures: failed.filter((f) => !failed.some((g) => g !== f && g.startsWith(f + ' › '))),
+    failures: leaves,
+    errors: leaves.map((f) => errorOf.get(f) ?? ''),
     tcPaths: [...new Set([...text.matchAll(/^ *# Subtest: .*\[tc: (\w+)\]/gm)].map((m) => m[1]!))],
   };
+}
+
+/** The `error:` value of the YAML block that starts at lines[from] (`---` … `...`), at most
+ * 40 lines; '' when there is none. */
+function yamlError(lines: string[], from: number): string {
+  if (!/^ *---$/.test(lines[from] ?? '')) return '';
+  for (let i = from + 1; i < lines.length && !/^ *\.\.\.$/.test(lines[i]!); i++) {
+    const m = /^( *)error: ?(.*)$/.exec(lines[i]!);
+    if (!m) continue;
+    if (m[2] !== '|-' && m[2] !== '|' && m[2] !== '>-') return m[2]!;
+    const out: string[] = [];
+    for (let j = i + 1; j < lines.length && out.length < 40; j++) {
+      const l = lines[j]!;
+      if (!l.startsWith(m[1]! + '  ')) break;
+      out.push(l.slice(m[1]!.length + 2));
+    }
+    return out.join('\n');
+  }
+  return '';
 }

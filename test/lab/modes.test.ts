@@ -174,26 +174,35 @@ for (const { mode, arms } of LABS) {
           '--address=/xlb.test/192.0.2.53',
           '--address=/xlb.test/fd00:53::53',
           '--user=root',
+          '--log-facility=-',
         ];
         const p = Proc.start(l.ns, 'dnsmasq', args);
         procs.push(p);
         dns.push(p);
       }
-      await new Promise((res) => setTimeout(res, scaledMs(500)));
+      // Each dnsmasq has bound every port before the first query (a slow guest can take seconds).
+      for (const [i, l] of lab.listeners().entries()) await udpBound(l.ns, [l.ports[0]!], dns[i]!);
+      const dnsLog = () => dns.map((p) => p.stderr.join('').trim()).join('\n');
       for (const fam of [4, 6] as const) {
         const vip = fam === 4 ? lab.vip.v4 : lab.vip.v6;
-        const out = nsSh(lab.clients[0]!.ns, 'kdig', [
-          `@${vip}`,
-          '-p',
-          String(PORT),
-          'xlb.test',
-          'A',
-          '+notcp',
-          '+retry=2',
-          `+timeout=${Math.ceil(scaledMs(2000) / 1000)}`,
-        ]);
-        assert.match(out, /xlb\.test\.\s+\d+\s+IN\s+A\s+192\.0\.2\.53/, out);
-        assert.match(out, new RegExp(`;; From ${vip.replace(/\./g, '\\.')}@${PORT}\\(UDP\\)`), out);
+        const out = nsSh(
+          lab.clients[0]!.ns,
+          'kdig',
+          [
+            `@${vip}`,
+            '-p',
+            String(PORT),
+            'xlb.test',
+            'A',
+            '+notcp',
+            '+retry=2',
+            `+timeout=${Math.ceil(scaledMs(2000) / 1000)}`,
+          ],
+          { allowFail: true },
+        );
+        const why = () => `${out}\ndnsmasq:\n${dnsLog()}\nxlb reasons: ${JSON.stringify(stats().reasons)}`;
+        assert.match(out, /xlb\.test\.\s+\d+\s+IN\s+A\s+192\.0\.2\.53/, why());
+        assert.match(out, new RegExp(`;; From ${vip.replace(/\./g, '\\.')}@${PORT}\\(UDP\\)`), why());
       }
     });
 
@@ -220,4 +229,17 @@ for (const { mode, arms } of LABS) {
       }
     });
   });
+}
+
+/** Waits until `ns` has a UDP socket bound to each of `ports` (ss), or fails with dnsmasq's log. */
+async function udpBound(ns: string | undefined, ports: readonly number[], p: Proc): Promise<void> {
+  const deadline = Date.now() + scaledMs(10_000);
+  for (;;) {
+    const out = nsSh(ns, 'ss', ['-Hlun'], { allowFail: true });
+    const bound = ports.filter((port) => new RegExp(`:${port}\\s`).test(out));
+    if (bound.length === ports.length) return;
+    if (p.ended || Date.now() > deadline)
+      assert.fail(`dnsmasq never bound ports ${ports.join(', ')} in ${ns}:\n${out}\n${p.stderr.join('')}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
 }

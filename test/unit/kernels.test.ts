@@ -103,6 +103,11 @@ describe('kernel guests: TAP reports', () => {
     '        # Subtest: leaf 2',
     '        not ok 2 - leaf 2',
     '          ---',
+    '          duration_ms: 3.5',
+    '          error: |-',
+    '            kdig timed out',
+    '              twice',
+    '          code: ERR_ASSERTION',
     '          ...',
     '        1..2',
     '    not ok 1 - inner',
@@ -124,7 +129,7 @@ describe('kernel guests: TAP reports', () => {
     '',
   ].join('\n');
 
-  it('counts from the trailer; failures are the failed leaves with their suites; the TC paths named', () => {
+  it('counts from the trailer; failures are the failed leaves with their suites and errors; the TC paths named', () => {
     assert.deepEqual(tapSummary(tap), {
       tests: 4,
       pass: 1,
@@ -133,6 +138,7 @@ describe('kernel guests: TAP reports', () => {
       todo: 0,
       cancelled: 0,
       failures: ['suite a [tc: classic] › inner › leaf 2', '/x/dist/test/b.test.js'],
+      errors: ['kdig timed out\n  twice', ''],
       tcPaths: ['classic'],
     });
   });
