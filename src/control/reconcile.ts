@@ -310,11 +310,20 @@ export class Reconciler {
       this.liveValue.delete(old.id);
       r.servicesRemoved++;
     }
+    // A removed backend's slot loses its active flag, so flows that remembered it move, but keeps
+    // its address: a packet that read the previous service value just before the flip may still
+    // pick it from the previous table, and goes where that table sent it, never to a zeroed
+    // 0.0.0.0. The id is not reused by this plan (plan.ts); the next one may rewrite the slot.
     for (const id of removed) {
+      const b = prev.backends.get(id);
       batch.put(
         m.backends.raw,
         u32.encode(id),
-        backendValue.encode({ addr: Buffer.alloc(16), port: 0, family: Family.V4, flags: 0, svc_id: 0 }),
+        backendValue.encode(
+          b
+            ? { addr: addrTo16(b.address), port: b.port, family: b.family, flags: 0, svc_id: 0 }
+            : { addr: Buffer.alloc(16), port: 0, family: Family.V4, flags: 0, svc_id: 0 },
+        ),
       );
       r.backendsRemoved++;
     }

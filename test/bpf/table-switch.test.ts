@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Dataplane } from '../../src/control/dataplane.js';
+import { svcPortKey } from '../../src/abi/abi.js';
 import { u32 } from '../../src/abi/codec.js';
 import { parseConfig } from '../../src/model/config.js';
 import type { Plan } from '../../src/model/plan.js';
@@ -196,6 +197,62 @@ describe('a table switch is never seen half-written', { skip: rootSkip() }, () =
       assert.ok(fromA > 0 && fromB > 0, `packets saw both tables: ${fromA} the first, ${fromB} the second`);
     } finally {
       dp.close();
+    }
+  });
+});
+
+describe('a removed backend, seen through the previous table', { skip: rootSkip() }, () => {
+  it('a packet that read the service value just before the flip goes where that table sent it (never to 0.0.0.0); flows that remembered it move', () => {
+    const svc = (hosts: number[], affinity: boolean) =>
+      [
+        '  - name: rm',
+        '    vip: 192.0.2.10',
+        '    port: 53',
+        '    scheduler: maglev',
+        '    table_size: 251',
+        `    flow_affinity: ${affinity}`,
+        '    backends:',
+        ...hosts.map((n) => `      - { address: 198.51.100.${n}, port: 5000 }`),
+      ].join('\n');
+    const frames = Array.from({ length: 64 }, (_, i) =>
+      buildPacket({
+        ipv4: { src: `203.0.113.${1 + i}`, dst: '192.0.2.10' },
+        udp: { sport: 40000 + i, dport: 53 },
+        payload: 'x',
+      }),
+    );
+    const AT = 14 + 19; // last byte of the IPv4 destination
+    for (const affinity of [false, true]) {
+      const dp = Dataplane.load({ flowTableSize: 1024, schedEntries: 4096 });
+      try {
+        dp.apply(parseConfig(yaml([svc([1, 2, 3], affinity)])));
+        const before = frames.map((f) => runXdp(dp, f).data[AT]!);
+        assert.ok(before.includes(3), 'some frames go to .3');
+        dp.apply(parseConfig(yaml([svc([1, 2], affinity)])));
+        const after = frames.map((f) => runXdp(dp, f).data[AT]!);
+        assert.ok(
+          after.every((b) => b === 1 || b === 2),
+          `with affinity ${affinity}, after the removal: ${after.join(',')}`,
+        );
+        // Back to the previous value slot, as a packet that read svc_ports before the flip sees it.
+        const id = dp.reconciler.applied.services[0]!.id;
+        const live = new Map(dp.reconciler.slots.value).get(id)!;
+        dp.maps.svcPorts.set(svcPortKey(53, 4), 1 + (live ^ 1));
+        const stale = frames.map((f) => {
+          const out = runXdp(dp, f);
+          return out.data[AT]!;
+        });
+        for (let i = 0; i < frames.length; i++) {
+          if (affinity) {
+            // The flows remembered a live backend (.1/.2) after the removal and keep it.
+            assert.equal(stale[i], after[i], `frame ${i}: kept its backend`);
+          } else {
+            assert.equal(stale[i], before[i], `frame ${i}: the previous table's backend, .${before[i]}`);
+          }
+        }
+      } finally {
+        dp.close();
+      }
     }
   });
 });
