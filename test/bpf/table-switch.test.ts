@@ -38,6 +38,17 @@ function readFlat(dp: Dataplane, off: number, len: number): number[] {
   return out;
 }
 
+/** 64 frames to 192.0.2.10:53 from as many clients. */
+const clientFrames = () =>
+  Array.from({ length: 64 }, (_, i) =>
+    buildPacket({
+      ipv4: { src: `203.0.113.${1 + i}`, dst: '192.0.2.10' },
+      udp: { sport: 40000 + i, dport: 53 },
+      payload: 'x',
+    }),
+  );
+const AT = 14 + 19; // last byte of the IPv4 destination
+
 const yaml = (services: string[]) =>
   [
     'interface: lo',
@@ -143,14 +154,7 @@ describe('a table switch is never seen half-written', { skip: rootSkip() }, () =
     // index of the wrong table, and (disjoint live backends) on a backend neither table gives it.
     const A = parseConfig(yaml([svc(251, 1)]));
     const B = parseConfig(yaml([svc(1021, 11)]));
-    const frames = Array.from({ length: 64 }, (_, i) =>
-      buildPacket({
-        ipv4: { src: `203.0.113.${1 + i}`, dst: '192.0.2.10' },
-        udp: { sport: 40000 + i, dport: 53 },
-        payload: 'x',
-      }),
-    );
-    const AT = 14 + 19; // last byte of the IPv4 destination
+    const frames = clientFrames();
     const dp = Dataplane.load({ flowTableSize: 1024, schedEntries: 20_000 });
     try {
       dp.apply(A);
@@ -214,14 +218,7 @@ describe('a removed backend, seen through the previous table', { skip: rootSkip(
         '    backends:',
         ...hosts.map((n) => `      - { address: 198.51.100.${n}, port: 5000 }`),
       ].join('\n');
-    const frames = Array.from({ length: 64 }, (_, i) =>
-      buildPacket({
-        ipv4: { src: `203.0.113.${1 + i}`, dst: '192.0.2.10' },
-        udp: { sport: 40000 + i, dport: 53 },
-        payload: 'x',
-      }),
-    );
-    const AT = 14 + 19; // last byte of the IPv4 destination
+    const frames = clientFrames();
     for (const affinity of [false, true]) {
       const dp = Dataplane.load({ flowTableSize: 1024, schedEntries: 4096 });
       try {
