@@ -359,6 +359,7 @@ function bind() {
       'void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)',
     ),
     munmap: fn<(addr: Ptr, len: number) => number>(libc, 'int munmap(void *addr, size_t len)'),
+    sysconf: fn<(name: number) => number>(libc, 'long sysconf(int name)'),
     memcpyTo: fn<(dst: Ptr, src: Uint8Array, n: number) => Ptr>(
       libc,
       'void *memcpy(void *dst, const uint8_t *src, size_t n)',

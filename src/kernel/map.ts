@@ -34,8 +34,17 @@ export const BPF_F_MMAPABLE = 1 << 10;
 const PROT_READ_WRITE = 0x3;
 const MAP_SHARED = 0x1;
 const MAP_FAILED = 0xffffffffffffffffn;
-/** The mmap offsets of a BPF array are in pages (of 4 KiB on the architectures xlb builds for). */
-const PAGE = 4096;
+/** The mmap offsets of a BPF array are in pages: the system's page size (4 KiB on x86-64, up to
+ * 64 KiB on arm64 and ppc64le kernels). */
+const SC_PAGESIZE = 30;
+let pageSize = 0;
+export function page(): number {
+  if (pageSize === 0) {
+    const n = libbpf().sysconf(SC_PAGESIZE);
+    pageSize = n > 0 ? n : 4096;
+  }
+  return pageSize;
+}
 
 export interface MapInfo {
   name: string;
@@ -222,6 +231,7 @@ export class BpfMap {
     // Each run through a mapping of the pages it covers only: the kernel maps every page of a
     // BPF array's mapping at mmap time, so mapping a large array whole costs its size each time.
     const b = libbpf();
+    const PAGE = page();
     for (const r of runs) {
       if (r.values.length === 0) continue;
       const at = r.index * stride;

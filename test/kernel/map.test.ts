@@ -3,7 +3,15 @@
 // for large configs): what the kernel then holds, and the refusals.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BPF_F_INNER_MAP, BPF_F_MMAPABLE, BpfMap, MapType, numPossibleCpus } from '../../src/kernel/map.js';
+import { execFileSync } from 'node:child_process';
+import {
+  BPF_F_INNER_MAP,
+  BPF_F_MMAPABLE,
+  BpfMap,
+  MapType,
+  numPossibleCpus,
+  page,
+} from '../../src/kernel/map.js';
 import { rootSkip } from '../helpers/privileged.js';
 
 const u32 = (n: number) => {
@@ -49,6 +57,10 @@ describe('BpfMap.writeMmapable', { skip: rootSkip() }, () => {
 });
 
 describe('BpfMap.writeMmapableAt', { skip: rootSkip() }, () => {
+  it("maps whole pages of the system's page size (getconf PAGESIZE), not an assumed 4 KiB", () => {
+    assert.equal(page(), Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim()));
+  });
+
   it('writes runs at any entry, across page boundaries, and leaves every other entry as it was', () => {
     const n = 5000; // 40,000 bytes: ten pages, the last one partly
     const m = BpfMap.create(MapType.ARRAY, 'xlb_t_mmapat', 4, 4, n, BPF_F_MMAPABLE);
