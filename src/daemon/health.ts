@@ -1,11 +1,13 @@
 // Active health checks of backends: one probe of each kind (udp, dns, tcp, http, exec), each bounded
 // by its timeout and never rejecting, and the HealthChecker that runs them on an interval and turns
 // the results (and passive signals such as ICMP port unreachable) into health states with rise/fall.
+import { effectiveCaps } from '../util/caps.js';
 import { hostPort } from '../util/endpoint.js';
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -402,6 +404,35 @@ function killGroup(child: ChildProcess): void {
 /** Bytes of stderr kept for the reason. */
 const MAX_STDERR = 4096;
 
+/** util-linux's setpriv (Essential in Debian): runs a program with capabilities dropped. */
+export const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * The argv that runs an exec check without xlb's capabilities: the daemon's ambient set
+ * (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON under systemd) would otherwise pass to the check, and
+ * a root daemon's full set. setpriv clears the inheritable and ambient sets, and the bounding
+ * set where the daemon may (CAP_SETPCAP: root), and sets no_new_privs, so neither the check
+ * nor anything it runs (a setuid program included) gains a capability.
+ */
+export function unprivilegedArgv(
+  file: string,
+  args: readonly string[],
+  caps: ReadonlySet<string> | undefined = effectiveCaps(),
+): [string, string[]] {
+  const bounding = caps?.has('CAP_SETPCAP') ? ['--bounding-set=-all'] : [];
+  return [
+    SETPRIV,
+    ['--no-new-privs', '--inh-caps=-all', '--ambient-caps=-all', ...bounding, '--', file, ...args],
+  ];
+}
+
+const STRERROR: Record<string, string> = {
+  'No such file or directory': 'ENOENT',
+  'Permission denied': 'EACCES',
+  'Exec format error': 'ENOEXEC',
+  'Not a directory': 'ENOTDIR',
+};
+
 /**
  * Runs the command without a shell, in a process group of its own (spawn with detached: execFile
  * would not pass that on), so that on timeout the whole group is killed, also a shell's children.
@@ -421,7 +452,16 @@ const execBody: ProbeBody = (cfg, address, port, _family, { signal, backend }) =
       if (err === undefined) resolve();
       else reject(err);
     };
-    const child = spawn(file, args, {
+    if (!existsSync(SETPRIV)) {
+      reject(
+        new ProbeFailure(
+          `exec health checks run through ${SETPRIV}, which is missing: apt-get install util-linux`,
+        ),
+      );
+      return;
+    }
+    const [wrapper, wrapped] = unprivilegedArgv(file, args);
+    const child = spawn(wrapper, wrapped, {
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe'],
       windowsHide: true,
@@ -439,6 +479,10 @@ const execBody: ProbeBody = (cfg, address, port, _family, { signal, backend }) =
       if (code === 0) return finish();
       const text = Buffer.concat(chunks).toString('utf8');
       const line = short((text.split('\n').find((l) => l.trim() !== '') ?? '').trim());
+      // setpriv could not execute the command: say so as spawn would have.
+      const notRun = /^setpriv: failed to execute .*: (.+)$/.exec(line);
+      if ((code === 126 || code === 127) && notRun)
+        return finish(new ProbeFailure(`cannot run ${file}: ${STRERROR[notRun[1]!] ?? notRun[1]}`));
       const tail = line === '' ? '' : `: ${line}`;
       finish(
         new ProbeFailure(

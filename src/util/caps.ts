@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 /** Capability numbers (linux/capability.h) of the ones xlb talks about. */
 export const CAP_NUMBERS = {
   CAP_CHOWN: 0,
+  CAP_SETPCAP: 8,
   CAP_NET_RAW: 13,
   CAP_NET_ADMIN: 12,
   CAP_SYS_ADMIN: 21,

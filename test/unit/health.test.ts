@@ -19,7 +19,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { HealthChecker, buildDnsQuery, execArgv, parseDnsHeader, probe } from '../../src/daemon/health.js';
+import {
+  HealthChecker,
+  SETPRIV,
+  buildDnsQuery,
+  execArgv,
+  parseDnsHeader,
+  probe,
+  unprivilegedArgv,
+} from '../../src/daemon/health.js';
 import type { HealthEvent, ProbeResult, ProbeTarget } from '../../src/daemon/health.js';
 import type { HealthConfig } from '../../src/model/config-health.js';
 import { startEchoServers } from '../../src/lab/echo-server.js';
@@ -439,6 +447,22 @@ describe('exec probe', () => {
       /cannot run \/nonexistent\/check: ENOENT/,
       500,
     );
+  });
+
+  test("runs without the daemon's capabilities: none effective, permitted, inheritable or ambient, no_new_privs", async () => {
+    const none = (set: string) => `grep -q '^${set}:[[:space:]]*0*$' /proc/self/status`;
+    const check = [
+      '/bin/sh',
+      '-c',
+      `${none('CapEff')} && ${none('CapPrm')} && ${none('CapInh')} && ${none('CapAmb')} && grep -q '^NoNewPrivs:[[:space:]]*1$' /proc/self/status || { grep Cap /proc/self/status >&2; exit 3; }`,
+    ];
+    assertOk(await probe(exec(check), target(53)), 'capabilities dropped');
+    // The bounding set is dropped only where the daemon may (CAP_SETPCAP), else setpriv would fail.
+    assert.ok(unprivilegedArgv('c', [], new Set(['CAP_SETPCAP']))[1].includes('--bounding-set=-all'));
+    assert.deepEqual(unprivilegedArgv('c', ['a'], new Set(['CAP_BPF'])), [
+      SETPRIV,
+      ['--no-new-privs', '--inh-caps=-all', '--ambient-caps=-all', '--', 'c', 'a'],
+    ]);
   });
 
   test('{address} and {port} are substituted (port: overrides the backend port); no shell', async () => {
