@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DaemonBenchResult } from './types.js';
 import { maglevTable } from './maglev.js';
+import { targetRows } from './targets.js';
 import type { Footprint } from './footprint.js';
 import type {
   BenchResults,
@@ -286,6 +287,17 @@ export function markdownReport(r: BenchResults): string {
   if (r.control) out.push('', '## Control plane', '', ...table(['figure', 'value'], controlRows(r.control)));
   if (r.maglev?.length) out.push('', '## Maglev table build (TypeScript)', '', maglevTable(r.maglev));
   if (r.daemon) out.push('', '## Daemon', '', ...daemonTables(r.daemon));
+  const targets = targetRows(r);
+  if (targets.length)
+    out.push(
+      '',
+      '## Targets (issue 13)',
+      '',
+      ...table(
+        ['target', 'measured', 'result'],
+        targets.map((t) => t.map(cell)),
+      ),
+    );
   if (r.failures?.length)
     out.push('', '## Failed stages', '', ...r.failures.map((f) => `- ${f.replace(/\s*\n\s*/g, ' ')}`));
   if (r.notes.length > 0)
